@@ -1,0 +1,2 @@
+//! cisco (placeholder)
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! dhcp (placeholder)
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! tftp (placeholder)
+#![forbid(unsafe_code)]
