@@ -3,10 +3,7 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
-use dhcproto::v4::Message;
-use dhcproto::{Decodable, Decoder};
-
-use crate::config::{Mac, Reservation, ServerConfig, Subnet, SubnetConfig};
+use crate::config::{Limits, Mac, Reservation, ServerConfig, Subnet, SubnetConfig};
 use crate::server::{Ingress, Server};
 
 /// A small fixed server: 10.0.0.0/24 served from 10.0.0.1, pool
@@ -28,7 +25,17 @@ pub fn small_server() -> Server {
         .into_iter()
         .map(Subnet::try_from)
         .collect::<Result<Vec<_>, _>>();
-    match subnets.and_then(ServerConfig::new) {
+    // Generous rate limits, so fuzzed messages reach the state machine
+    // rather than the limiter.
+    let limits = Limits {
+        rate_burst: 100,
+        rate_per_minute: 6000,
+        ..Limits::default()
+    };
+    match subnets
+        .and_then(ServerConfig::new)
+        .and_then(|c| c.with_limits(limits))
+    {
         Ok(cfg) => Server::new(cfg),
         // The fixed config above is valid; this arm only exists so the
         // fuzzing code holds no `unwrap`.
@@ -36,12 +43,13 @@ pub fn small_server() -> Server {
     }
 }
 
-/// Parses `data` as a DHCP message and feeds it to `server` twice (so the
+/// Parses `data` with [`crate::decode`] and feeds it to `server` twice (so the
 /// second pass meets the state the first one left), encoding every reply.
-pub fn decide_datagram_with(server: &mut Server, now: Instant, data: &[u8]) {
-    let Ok(msg) = Message::decode(&mut Decoder::new(data)) else {
-        return;
-    };
+/// Returns how many replies were produced, or `None` when `data` did not
+/// decode.
+pub fn decide_datagram_with(server: &mut Server, now: Instant, data: &[u8]) -> Option<usize> {
+    let msg = crate::wire::decode(data).ok()?;
+    let mut replies = 0usize;
     let ingress = Ingress {
         local_addr: Ipv4Addr::new(10, 0, 0, 1),
         ifindex: 1,
@@ -52,6 +60,7 @@ pub fn decide_datagram_with(server: &mut Server, now: Instant, data: &[u8]) {
         let at = now.checked_add(Duration::from_secs(step)).unwrap_or(now);
         let d = server.decide(at, &ingress, &msg);
         if let Some(reply) = &d.reply {
+            replies = replies.saturating_add(1);
             let _ = reply.encode();
             let _ = reply.destination.socket_addr();
         }
@@ -62,6 +71,7 @@ pub fn decide_datagram_with(server: &mut Server, now: Instant, data: &[u8]) {
             let _ = e.to_string();
         }
     }
+    Some(replies)
 }
 
 /// The fuzz target: arbitrary bytes to a fresh [`small_server`]. Must never
@@ -71,5 +81,5 @@ pub fn decide_datagram(data: &[u8]) {
     #[allow(clippy::disallowed_methods)]
     let now = Instant::now();
     let mut server = small_server();
-    decide_datagram_with(&mut server, now, data);
+    let _ = decide_datagram_with(&mut server, now, data);
 }

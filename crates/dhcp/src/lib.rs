@@ -8,10 +8,12 @@
 //! for other DHCP servers ([`export`]).
 //!
 //! What it never does: open a socket or a file, read the clock (time is an
-//! argument), spawn a task, or probe the network. The driver does those,
-//! in this order after each [`Server::decide`]: run the conflict probe when
-//! [`Decision::probe`] asks, commit [`Decision::lease_ops`] durably, then
-//! send [`Decision::reply`].
+//! argument), spawn a task, or probe the network. The driver does those:
+//! decode each datagram with [`decode`] (not dhcproto's `Message::decode`,
+//! whose debug assertions a hostile packet can trip), call
+//! [`Server::decide`], run the conflict probe when [`Decision::probe`] asks,
+//! commit [`Decision::lease_ops`] durably, then send [`Reply::encode`]'s
+//! bytes to [`Reply::destination`].
 //!
 //! ```
 //! use std::net::{Ipv4Addr, SocketAddrV4};
@@ -49,6 +51,7 @@ pub mod fuzzing;
 mod options;
 mod ratelimit;
 mod server;
+mod wire;
 
 #[cfg(test)]
 mod tests;
@@ -63,3 +66,4 @@ pub use server::{
     ClientState, Decision, Destination, EncodeError, Event, EventKind, Ingress, Lease, LeaseOp,
     Reason, Reply, RestoreReport, Server, CLIENT_PORT, SERVER_PORT,
 };
+pub use wire::{decode, WireError};
