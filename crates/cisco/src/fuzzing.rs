@@ -103,14 +103,14 @@ pub fn load_name(data: &[u8]) {
     }
 }
 
-/// DHCP option 60 matcher: never panics; a match mentions Cisco and the
+/// DHCP option 60 matcher: never panics; a match contains `PHONE` and the
 /// model's number, and the model's own vendor class matches it back.
 pub fn vendor_class(data: &[u8]) {
     let Some(model) = Model::from_vendor_class(data) else {
         return;
     };
     let upper = data.to_ascii_uppercase();
-    assert!(upper.windows(5).any(|w| w == b"CISCO"));
+    assert!(upper.windows(5).any(|w| w == b"PHONE"));
     let digits = model.number().to_string();
     assert!(upper.windows(4).any(|w| w == digits.as_bytes()));
     assert_eq!(Model::from_vendor_class(model.vendor_class()), Some(model));

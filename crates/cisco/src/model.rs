@@ -535,9 +535,9 @@ impl Model {
     /// Phones send `Cisco Systems, Inc. IP Phone CP-7960G` plus a NUL; GE models
     /// end `CP-7961G-GE`; some omit the `G` or the `CP-` (`IP Phone 7912`).
     /// NULs, other control bytes and non-UTF-8 bytes are treated as spaces, and
-    /// matching is case-insensitive. The string must mention Cisco and have a
-    /// model token right after `Phone`; anything else (including Cisco phones
-    /// outside the catalog, like the 7921) gives `None`.
+    /// matching is case-insensitive. Like wazo's pattern in PHONES.md, the
+    /// model is the word right after `Phone`; a missing model word or a Cisco
+    /// phone outside the catalog (the 7921, 7937) gives `None`.
     pub fn from_vendor_class(vci: &[u8]) -> Option<Model> {
         // Map to upper-case ASCII words; everything else separates words.
         let text: String = vci
@@ -550,9 +550,6 @@ impl Model {
                 }
             })
             .collect();
-        if !text.contains("CISCO") {
-            return None;
-        }
         let mut words = text.split_whitespace();
         while let Some(word) = words.next() {
             if word == "PHONE" {
@@ -841,7 +838,7 @@ mod tests {
 
     #[test]
     fn vendor_class_matching() {
-        let cases: [(&[u8], Option<Model>); 16] = [
+        let cases: [(&[u8], Option<Model>); 19] = [
             (
                 b"Cisco Systems, Inc. IP Phone CP-7960G\0",
                 Some(Model::Cp7960),
@@ -874,7 +871,13 @@ mod tests {
             (b"Cisco Systems Inc. Wireless Phone 7921", None),
             (b"Cisco Systems, Inc. IP Phone CP-7937G", None),
             (b"Cisco Systems, Inc. IP Phone CP-7960G-GE\0", None),
-            (b"Acme IP Phone CP-7960G", None),
+            (b"IP Phone CP-7960G", Some(Model::Cp7960)),
+            (b"Phone 7960", Some(Model::Cp7960)),
+            (
+                b"Cisco Systems, Inc. IP Phone CP-7960G extra\0",
+                Some(Model::Cp7960),
+            ),
+            (b"Cisco Systems, Inc. IP Telephone CP-7960G", None),
             (b"", None),
         ];
         for (vci, want) in cases {

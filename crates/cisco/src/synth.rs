@@ -558,6 +558,19 @@ mod tests {
     }
 
     #[test]
+    fn full_header_without_length_record_is_walked() {
+        let b = LoadsBuilder::for_load(&load("SIP42.9-4-2SR3-1S")).expect("sip42");
+        let full = b.build();
+        let stripped: Vec<u8> = full[..5].iter().chain(&full[10..]).copied().collect();
+        let f = LoadsFile::parse(&stripped).expect("parses");
+        let h = f.header().expect("header");
+        assert_eq!(h.boundary(), Boundary::RecordWalk);
+        assert_eq!(h.file_name(), Some("SIP42.9-4-2SR3-1S.loads"));
+        assert_eq!(f.files(), b.files());
+        assert_eq!(f.hardware_comp().first().map(|h| h.value), Some(5));
+    }
+
+    #[test]
     fn term_default_per_protocol() {
         let sip =
             LoadsBuilder::term_default(Model::Cp7961, &load("SIP41.9-4-2SR3-1S")).expect("sip");
