@@ -6,7 +6,7 @@
 //! subnet, reservations unique, option values of the right shape) is checked
 //! once, before the server starts, so `decide` never meets a bad config.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dhcproto::v4::{DhcpOption, OptionCode, UnknownOption};
-use dhcproto::{Decodable, Decoder};
+use dhcproto::{Decodable, Decoder, Encodable};
 
 /// An Ethernet hardware address (the only `htype` phones use).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -320,8 +320,13 @@ pub(crate) fn to_dhcp_option(code: u8, bytes: Vec<u8>) -> DhcpOption {
         buf.push(len);
         buf.extend_from_slice(&bytes);
         buf.push(255);
+        // Keep the typed form only if it writes back exactly these bytes
+        // (dhcproto would silently read a u32 given for a u16 option as u16).
         if let Ok(opt) = DhcpOption::decode(&mut Decoder::new(&buf)) {
-            if u8::from(OptionCode::from(&opt)) == code && !matches!(opt, DhcpOption::Unknown(_)) {
+            let same = opt
+                .to_vec()
+                .is_ok_and(|v| Some(v.as_slice()) == buf.get(..buf.len().saturating_sub(1)));
+            if same && !matches!(opt, DhcpOption::Unknown(_)) {
                 return opt;
             }
         }
@@ -744,14 +749,8 @@ impl ServerConfig {
                 }
             }
         }
-        let mut seen = HashSet::new();
-        for s in &subnets {
-            for mac in s.by_mac.keys() {
-                // The same MAC reserved in two subnets is fine (a phone may
-                // move); only duplicates inside one subnet are refused.
-                seen.insert(*mac);
-            }
-        }
+        // The same MAC reserved in two subnets is allowed (a phone may move
+        // between them); only duplicates inside one subnet are refused.
         Ok(ServerConfig {
             subnets,
             limits: Limits::default(),

@@ -63,11 +63,13 @@ pub fn option150_formats(ips: &[Ipv4Addr]) -> Vec<OptionFormat> {
         },
         OptionFormat {
             name: "kea",
+            // Kea has no built-in definition for 150, hence the option-def.
             text: format!(
-                "\"option-def\": [ {{ \"name\": \"tftp-server-address\", \"code\": 150, \
-                 \"space\": \"dhcp4\", \"type\": \"ipv4-address\", \"array\": true }} ],\n\
-                 \"option-data\": [ {{ \"name\": \"tftp-server-address\", \"code\": 150, \
-                 \"space\": \"dhcp4\", \"always-send\": true, \"data\": \"{list}\" }} ]"
+                "{{ \"Dhcp4\": {{\n  \"option-def\": [ {{ \"name\": \"tftp-server-address\", \
+                 \"code\": 150, \"space\": \"dhcp4\", \"type\": \"ipv4-address\", \
+                 \"array\": true }} ],\n  \"option-data\": [ {{ \"name\": \"tftp-server-address\", \
+                 \"code\": 150, \"space\": \"dhcp4\", \"always-send\": true, \
+                 \"data\": \"{list}\" }} ]\n}} }}"
             ),
         },
         OptionFormat {

@@ -1021,7 +1021,10 @@ impl Server {
         let share = u64::from(limits.max_offer_share_percent);
         let per_subnet = self
             .subnet(sn)
-            .map(|s| usize::try_from(s.pool_size.saturating_mul(share) / 100).unwrap_or(usize::MAX))
+            .map(|s| {
+                let leasable = s.pool_size.saturating_add(s.by_mac.len() as u64);
+                usize::try_from(leasable.saturating_mul(share) / 100).unwrap_or(usize::MAX)
+            })
             .unwrap_or(0)
             .max(1);
         let max = limits.max_offers;
@@ -1034,23 +1037,31 @@ impl Server {
         !over(self)
     }
 
+    fn is_bound(&self, ip: Ipv4Addr) -> bool {
+        self.leases
+            .get(&ip)
+            .is_some_and(|b| b.bound_until.is_some())
+    }
+
     /// Points this client at `ip`, taking the address over from an expired
     /// holder and dropping the client's other offer-only binding.
     fn claim(&mut self, sn: usize, ip: Ipv4Addr, req: &Req<'_>) -> &mut Binding {
         if self.leases.get(&ip).is_some_and(|b| b.key != req.key) {
             self.forget(ip);
         }
-        if let Some(old) = self.clients.get(&req.key).copied() {
-            if old != ip
-                && self
-                    .leases
-                    .get(&old)
-                    .is_some_and(|b| b.bound_until.is_none())
-            {
+        match self.clients.get(&req.key).copied() {
+            // A client still bound elsewhere keeps pointing there until an
+            // ACK moves it (and `ack` releases the old lease).
+            Some(old) if old != ip && self.is_bound(old) => {}
+            Some(old) if old != ip => {
+                // An offer-only binding is simply replaced.
                 self.forget(old);
+                self.clients.insert(req.key.clone(), ip);
+            }
+            _ => {
+                self.clients.insert(req.key.clone(), ip);
             }
         }
-        self.clients.insert(req.key.clone(), ip);
         let b = self.leases.entry(ip).or_insert_with(|| Binding {
             key: req.key.clone(),
             mac: req.mac,

@@ -1463,10 +1463,14 @@ fn option_150_formats_match_hand_computed_values() {
         get("mikrotik"),
         "/ip dhcp-server option add code=150 name=tftp150 value=0xc0a801010a000002"
     );
-    let kea = get("kea");
-    assert!(kea.contains("\"code\": 150"));
-    assert!(kea.contains("\"type\": \"ipv4-address\", \"array\": true"));
-    assert!(kea.contains("\"data\": \"192.168.1.1, 10.0.0.2\""));
+    let kea: serde_json::Value = serde_json::from_str(&get("kea")).unwrap();
+    let def = &kea["Dhcp4"]["option-def"][0];
+    assert_eq!(def["code"], 150);
+    assert_eq!(def["type"], "ipv4-address");
+    assert_eq!(def["array"], true);
+    let data = &kea["Dhcp4"]["option-data"][0];
+    assert_eq!(data["name"], def["name"]);
+    assert_eq!(data["data"], "192.168.1.1, 10.0.0.2");
     assert_eq!(f.len(), 7);
 }
 
@@ -1613,4 +1617,52 @@ fn decode_refuses_lengths_dhcproto_would_assert_on() {
     let mut bootp = good.clone();
     bootp[236] = 0;
     assert!(matches!(decode(&bootp), Err(WireError::BadCookie(_))));
+}
+
+#[test]
+fn client_moving_to_another_subnet_releases_its_old_lease_on_ack() {
+    let mut s = server();
+    let now = t0();
+    let old = dora(&mut s, mac(1), now);
+    let mut d = discover(mac(1));
+    d.set_giaddr(RELAY);
+    let offer = s.decide(now, &ingress(), &d);
+    let new = reply_of(&offer).message.yiaddr();
+    assert_eq!(new.octets()[..3], [10, 1, 0]);
+    // Still bound on the old address until the new one is acknowledged.
+    assert!(s.lease(old, now).is_some());
+    let mut r = select(mac(1), new, SERVER);
+    r.set_giaddr(RELAY);
+    let ack = s.decide(now, &ingress(), &r);
+    assert_eq!(mtype(&ack), Some(MessageType::Ack));
+    assert_eq!(
+        ack.lease_ops[0],
+        LeaseOp::Release {
+            mac: Mac(mac(1)),
+            client_id: None,
+            ip: old
+        }
+    );
+    assert!(matches!(&ack.lease_ops[1], LeaseOp::Upsert(l) if l.ip == new));
+    assert!(s.lease(old, now).is_none());
+}
+
+#[test]
+fn configured_values_go_out_byte_for_byte() {
+    let mut c = lan();
+    c.options = vec![
+        // 13 is a u16 in RFC 2132; a u32 given by the operator is sent as is,
+        // not cut to two bytes.
+        OptionSpec::new(13, OptionValue::U32(0x0102_0304)),
+        OptionSpec::new(2, OptionValue::Bytes(vec![0xff, 0xff, 0x8f, 0x80])),
+        OptionSpec::new(67, OptionValue::Text("SEPDefault.cnf".into())),
+    ];
+    let mut s = server_with(c, Limits::default());
+    let mut d = discover(mac(1));
+    d.opts_mut().remove(OptionCode::ParameterRequestList);
+    let r = s.decide(t0(), &ingress(), &d);
+    let (_, o) = wire_opts(&reply_of(&r).encode().unwrap());
+    assert_eq!(o[&13], [1, 2, 3, 4]);
+    assert_eq!(o[&2], [0xff, 0xff, 0x8f, 0x80]);
+    assert_eq!(o[&67], b"SEPDefault.cnf");
 }
