@@ -278,13 +278,17 @@ async fn drive(
     let mut abort_reason = None;
     loop {
         while t.poll_transmit(&mut out) {
-            if let Err(e) = socket.send(&out).await {
-                // The client's port is gone (ICMP unreachable) or the
-                // network is down: nothing more can be delivered.
-                tracing::debug!("tftp send failed: {e}");
-                abort_reason = Some("cannot send to the client (port unreachable or network down)");
-                t.abort(Instant::now());
-                break;
+            match socket.send(&out).await {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    abort_reason = Some("the client's port is closed (it gave up or exited)");
+                    t.abort(Instant::now());
+                    break;
+                }
+                // A local firewall (EPERM) or a full queue (ENOBUFS) loses
+                // this packet; the retransmission timer deals with it like
+                // any other loss.
+                Err(e) => tracing::debug!("tftp send to {:?} failed: {e}", socket.peer_addr().ok()),
             }
         }
         while let Some(tftp::Event::Finished(s)) = t.poll_event() {

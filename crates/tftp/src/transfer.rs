@@ -380,6 +380,10 @@ impl Transfer {
         }
         self.base = index + 1;
         self.retries = 0;
+        // Progress shows the path works again: drop the back-off instead of
+        // waiting for a clean sample (Karn), or one lost block would make
+        // every loss after it cost seconds.
+        self.rto = self.computed_rto().unwrap_or(self.rto);
         if self.base > self.last_block {
             self.finish(Outcome::Completed);
             return;
@@ -405,8 +409,12 @@ impl Transfer {
                 self.srtt = Some((srtt * 7 + rtt) / 8);
             }
         }
-        let srtt = self.srtt.unwrap_or(rtt);
-        self.rto = (srtt + self.rttvar * 4).clamp(self.min_rto, self.max_rto);
+        self.rto = self.computed_rto().unwrap_or(self.rto);
+    }
+
+    fn computed_rto(&self) -> Option<Duration> {
+        let srtt = self.srtt?;
+        Some((srtt + self.rttvar * 4).clamp(self.min_rto, self.max_rto))
     }
 
     fn finish(&mut self, outcome: Outcome) {
