@@ -1,0 +1,108 @@
+//! The command line as an operator meets it: defaults, config errors, and
+//! what happens when the TFTP port cannot be bound.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::*;
+
+fn output(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn port_in_use_says_who_to_look_for() {
+    let s = Scratch::new("inuse");
+    let holder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = holder.local_addr().unwrap().to_string();
+    let (code, _, err) = output(Command::new(BIN).args(["serve", "--tftp-listen", &addr, "--root"]).arg(s.path().join("r")).arg("--data-dir").arg(s.path().join("d")));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.starts_with(&format!("phoneboot: cannot bind the TFTP port {addr}")), "{err}");
+    assert!(err.contains("another program already serves this port"), "{err}");
+    assert!(err.contains("--tftp-listen"), "{err}");
+}
+
+#[test]
+fn privileged_port_as_an_ordinary_user_explains_the_fix() {
+    require("setpriv");
+    let s = Scratch::new("eacces");
+    // Files must be reachable for the unprivileged user.
+    std::fs::set_permissions(s.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let (code, _, err) = output(
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN, "serve", "--tftp-listen", "127.0.0.1:69", "--root"])
+            .arg(s.path().join("r"))
+            .arg("--data-dir")
+            .arg(s.path().join("d")),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("Permission denied"), "{err}");
+    assert!(err.contains("CAP_NET_BIND_SERVICE") && err.contains("setcap"), "{err}");
+}
+
+#[test]
+fn config_errors_name_the_file_and_key() {
+    let s = Scratch::new("badcfg");
+    let cfg = s.path().join("phoneboot.toml");
+    std::fs::write(&cfg, "[tftp]\nmax_blksize = 70000\n").unwrap();
+    let (code, _, err) = output(Command::new(BIN).arg("serve").arg("--config").arg(&cfg));
+    assert_eq!(code, 2);
+    assert!(err.contains(&format!("{}: tftp.max_blksize: 70000 is outside 512..=65464", cfg.display())), "{err}");
+
+    std::fs::write(&cfg, "[tftp]\nlisen = \"0.0.0.0:69\"\n").unwrap();
+    let (code, _, err) = output(Command::new(BIN).arg("check-config").arg(&cfg));
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown field `lisen`"), "{err}");
+
+    let (code, _, err) = output(Command::new(BIN).arg("check-config").arg(s.path().join("missing.toml")));
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read config file"), "{err}");
+}
+
+#[test]
+fn check_config_accepts_the_example() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/phoneboot.toml");
+    let (code, out, err) = output(Command::new(BIN).arg("check-config").arg(example));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("tftp root:  /srv/tftp"), "{out}");
+    assert!(out.contains("not used by this version yet"), "{out}");
+}
+
+/// `phoneboot serve` with no arguments, as the README's run command: inside
+/// a fresh network namespace (only its own loopback), from an empty folder.
+#[test]
+fn serve_with_no_arguments_uses_the_documented_defaults() {
+    require("ip");
+    require("tftp");
+    let s = Scratch::new("defaults");
+    let ns = format!("pbdef{}", std::process::id() % 10000);
+    let _ = Command::new("ip").args(["netns", "del", &ns]).stderr(Stdio::null()).status();
+    run(Command::new("ip").args(["netns", "add", &ns]));
+    struct Ns(String);
+    impl Drop for Ns {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
+    let _guard = Ns(ns.clone());
+    run(Command::new("ip").args(["-n", &ns, "link", "set", "lo", "up"]));
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &ns, BIN, "serve"]).current_dir(s.path());
+    let server = Server::spawn(&mut cmd);
+    assert_eq!(server.addr.to_string(), "0.0.0.0:69");
+    assert!(server.stdout_line.contains("tftpboot") && server.stdout_line.contains("phoneboot-data"), "{}", server.stdout_line);
+    assert!(s.path().join("tftpboot").is_dir());
+    assert!(s.path().join("phoneboot-data").is_dir());
+    write_file(&s.path().join("tftpboot/XMLDefault.cnf.xml"), b"<Default/>\n");
+    let out = s.path().join("got");
+    run(Command::new("ip").args(["netns", "exec", &ns, "tftp", "-m", "binary", "127.0.0.1", "-c", "get", "XMLDefault.cnf.xml"]).arg(&out));
+    assert_eq!(std::fs::read(&out).unwrap(), b"<Default/>\n");
+    let status = server.stop();
+    assert!(status.success(), "SIGTERM should end it cleanly: {status:?}");
+}
