@@ -262,6 +262,14 @@ pub enum ImportError {
         /// What clashes, and what to do about it.
         what: String,
     },
+    /// The folder to import holds the library or lies inside it.
+    #[error("{archive:?} overlaps the firmware library {library:?}; import a folder outside the library")]
+    Overlap {
+        /// The folder.
+        archive: PathBuf,
+        /// The library folder.
+        library: PathBuf,
+    },
     /// Storing the result failed (rolled back).
     #[error("importing {archive:?}: {source}")]
     Library {

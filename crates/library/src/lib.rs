@@ -31,7 +31,8 @@
 //! <data dir>/firmware/            the folder given to Library::open
 //!   index                         the index (see below), replaced atomically
 //!   blobs/sha256/ab/ab12…ef       each distinct file once, named by its SHA-256
-//!   .staging-<pid>-<n>/           an import in progress (removed when it ends)
+//!   .staging-<pid>-<n>/           an import in progress (removed when it ends, or by
+//!                                 the next import if its process was killed)
 //! ```
 //!
 //! The index lists each load (complete or not) with its files in `.loads`
@@ -39,9 +40,10 @@
 //! `termNN.default.loads` per protocol. Its format is private to one module
 //! so a database table can replace it.
 //!
-//! One process writes a library at a time (phoneboot holds its data
-//! directory); readers that opened it earlier keep their snapshot until they
-//! open it again.
+//! One process writes a library at a time (there is no lock yet); readers
+//! that opened it earlier keep their snapshot until [`Library::reload`].
+//! A blob that is removed while being served stays readable through the
+//! open file on Unix.
 //!
 //! # Example
 //!
@@ -73,7 +75,8 @@
         clippy::unwrap_used,
         clippy::expect_used,
         clippy::panic,
-        clippy::indexing_slicing
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
     )
 )]
 
@@ -421,6 +424,9 @@ impl Library {
                 })?
             }
         };
+        if format == Format::Folder {
+            self.check_no_overlap(archive)?;
+        }
         let stage = Stage::new(&self.root).map_err(|source| ImportError::Library {
             archive: archive.to_owned(),
             source,
@@ -471,6 +477,29 @@ impl Library {
         self.rebuild();
         drop(stage);
         Ok(report)
+    }
+
+    /// A folder that holds the library, or lies inside it, would import the
+    /// library's own files (and the staging folder as it fills).
+    fn check_no_overlap(&self, folder: &Path) -> Result<(), ImportError> {
+        let (Ok(a), Ok(b)) = (fs::canonicalize(folder), fs::canonicalize(&self.root)) else {
+            return Ok(());
+        };
+        if a.starts_with(&b) || b.starts_with(&a) {
+            return Err(ImportError::Overlap {
+                archive: folder.to_owned(),
+                library: self.root.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Read the index again, to see what another process imported or
+    /// removed since this one opened the library.
+    pub fn reload(&mut self) -> Result<(), LibraryError> {
+        let fresh = Library::open(&self.root)?;
+        *self = fresh;
+        Ok(())
     }
 
     /// Move new blobs into place, then replace the index; undo the moves if
@@ -768,6 +797,7 @@ struct Stage {
 impl Stage {
     fn new(root: &Path) -> Result<Stage, LibraryError> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
+        sweep_dead_stages(root);
         loop {
             let n = NEXT.fetch_add(1, Ordering::Relaxed);
             let path = root.join(format!(".staging-{}-{n}", std::process::id()));
@@ -776,6 +806,30 @@ impl Stage {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(LibraryError::io("create", path, e)),
             }
+        }
+    }
+}
+
+/// Remove staging folders left by importers that died (killed mid-import).
+/// Only where `/proc` tells which processes live, and never one of a live
+/// process: another importer may be using it.
+fn sweep_dead_stages(root: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(".staging-")) else {
+            continue;
+        };
+        let Some((pid, _)) = rest.split_once('-') else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = fs::remove_dir_all(e.path());
         }
     }
 }

@@ -627,6 +627,18 @@ fn odd_inputs_get_clear_errors() -> R {
         "{:?}",
         snapshot(lib.root())
     );
+    assert!(matches!(
+        lib.import(dir.path(), &opts()),
+        Err(ImportError::Overlap { .. })
+    ));
+    let root = lib.root().to_path_buf();
+    assert!(matches!(
+        lib.import(&root, &opts()),
+        Err(ImportError::Overlap { .. })
+    ));
+    // A staging folder left by a killed importer is swept by the next import.
+    let dead = lib.root().join(".staging-4000000-0");
+    fs::create_dir_all(dead.join("x"))?;
 
     // A .cop.sgn whose header has no length record: found by the gzip magic.
     let b = Bundle::new("SIP11.9-4-2SR1-1S")?;
@@ -642,6 +654,16 @@ fn odd_inputs_get_clear_errors() -> R {
     fs::write(&odd_path, odd)?;
     lib.import(&odd_path, &opts())?;
     assert_serves(&lib, &b);
+    assert!(!dead.exists());
+    // Another handle sees the import after a reload.
+    let mut other = Library::open(dir.path().join("lib"))?;
+    assert_eq!(other.loads().len(), 1);
+    lib.import(
+        Bundle::new("P00303010102")?.write(dir.path(), Format::Image)?,
+        &opts(),
+    )?;
+    other.reload()?;
+    assert_eq!(other.loads().len(), 2);
     Ok(())
 }
 
