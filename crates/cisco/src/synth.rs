@@ -63,7 +63,7 @@ pub fn signed_header(file_name: &str) -> Vec<u8> {
     // 2010-ish, varied per file, never the clock.
     let timestamp = 1_262_304_000u32.wrapping_add(u32::try_from(seed % 31_536_000).unwrap_or(0));
     record(&mut h, 15, &timestamp.to_be_bytes());
-    while h.len() % 4 != 0 {
+    while !h.len().is_multiple_of(4) {
         h.push(13);
     }
     let total = len16(h.len()).to_be_bytes();

@@ -174,7 +174,7 @@ impl OptionValue {
             .map(|c| c.to_digit(16).and_then(|d| u8::try_from(d).ok()))
             .collect::<Option<_>>()
             .ok_or_else(bad)?;
-        if nibbles.len() % 2 != 0 {
+        if !nibbles.len().is_multiple_of(2) {
             return Err(bad());
         }
         Ok(OptionValue::Bytes(

@@ -63,9 +63,9 @@ impl RateLimiter {
             return verdict;
         }
         if self.buckets.len() >= self.max {
-            let due = self.last_sweep.map_or(true, |t| {
-                now.saturating_duration_since(t) >= Duration::from_secs(1)
-            });
+            let due = self
+                .last_sweep
+                .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1));
             if due {
                 self.last_sweep = Some(now);
                 let (burst, per_sec) = (self.burst, self.per_sec);

@@ -534,7 +534,7 @@ impl Server {
         let mut mac = None;
         if let Some(b) = self.leases.get(&ip) {
             mac = Some(b.mac);
-            if b.bound_until.map_or(true, |t| t <= now) {
+            if b.bound_until.is_none_or(|t| t <= now) {
                 self.forget(ip);
             }
         }

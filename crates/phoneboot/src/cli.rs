@@ -50,6 +50,20 @@ pub enum Command {
         /// The config file to check.
         path: PathBuf,
     },
+    /// List the DHCP leases in the store (MAC, IP, model, expiry).
+    Leases {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print a DHCP option's value in the forms other DHCP servers want
+    /// (today: option 150, the TFTP server list).
+    DhcpOption {
+        /// The option code (150).
+        code: u8,
+        /// The TFTP server addresses, in priority order.
+        #[arg(required = true)]
+        addresses: Vec<std::net::Ipv4Addr>,
+    },
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -62,4 +76,11 @@ pub struct ServeArgs {
     /// TFTP listening address [default: 0.0.0.0:69].
     #[arg(long)]
     pub tftp_listen: Option<SocketAddr>,
+    /// Serve DHCP on this interface only (pool = its subnet minus our own
+    /// address; option 150/66 = our address). Without it, no DHCP at all.
+    #[arg(long)]
+    pub interface: Option<String>,
+    /// Start even if another DHCP server answers on the interface.
+    #[arg(long)]
+    pub allow_other_dhcp: bool,
 }

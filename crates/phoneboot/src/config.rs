@@ -2,7 +2,7 @@
 //! (unknown keys are errors), and [`Config`] is the validated result that the
 //! drivers use. Every error names the file and the key.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ pub mod file {
     pub struct Config {
         pub server: Option<Server>,
         pub tftp: Option<Tftp>,
-        pub dhcp: Option<toml::Value>,
+        pub dhcp: Option<Dhcp>,
         pub sip: Option<toml::Value>,
         pub time: Option<toml::Value>,
         pub defaults: Option<toml::Value>,
@@ -45,6 +45,51 @@ pub mod file {
         pub interface: Option<String>,
         pub data_dir: Option<PathBuf>,
         pub root: Option<PathBuf>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Dhcp {
+        /// The subnet to serve when it cannot be read off the interface.
+        pub subnet: Option<String>,
+        pub pool: Option<Vec<String>>,
+        pub exclude: Option<Vec<String>>,
+        pub router: Option<OneOrMany>,
+        pub dns: Option<Vec<String>>,
+        pub domain: Option<String>,
+        pub ntp: Option<Vec<String>>,
+        pub lease_time: Option<String>,
+        pub tftp_servers: Option<Vec<String>>,
+        pub reservation: Option<Vec<Reservation>>,
+        pub option: Option<Vec<DhcpOption>>,
+        pub allow_other_dhcp: Option<bool>,
+        pub probe_wait: Option<String>,
+        pub conflict_check: Option<bool>,
+        pub conflict_timeout: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(untagged)]
+    pub enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Reservation {
+        pub mac: String,
+        pub ip: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct DhcpOption {
+        pub code: u8,
+        /// ips | string | u8 | u16 | u32 | hex
+        #[serde(rename = "type")]
+        pub kind: String,
+        pub value: toml::Value,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -70,8 +115,31 @@ pub struct Config {
     pub root: PathBuf,
     pub interface: Option<String>,
     pub tftp: TftpConfig,
+    pub dhcp: DhcpSettings,
     /// Sections present in the file that this version does not act on yet.
     pub unused_sections: Vec<&'static str>,
+}
+
+/// DHCP settings that do not depend on the interface; `serve --interface`
+/// combines them with the interface's address and subnet.
+#[derive(Debug, Clone)]
+pub struct DhcpSettings {
+    pub subnet: Option<(Ipv4Addr, u8)>,
+    pub pool: Vec<(Ipv4Addr, Ipv4Addr)>,
+    pub exclude: Vec<(Ipv4Addr, Ipv4Addr)>,
+    pub routers: Vec<Ipv4Addr>,
+    pub dns: Vec<Ipv4Addr>,
+    pub domain: Option<String>,
+    pub ntp: Vec<Ipv4Addr>,
+    pub lease_time: Duration,
+    pub tftp_servers: Vec<Ipv4Addr>,
+    pub reservations: Vec<dhcp::Reservation>,
+    pub options: Vec<dhcp::OptionSpec>,
+    pub allow_other_dhcp: bool,
+    /// How long the start-up check listens for another DHCP server.
+    pub probe_wait: Duration,
+    /// Ping an address before offering it, waiting this long for an answer.
+    pub conflict_check: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +206,12 @@ impl Config {
         }
         if let Some(l) = args.tftp_listen {
             cfg.tftp.listen = l;
+        }
+        if let Some(i) = &args.interface {
+            cfg.interface = Some(i.clone());
+        }
+        if args.allow_other_dhcp {
+            cfg.dhcp.allow_other_dhcp = true;
         }
         Ok(cfg)
     }
@@ -241,7 +315,6 @@ impl Config {
         };
         let mut unused_sections = Vec::new();
         for (name, present) in FUTURE_SECTIONS.iter().zip([
-            raw.dhcp.is_some(),
             raw.sip.is_some(),
             raw.time.is_some(),
             raw.defaults.is_some(),
@@ -253,6 +326,7 @@ impl Config {
                 unused_sections.push(*name);
             }
         }
+        let dhcp = dhcp_settings(raw.dhcp.unwrap_or_default(), &invalid)?;
         if let Some(i) = &server.interface {
             if i.is_empty() {
                 return Err(invalid(
@@ -272,9 +346,152 @@ impl Config {
                 policy,
                 limits,
             },
+            dhcp,
             unused_sections,
         })
     }
+}
+
+fn dhcp_settings(
+    d: file::Dhcp,
+    invalid: &dyn Fn(&'static str, String) -> ConfigError,
+) -> Result<DhcpSettings, ConfigError> {
+    let ip = |key: &'static str, text: &str| -> Result<Ipv4Addr, ConfigError> {
+        text.trim()
+            .parse()
+            .map_err(|_| invalid(key, format!("{text:?} is not an IPv4 address")))
+    };
+    let ips =
+        |key: &'static str, list: &Option<Vec<String>>| -> Result<Vec<Ipv4Addr>, ConfigError> {
+            list.iter().flatten().map(|t| ip(key, t)).collect()
+        };
+    let ranges = |key: &'static str, list: &Option<Vec<String>>| {
+        list.iter()
+            .flatten()
+            .map(|text| {
+                let (a, b) = text.split_once('-').unwrap_or((text, text));
+                let (a, b) = (ip(key, a)?, ip(key, b)?);
+                if u32::from(a) > u32::from(b) {
+                    return Err(invalid(
+                        key,
+                        format!("range {text:?} ends before it starts"),
+                    ));
+                }
+                Ok((a, b))
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let duration = |key: &'static str, v: &Option<String>, default: Duration| match v {
+        None => Ok(default),
+        Some(t) => humantime::parse_duration(t).map_err(|e| {
+            invalid(
+                key,
+                format!("{t:?} is not a duration like \"1h\" or \"2s\": {e}"),
+            )
+        }),
+    };
+    let subnet = match &d.subnet {
+        None => None,
+        Some(t) => Some(dhcp::parse_cidr(t).map_err(|e| invalid("dhcp.subnet", e.to_string()))?),
+    };
+    let routers = match &d.router {
+        None => Vec::new(),
+        Some(file::OneOrMany::One(r)) => vec![ip("dhcp.router", r)?],
+        Some(file::OneOrMany::Many(rs)) => rs
+            .iter()
+            .map(|r| ip("dhcp.router", r))
+            .collect::<Result<_, _>>()?,
+    };
+    let mut reservations = Vec::new();
+    for r in d.reservation.iter().flatten() {
+        let mac = r
+            .mac
+            .parse::<dhcp::Mac>()
+            .map_err(|e| invalid("dhcp.reservation.mac", format!("{:?}: {e}", r.mac)))?;
+        reservations.push(dhcp::Reservation {
+            mac,
+            ip: ip("dhcp.reservation.ip", &r.ip)?,
+        });
+    }
+    let mut options = Vec::new();
+    for o in d.option.iter().flatten() {
+        options
+            .push(option_spec(o).map_err(|problem| {
+                invalid("dhcp.option", format!("code {}: {problem}", o.code))
+            })?);
+    }
+    let lease_time = duration("dhcp.lease_time", &d.lease_time, Duration::from_secs(3600))?;
+    if lease_time < Duration::from_secs(10) {
+        return Err(invalid(
+            "dhcp.lease_time",
+            format!("{lease_time:?} is too short; use at least \"10s\""),
+        ));
+    }
+    Ok(DhcpSettings {
+        subnet,
+        pool: ranges("dhcp.pool", &d.pool)?,
+        exclude: ranges("dhcp.exclude", &d.exclude)?,
+        routers,
+        dns: ips("dhcp.dns", &d.dns)?,
+        domain: d.domain.clone(),
+        ntp: ips("dhcp.ntp", &d.ntp)?,
+        lease_time,
+        tftp_servers: ips("dhcp.tftp_servers", &d.tftp_servers)?,
+        reservations,
+        options,
+        allow_other_dhcp: d.allow_other_dhcp.unwrap_or(false),
+        probe_wait: duration("dhcp.probe_wait", &d.probe_wait, Duration::from_secs(2))?,
+        conflict_check: if d.conflict_check.unwrap_or(true) {
+            Some(duration(
+                "dhcp.conflict_timeout",
+                &d.conflict_timeout,
+                Duration::from_millis(300),
+            )?)
+        } else {
+            None
+        },
+    })
+}
+
+fn option_spec(o: &file::DhcpOption) -> Result<dhcp::OptionSpec, String> {
+    use dhcp::OptionValue;
+    let text = |v: &toml::Value| {
+        v.as_str()
+            .map(str::to_owned)
+            .ok_or("value must be a string")
+    };
+    let int = |v: &toml::Value| v.as_integer().ok_or("value must be an integer");
+    let value = match o.kind.as_str() {
+        "ips" | "ip" => {
+            let list: Vec<String> = match &o.value {
+                toml::Value::Array(a) => a.iter().map(text).collect::<Result<_, _>>()?,
+                other => vec![text(other)?],
+            };
+            OptionValue::Ips(
+                list.iter()
+                    .map(|s| {
+                        s.parse()
+                            .map_err(|_| format!("{s:?} is not an IPv4 address"))
+                    })
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+        "string" => OptionValue::Text(text(&o.value)?),
+        "u8" => OptionValue::U8(u8::try_from(int(&o.value)?).map_err(|_| "value must fit in u8")?),
+        "u16" => {
+            OptionValue::U16(u16::try_from(int(&o.value)?).map_err(|_| "value must fit in u16")?)
+        }
+        "u32" => {
+            OptionValue::U32(u32::try_from(int(&o.value)?).map_err(|_| "value must fit in u32")?)
+        }
+        "hex" => OptionValue::from_hex(&text(&o.value)?).map_err(|e| e.to_string())?,
+        other => {
+            return Err(format!(
+                "type {other:?} is not one of ips, string, u8, u16, u32, hex"
+            ))
+        }
+    };
+    Ok(dhcp::OptionSpec::new(o.code, value))
 }
 
 #[cfg(test)]
@@ -351,5 +568,51 @@ mod tests {
         let c = Config::parse_str(text, "phoneboot.toml").unwrap();
         assert_eq!(c.interface.as_deref(), Some("eth0"));
         assert!(c.unused_sections.contains(&"sip"));
+        assert_eq!(
+            c.dhcp.tftp_servers,
+            vec![Ipv4Addr::new(192, 168, 1, 1), Ipv4Addr::new(192, 168, 1, 2)]
+        );
+        assert_eq!(
+            c.dhcp.pool,
+            vec![(
+                Ipv4Addr::new(192, 168, 1, 100),
+                Ipv4Addr::new(192, 168, 1, 250)
+            )]
+        );
+        assert_eq!(c.dhcp.reservations.len(), 1);
+        assert_eq!(c.dhcp.lease_time, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn dhcp_errors_name_the_key() {
+        let cases = [
+            (
+                "[dhcp]\npool = [\"10.0.0.9-10.0.0.1\"]\n",
+                "t.toml: dhcp.pool: range",
+            ),
+            (
+                "[dhcp]\nrouter = \"gateway\"\n",
+                "t.toml: dhcp.router: \"gateway\" is not an IPv4 address",
+            ),
+            (
+                "[[dhcp.reservation]]\nmac = \"zz\"\nip = \"10.0.0.1\"\n",
+                "t.toml: dhcp.reservation.mac:",
+            ),
+            (
+                "[[dhcp.option]]\ncode = 42\ntype = \"float\"\nvalue = 1\n",
+                "t.toml: dhcp.option: code 42: type \"float\"",
+            ),
+            ("[dhcp]\nlease_time = \"1s\"\n", "t.toml: dhcp.lease_time:"),
+        ];
+        for (text, want) in cases {
+            let err = Config::parse_str(text, "t.toml").unwrap_err().to_string();
+            assert!(err.starts_with(want), "{text:?}: got {err}");
+        }
+        let c = Config::parse_str(
+            "[[dhcp.option]]\ncode = 160\ntype = \"ips\"\nvalue = [\"10.0.0.1\", \"10.0.0.2\"]\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(c.dhcp.options.len(), 1);
     }
 }

@@ -13,6 +13,62 @@ use tokio::sync::broadcast;
 pub enum Event {
     TftpTransfer(TftpTransfer),
     TftpRefused(TftpRefused),
+    Dhcp(DhcpExchange),
+}
+
+/// One DHCP decision: an offer, ack, nak, release, drop, foreign server …
+#[derive(Debug, Clone, Serialize)]
+pub struct DhcpExchange {
+    /// offer, ack, nak, inform_ack, released, declined, offer_withdrawn,
+    /// conflict, foreign_server, dropped.
+    pub kind: String,
+    /// The request's message type.
+    pub request: Option<String>,
+    /// The RFC 2131 client state the request implied.
+    pub state: Option<String>,
+    pub mac: Option<String>,
+    pub ip: Option<std::net::Ipv4Addr>,
+    pub model: Option<String>,
+    pub relay: Option<std::net::Ipv4Addr>,
+    /// Option codes sent, in wire order.
+    pub options: Vec<u8>,
+    pub dropped_options: Vec<u8>,
+    pub reason: Option<String>,
+    /// Where the reply went, when one was sent.
+    pub sent_to: Option<std::net::SocketAddrV4>,
+}
+
+impl DhcpExchange {
+    pub fn from_core(e: &dhcp::Event, sent_to: Option<std::net::SocketAddrV4>) -> DhcpExchange {
+        DhcpExchange {
+            kind: snake(&format!("{:?}", e.kind)),
+            request: e.request.map(|r| format!("{r:?}").to_lowercase()),
+            state: e.state.map(|s| snake(&format!("{s:?}"))),
+            mac: e.mac.map(|m| m.to_string()),
+            ip: e.ip,
+            model: e.model.clone(),
+            relay: e.relay,
+            options: e.options.clone(),
+            dropped_options: e.dropped_options.clone(),
+            reason: e.reason.as_ref().map(|r| r.to_string()),
+            sent_to,
+        }
+    }
+}
+
+fn snake(camel: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// One finished TFTP transfer, whatever its result.
@@ -84,6 +140,13 @@ impl EventBus {
                 format!("tftp {} refused: {} (error {})", r.client, r.reason, r.code),
                 true,
             ),
+            Event::Dhcp(d) => (
+                dhcp_line(d),
+                matches!(
+                    d.kind.as_str(),
+                    "nak" | "conflict" | "foreign_server" | "declined"
+                ),
+            ),
         };
         if crate::logging::json() {
             let record = serde_json::to_string(&event).unwrap_or_default();
@@ -99,6 +162,29 @@ impl EventBus {
         }
         let _ = self.tx.send(Arc::new(event));
     }
+}
+
+fn dhcp_line(d: &DhcpExchange) -> String {
+    let mut line = format!("dhcp {}", d.kind);
+    if let Some(r) = &d.request {
+        line.push_str(&format!(" to {r}"));
+    }
+    for (label, value) in [
+        ("mac", d.mac.clone()),
+        ("ip", d.ip.map(|i| i.to_string())),
+        ("model", d.model.clone()),
+        ("relay", d.relay.map(|i| i.to_string())),
+        ("reason", d.reason.clone()),
+    ] {
+        if let Some(v) = value {
+            line.push_str(&format!(" {label}={v}"));
+        }
+    }
+    if !d.options.is_empty() {
+        let codes: Vec<String> = d.options.iter().map(u8::to_string).collect();
+        line.push_str(&format!(" options={}", codes.join(",")));
+    }
+    line
 }
 
 fn transfer_line(t: &TftpTransfer) -> String {

@@ -7,7 +7,9 @@
 
 pub mod cli;
 pub mod config;
+pub mod dhcp_driver;
 pub mod events;
+pub mod leases;
 pub mod logging;
 pub mod resolver;
 pub mod tftp_driver;
@@ -26,7 +28,84 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::CheckConfig { path } => check_config(&path),
+        Command::Leases { common } => list_leases(&common),
+        Command::DhcpOption { code, addresses } => dhcp_option(code, &addresses),
     }
+}
+
+fn list_leases(common: &cli::Common) -> anyhow::Result<ExitCode> {
+    let cfg = match &common.config {
+        Some(p) => Config::load(p)?,
+        None => Config::defaults(),
+    };
+    let data_dir = common.data_dir.clone().unwrap_or(cfg.data_dir);
+    let leases = leases::list(&data_dir)?;
+    let now_ms = leases::WallClock::now().to_unix_ms(std::time::Instant::now());
+    println!("{:<17}  {:<15}  {:<10}  expires", "MAC", "IP", "model");
+    for l in &leases {
+        let mac = dhcp::Mac(l.mac).to_string();
+        let left = (l.expires_unix_ms - now_ms) / 1000;
+        let expiry = if left >= 0 {
+            format!(
+                "in {}",
+                humantime::format_duration(std::time::Duration::from_secs(left as u64))
+            )
+        } else {
+            format!(
+                "expired {} ago",
+                humantime::format_duration(std::time::Duration::from_secs(left.unsigned_abs()))
+            )
+        };
+        println!(
+            "{mac:<17}  {:<15}  {:<10}  {expiry}",
+            l.ip.to_string(),
+            l.model.as_deref().unwrap_or("-")
+        );
+    }
+    println!("{} leases", leases.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn dhcp_option(code: u8, addresses: &[std::net::Ipv4Addr]) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        code == 150,
+        "only option 150 (TFTP server addresses) is supported; option 66 is simply the first address as text"
+    );
+    for f in dhcp::option150_formats(addresses) {
+        println!("{}:\n{}\n", f.name, f.text.trim_end());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// DHCP as `serve --interface` runs it: the interface's subnet, our address
+/// as server id and TFTP server, the Cisco catalog to name phone models.
+fn dhcp_core(
+    settings: &config::DhcpSettings,
+    iface: &dhcp_driver::Interface,
+) -> anyhow::Result<dhcp::Server> {
+    let (network, prefix) = settings
+        .subnet
+        .unwrap_or((iface.network(), iface.prefix_len));
+    let mut sc = dhcp::SubnetConfig::new(network, prefix);
+    sc.server_addr = Some(iface.addr);
+    sc.pool = settings.pool.clone();
+    sc.exclude = settings.exclude.clone();
+    sc.routers = settings.routers.clone();
+    sc.dns = settings.dns.clone();
+    sc.domain = settings.domain.clone();
+    sc.ntp = settings.ntp.clone();
+    sc.tftp_servers = settings.tftp_servers.clone();
+    sc.lease_time = settings.lease_time;
+    sc.reservations = settings.reservations.clone();
+    sc.options = settings.options.clone();
+    let subnet =
+        dhcp::Subnet::try_from(sc).map_err(|e| anyhow::anyhow!("dhcp configuration: {e}"))?;
+    let classifier: dhcp::Classifier =
+        Arc::new(|vci: &[u8]| cisco::Model::from_vendor_class(vci).map(|m| m.name().to_owned()));
+    let config = dhcp::ServerConfig::new(vec![subnet])
+        .map_err(|e| anyhow::anyhow!("dhcp configuration: {e}"))?
+        .with_classifier(classifier);
+    Ok(dhcp::Server::new(config))
 }
 
 fn check_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
@@ -64,9 +143,6 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     for section in &cfg.unused_sections {
         tracing::warn!("config section [{section}] is not used by this version yet; it is ignored");
     }
-    if let Some(i) = &cfg.interface {
-        tracing::warn!("server.interface = {i:?} is not used yet: DHCP is not part of this version, and TFTP listens on {}", cfg.tftp.listen);
-    }
     std::fs::create_dir_all(&cfg.root)
         .with_context(|| format!("cannot create the TFTP root {}", cfg.root.display()))?;
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| {
@@ -84,6 +160,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        let events = events::EventBus::new();
+        // DHCP only on an interface somebody named.
+        let dhcp = match &cfg.interface {
+            Some(name) => Some(start_dhcp(&cfg, name).await?),
+            None => None,
+        };
         let socket = tftp_driver::bind(cfg.tftp.listen)?;
         let local = socket.local_addr()?;
         let files = std::fs::read_dir(resolver.root())
@@ -95,22 +178,107 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             resolver.root().display(),
             cfg.data_dir.display()
         );
-        let shutdown = CancellationToken::new();
-        let events = events::EventBus::new();
-        let server = tokio::spawn(tftp_driver::serve(
+        let tftp_task = tokio::spawn(tftp_driver::serve(
             cfg.tftp.clone(),
             socket,
             resolver,
-            events,
+            events.clone(),
             shutdown.clone(),
         ));
+        let mut dhcp_task = None;
+        let mut committer = None;
+        if let Some(d) = dhcp {
+            println!("phoneboot: DHCP on {}", d.summary);
+            committer = Some(d.committer);
+            let svc = dhcp_driver::DhcpService {
+                iface: d.iface,
+                server: d.server,
+                commit: d.commit,
+                events: events.clone(),
+                conflict_check: cfg.dhcp.conflict_check,
+            };
+            dhcp_task = Some(tokio::spawn(dhcp_driver::serve(
+                svc,
+                d.socket67,
+                Some(d.socket68),
+                shutdown.clone(),
+            )));
+        }
         wait_for_signal().await;
         tracing::info!("shutting down");
         shutdown.cancel();
-        server.await.context("the TFTP server task failed")??;
+        tftp_task.await.context("the TFTP server task failed")??;
+        if let Some(t) = dhcp_task {
+            t.await.context("the DHCP server task failed")??;
+        }
+        if let Some(c) = committer {
+            tokio::task::spawn_blocking(move || c.shutdown()).await.ok();
+        }
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+struct DhcpStart {
+    iface: dhcp_driver::Interface,
+    server: dhcp::Server,
+    commit: dhcp_driver::Commit,
+    committer: store::Committer<store::SqliteStore>,
+    socket67: tokio::net::UdpSocket,
+    socket68: tokio::net::UdpSocket,
+    summary: String,
+}
+
+async fn start_dhcp(cfg: &Config, name: &str) -> anyhow::Result<DhcpStart> {
+    let iface = dhcp_driver::Interface::lookup(name)?;
+    let mut server = dhcp_core(&cfg.dhcp, &iface)?;
+    // Probe before binding port 67, so the probe is not queued for us.
+    let socket68 = dhcp_driver::bind_on_interface(name, dhcp::CLIENT_PORT)?;
+    let others = dhcp_driver::probe_other_servers(&socket68, cfg.dhcp.probe_wait).await?;
+    let socket67 = dhcp_driver::bind_on_interface(name, dhcp::SERVER_PORT)?;
+    if !others.is_empty() {
+        let list: Vec<String> = others.iter().map(ToString::to_string).collect();
+        if cfg.dhcp.allow_other_dhcp {
+            tracing::warn!(
+                "another DHCP server answers on {name}: {}; starting anyway (--allow-other-dhcp)",
+                list.join("; ")
+            );
+        } else {
+            anyhow::bail!(
+                "another DHCP server answers on {name}: {}. Two DHCP servers on one segment hand out \
+                 conflicting addresses, and phones that get the other server's lease get no option 150. \
+                 Stop that server (or unplug it), or start with --allow-other-dhcp",
+                list.join("; ")
+            );
+        }
+    }
+    let (commit, committer) = leases::open_for_serving(&cfg.data_dir, &mut server)?;
+    let tftp: Vec<String> = if cfg.dhcp.tftp_servers.is_empty() {
+        vec![iface.addr.to_string()]
+    } else {
+        cfg.dhcp
+            .tftp_servers
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    let summary = format!(
+        "{} ({}/{}), option 150 = {}, option 66 = {}",
+        iface.name,
+        iface.addr,
+        iface.prefix_len,
+        tftp.join(","),
+        tftp.first().map(String::as_str).unwrap_or("-"),
+    );
+    Ok(DhcpStart {
+        iface,
+        server,
+        commit,
+        committer,
+        socket67,
+        socket68,
+        summary,
+    })
 }
 
 async fn wait_for_signal() {

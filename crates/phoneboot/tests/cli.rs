@@ -21,10 +21,22 @@ fn port_in_use_says_who_to_look_for() {
     let s = Scratch::new("inuse");
     let holder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = holder.local_addr().unwrap().to_string();
-    let (code, _, err) = output(Command::new(BIN).args(["serve", "--tftp-listen", &addr, "--root"]).arg(s.path().join("r")).arg("--data-dir").arg(s.path().join("d")));
+    let (code, _, err) = output(
+        Command::new(BIN)
+            .args(["serve", "--tftp-listen", &addr, "--root"])
+            .arg(s.path().join("r"))
+            .arg("--data-dir")
+            .arg(s.path().join("d")),
+    );
     assert_eq!(code, 2, "{err}");
-    assert!(err.starts_with(&format!("phoneboot: cannot bind the TFTP port {addr}")), "{err}");
-    assert!(err.contains("another program already serves this port"), "{err}");
+    assert!(
+        err.starts_with(&format!("phoneboot: cannot bind the TFTP port {addr}")),
+        "{err}"
+    );
+    assert!(
+        err.contains("another program already serves this port"),
+        "{err}"
+    );
     assert!(err.contains("--tftp-listen"), "{err}");
 }
 
@@ -33,17 +45,33 @@ fn privileged_port_as_an_ordinary_user_explains_the_fix() {
     require("setpriv");
     let s = Scratch::new("eacces");
     // Files must be reachable for the unprivileged user.
-    std::fs::set_permissions(s.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(
+        s.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
     let (code, _, err) = output(
         Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN, "serve", "--tftp-listen", "127.0.0.1:69", "--root"])
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                BIN,
+                "serve",
+                "--tftp-listen",
+                "127.0.0.1:69",
+                "--root",
+            ])
             .arg(s.path().join("r"))
             .arg("--data-dir")
             .arg(s.path().join("d")),
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("Permission denied"), "{err}");
-    assert!(err.contains("CAP_NET_BIND_SERVICE") && err.contains("setcap"), "{err}");
+    assert!(
+        err.contains("CAP_NET_BIND_SERVICE") && err.contains("setcap"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -53,14 +81,24 @@ fn config_errors_name_the_file_and_key() {
     std::fs::write(&cfg, "[tftp]\nmax_blksize = 70000\n").unwrap();
     let (code, _, err) = output(Command::new(BIN).arg("serve").arg("--config").arg(&cfg));
     assert_eq!(code, 2);
-    assert!(err.contains(&format!("{}: tftp.max_blksize: 70000 is outside 512..=65464", cfg.display())), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}: tftp.max_blksize: 70000 is outside 512..=65464",
+            cfg.display()
+        )),
+        "{err}"
+    );
 
     std::fs::write(&cfg, "[tftp]\nlisen = \"0.0.0.0:69\"\n").unwrap();
     let (code, _, err) = output(Command::new(BIN).arg("check-config").arg(&cfg));
     assert_eq!(code, 2);
     assert!(err.contains("unknown field `lisen`"), "{err}");
 
-    let (code, _, err) = output(Command::new(BIN).arg("check-config").arg(s.path().join("missing.toml")));
+    let (code, _, err) = output(
+        Command::new(BIN)
+            .arg("check-config")
+            .arg(s.path().join("missing.toml")),
+    );
     assert_eq!(code, 2);
     assert!(err.contains("cannot read config file"), "{err}");
 }
@@ -82,7 +120,10 @@ fn serve_with_no_arguments_uses_the_documented_defaults() {
     require("tftp");
     let s = Scratch::new("defaults");
     let ns = format!("pbdef{}", std::process::id() % 10000);
-    let _ = Command::new("ip").args(["netns", "del", &ns]).stderr(Stdio::null()).status();
+    let _ = Command::new("ip")
+        .args(["netns", "del", &ns])
+        .stderr(Stdio::null())
+        .status();
     run(Command::new("ip").args(["netns", "add", &ns]));
     struct Ns(String);
     impl Drop for Ns {
@@ -93,16 +134,58 @@ fn serve_with_no_arguments_uses_the_documented_defaults() {
     let _guard = Ns(ns.clone());
     run(Command::new("ip").args(["-n", &ns, "link", "set", "lo", "up"]));
     let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", &ns, BIN, "serve"]).current_dir(s.path());
+    cmd.args(["netns", "exec", &ns, BIN, "serve"])
+        .current_dir(s.path());
     let server = Server::spawn(&mut cmd);
     assert_eq!(server.addr.to_string(), "0.0.0.0:69");
-    assert!(server.stdout_line.contains("tftpboot") && server.stdout_line.contains("phoneboot-data"), "{}", server.stdout_line);
+    assert!(
+        server.stdout_line.contains("tftpboot") && server.stdout_line.contains("phoneboot-data"),
+        "{}",
+        server.stdout_line
+    );
     assert!(s.path().join("tftpboot").is_dir());
     assert!(s.path().join("phoneboot-data").is_dir());
-    write_file(&s.path().join("tftpboot/XMLDefault.cnf.xml"), b"<Default/>\n");
+    write_file(
+        &s.path().join("tftpboot/XMLDefault.cnf.xml"),
+        b"<Default/>\n",
+    );
     let out = s.path().join("got");
-    run(Command::new("ip").args(["netns", "exec", &ns, "tftp", "-m", "binary", "127.0.0.1", "-c", "get", "XMLDefault.cnf.xml"]).arg(&out));
+    run(Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns,
+            "tftp",
+            "-m",
+            "binary",
+            "127.0.0.1",
+            "-c",
+            "get",
+            "XMLDefault.cnf.xml",
+        ])
+        .arg(&out));
     assert_eq!(std::fs::read(&out).unwrap(), b"<Default/>\n");
     let status = server.stop();
-    assert!(status.success(), "SIGTERM should end it cleanly: {status:?}");
+    assert!(
+        status.success(),
+        "SIGTERM should end it cleanly: {status:?}"
+    );
+}
+
+#[test]
+fn dhcp_option_150_prints_every_servers_syntax() {
+    let (code, out, err) =
+        output(Command::new(BIN).args(["dhcp-option", "150", "192.168.1.1", "192.168.1.2"]));
+    assert_eq!(code, 0, "{err}");
+    // The seed's tftpd32 value for 192.168.1.1, and network-order hex.
+    assert!(out.contains("0x0101A8C0"), "{out}");
+    assert!(out.contains("c0a80101c0a80102"), "{out}");
+    for server in ["dnsmasq", "kea", "isc", "mikrotik", "ios"] {
+        assert!(
+            out.to_lowercase().contains(server),
+            "no {server} form in:\n{out}"
+        );
+    }
+    let (code, _, err) = output(Command::new(BIN).args(["dhcp-option", "150", "not-an-ip"]));
+    assert_eq!(code, 2, "{err}");
 }

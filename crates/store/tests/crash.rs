@@ -47,7 +47,7 @@ fn crash_child() {
                 // release another. Neither is ever acknowledged in the
                 // output, so the check below covers them only as
                 // "consistent".
-                if i % 3 == 0 && i > start + 64 {
+                if i.is_multiple_of(3) && i > start + 64 {
                     let mut renewed = lease(i - 64);
                     renewed.expires_unix_ms += 1;
                     changes.push(LeaseChange::Upsert(renewed));

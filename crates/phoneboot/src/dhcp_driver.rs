@@ -1,0 +1,517 @@
+//! The tokio side of DHCP: sockets bound to one named interface, the
+//! start-up check for another DHCP server, the conflict ping, and the order
+//! that makes leases durable: decide → commit lease ops → send the reply.
+//! Every decision is made by the `dhcp` crate.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use dhcp::dhcproto::v4::{self, DhcpOption, Flags, Message, MessageType, Opcode};
+use dhcp::dhcproto::Encodable;
+use tokio::net::UdpSocket;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::events::{DhcpExchange, Event, EventBus};
+
+/// An IPv4 interface as DHCP needs it.
+#[derive(Debug, Clone)]
+pub struct Interface {
+    pub name: String,
+    pub index: u32,
+    pub addr: Ipv4Addr,
+    pub prefix_len: u8,
+}
+
+impl Interface {
+    /// Reads the interface's first IPv4 address and prefix.
+    pub fn lookup(name: &str) -> anyhow::Result<Interface> {
+        let index = nix::net::if_::if_nametoindex(name).map_err(|_| {
+            anyhow::anyhow!("there is no network interface {name:?}: pick one from `ip -br link`")
+        })?;
+        let addrs = nix::ifaddrs::getifaddrs().context("cannot list interface addresses")?;
+        for ifa in addrs {
+            if ifa.interface_name != name {
+                continue;
+            }
+            let (Some(addr), Some(mask)) = (ifa.address, ifa.netmask) else {
+                continue;
+            };
+            let (Some(addr), Some(mask)) = (addr.as_sockaddr_in(), mask.as_sockaddr_in()) else {
+                continue;
+            };
+            let prefix_len = u32::from(mask.ip()).count_ones() as u8;
+            return Ok(Interface {
+                name: name.to_owned(),
+                index,
+                addr: addr.ip(),
+                prefix_len,
+            });
+        }
+        anyhow::bail!(
+            "interface {name} has no IPv4 address; give it the server's address first \
+             (e.g. `ip addr add 192.168.1.1/24 dev {name}`)"
+        )
+    }
+
+    pub fn network(&self) -> Ipv4Addr {
+        let mask = u32::MAX
+            .checked_shl(32 - u32::from(self.prefix_len))
+            .unwrap_or(0);
+        Ipv4Addr::from(u32::from(self.addr) & mask)
+    }
+}
+
+/// A UDP socket on 0.0.0.0:`port` that only sees and sends on `iface`.
+pub fn bind_on_interface(iface: &str, port: u16) -> anyhow::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_broadcast(true)?;
+    socket
+        .bind_device(Some(iface.as_bytes()))
+        .with_context(|| format!("cannot bind to interface {iface} (needs root or CAP_NET_RAW)"))?;
+    let _ = socket.set_recv_buffer_size(4 << 20);
+    socket.set_nonblocking(true)?;
+    let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
+    socket.bind(&addr.into()).map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::PermissionDenied => "DHCP needs root or CAP_NET_BIND_SERVICE".to_owned(),
+            std::io::ErrorKind::AddrInUse => format!(
+                "another DHCP program (dnsmasq, isc-dhcp-server, kea, dhclient) holds UDP port {port}: \
+                 find it with `ss -ulpn 'sport = :{port}'` and stop it"
+            ),
+            _ => "check the interface".to_owned(),
+        };
+        anyhow::anyhow!("cannot bind UDP port {port} on {iface}: {e}; {hint}")
+    })?;
+    Ok(UdpSocket::from_std(socket.into())?)
+}
+
+/// Another DHCP server that answered the start-up probe.
+#[derive(Debug, Clone)]
+pub struct ForeignServer {
+    pub ip: Ipv4Addr,
+    pub server_id: Option<Ipv4Addr>,
+    pub mac: Option<String>,
+    pub offered: Ipv4Addr,
+}
+
+impl std::fmt::Display for ForeignServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.server_id.unwrap_or(self.ip))?;
+        match &self.mac {
+            Some(m) => write!(f, " (MAC {m})")?,
+            None => write!(f, " (MAC unknown)")?,
+        }
+        write!(f, " offered {}", self.offered)
+    }
+}
+
+/// Locally administered, so it never collides with a real phone.
+const PROBE_MAC: [u8; 6] = [0x02, 0x70, 0x62, 0x00, 0x00, 0x01];
+
+/// Broadcasts a DISCOVER from a probe MAC on `client_socket` (port 68 on the
+/// interface) and collects every OFFER that answers within `wait`.
+pub async fn probe_other_servers(
+    client_socket: &UdpSocket,
+    wait: Duration,
+) -> anyhow::Result<Vec<ForeignServer>> {
+    let xid = std::process::id() ^ 0x7062_0000;
+    let mut msg = Message::default();
+    msg.set_opcode(Opcode::BootRequest)
+        .set_xid(xid)
+        .set_flags(Flags::default().set_broadcast())
+        .set_chaddr(&PROBE_MAC);
+    msg.opts_mut()
+        .insert(DhcpOption::MessageType(MessageType::Discover));
+    msg.opts_mut().insert(DhcpOption::ParameterRequestList(vec![
+        v4::OptionCode::SubnetMask,
+        v4::OptionCode::Router,
+    ]));
+    let bytes = msg.to_vec().context("encoding the probe DISCOVER")?;
+    client_socket
+        .send_to(&bytes, (Ipv4Addr::BROADCAST, dhcp::SERVER_PORT))
+        .await
+        .context("sending the probe DISCOVER")?;
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut found = Vec::new();
+    let mut buf = vec![0u8; 2048];
+    loop {
+        let r = tokio::time::timeout_at(deadline, client_socket.recv_from(&mut buf)).await;
+        let Ok(Ok((n, from))) = r else { break };
+        let Ok(reply) = dhcp::decode(&buf[..n]) else {
+            continue;
+        };
+        if reply.xid() != xid || reply.opcode() != Opcode::BootReply {
+            continue;
+        }
+        let server_id = server_id(&reply);
+        let ip = match from {
+            SocketAddr::V4(a) => *a.ip(),
+            SocketAddr::V6(_) => continue,
+        };
+        found.push(ForeignServer {
+            ip,
+            server_id,
+            mac: None,
+            offered: reply.yiaddr(),
+        });
+    }
+    // A broadcast OFFER teaches the kernel no MAC; one datagram to the
+    // server makes it resolve the address, then the ARP table has it.
+    for server in &mut found {
+        let _ = client_socket.send_to(b"", (server.ip, 9)).await;
+        for _ in 0..20 {
+            server.mac = arp_lookup(server.ip);
+            if server.mac.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+    Ok(found)
+}
+
+/// The MAC the kernel learned for `ip`, if any.
+fn arp_lookup(ip: Ipv4Addr) -> Option<String> {
+    let table = std::fs::read_to_string("/proc/net/arp").ok()?;
+    table.lines().skip(1).find_map(|line| {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        (cols.first() == Some(&ip.to_string().as_str()))
+            .then(|| cols.get(3).map(|m| (*m).to_owned()))
+            .flatten()
+            .filter(|m| m != "00:00:00:00:00:00")
+    })
+}
+
+/// Makes lease changes durable. The reply waits for the receiver.
+pub type Commit =
+    Arc<dyn Fn(Vec<dhcp::LeaseOp>) -> oneshot::Receiver<Result<(), String>> + Send + Sync>;
+
+/// What the serving loop needs.
+pub struct DhcpService {
+    pub iface: Interface,
+    pub server: dhcp::Server,
+    pub commit: Commit,
+    pub events: EventBus,
+    /// Ping budget before an OFFER, when conflict checking is on.
+    pub conflict_check: Option<Duration>,
+}
+
+/// Serves DHCP on `server_socket` (port 67 on the interface) until
+/// shutdown. `client_socket` (port 68) is watched for other servers' replies.
+pub async fn serve(
+    svc: DhcpService,
+    server_socket: UdpSocket,
+    client_socket: Option<UdpSocket>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let sockets = Arc::new(server_socket);
+    let core = Arc::new(Mutex::new(svc.server));
+    let pinger = match svc.conflict_check {
+        Some(budget) => match Pinger::new() {
+            Ok(p) => Some((Arc::new(p), budget)),
+            Err(e) => {
+                tracing::warn!("conflict check disabled: cannot open an ICMP socket ({e}); run as root to enable it");
+                None
+            }
+        },
+        None => None,
+    };
+    let tracker = TaskTracker::new();
+    let mut buf = vec![0u8; 4096];
+    let mut buf68 = vec![0u8; 4096];
+    loop {
+        let (n, from, foreign) = tokio::select! {
+            r = sockets.recv_from(&mut buf) => match r {
+                Ok((n, from)) => (n, from, false),
+                Err(e) => { tracing::debug!("dhcp recv: {e}"); continue; }
+            },
+            r = recv_opt(client_socket.as_ref(), &mut buf68) => match r {
+                Ok((n, from)) => (n, from, true),
+                Err(e) => { tracing::debug!("dhcp recv on 68: {e}"); continue; }
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        let data = if foreign { &buf68[..n] } else { &buf[..n] };
+        let SocketAddr::V4(source) = from else {
+            continue;
+        };
+        let msg = match dhcp::decode(data) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!("dhcp {from}: malformed datagram: {e}");
+                continue;
+            }
+        };
+        if msg.chaddr().get(..6) == Some(&PROBE_MAC[..]) {
+            continue;
+        }
+        // Port 68 also hears our own broadcast replies.
+        if foreign && (*source.ip() == svc.iface.addr || server_id(&msg) == Some(svc.iface.addr)) {
+            continue;
+        }
+        let ingress = dhcp::Ingress {
+            local_addr: svc.iface.addr,
+            ifindex: svc.iface.index,
+            source,
+            broadcast: source.ip().is_unspecified() || msg.flags().broadcast(),
+        };
+        let now = Instant::now();
+        let decision = match core.lock() {
+            Ok(mut c) => c.decide(now, &ingress, &msg),
+            Err(_) => anyhow::bail!("dhcp state poisoned by an earlier panic"),
+        };
+        let job = Exchange {
+            core: core.clone(),
+            socket: sockets.clone(),
+            commit: svc.commit.clone(),
+            events: svc.events.clone(),
+            pinger: pinger.clone(),
+            ingress,
+            msg,
+        };
+        tracker.spawn(job.finish(decision));
+    }
+    tracker.close();
+    let _ = tokio::time::timeout(Duration::from_secs(3), tracker.wait()).await;
+    Ok(())
+}
+
+fn server_id(msg: &Message) -> Option<Ipv4Addr> {
+    match msg.opts().get(v4::OptionCode::ServerIdentifier) {
+        Some(DhcpOption::ServerIdentifier(ip)) => Some(*ip),
+        _ => None,
+    }
+}
+
+async fn recv_opt(
+    socket: Option<&UdpSocket>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
+    match socket {
+        Some(s) => s.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One request after `decide`: probe, commit, send, report.
+struct Exchange {
+    core: Arc<Mutex<dhcp::Server>>,
+    socket: Arc<UdpSocket>,
+    commit: Commit,
+    events: EventBus,
+    pinger: Option<(Arc<Pinger>, Duration)>,
+    ingress: dhcp::Ingress,
+    msg: Message,
+}
+
+impl Exchange {
+    async fn finish(self, mut decision: dhcp::Decision) {
+        // An address that answers a ping is in use by a device we do not
+        // know: quarantine it and decide again (at most a few times).
+        for _ in 0..3 {
+            let (Some(ip), Some((pinger, budget))) = (decision.probe, &self.pinger) else {
+                break;
+            };
+            if !pinger.ping(ip, *budget).await {
+                break;
+            }
+            let now = Instant::now();
+            let decided = self.core.lock().ok().map(|mut core| {
+                let conflict = core.report_conflict(ip, now);
+                (conflict, core.decide(now, &self.ingress, &self.msg))
+            });
+            let Some((conflict, retry)) = decided else {
+                return;
+            };
+            self.report(&conflict.events, None);
+            let _ = self.durable(conflict.lease_ops).await;
+            decision = retry;
+        }
+        if !decision.lease_ops.is_empty() {
+            if let Err(e) = self.durable(std::mem::take(&mut decision.lease_ops)).await {
+                // Durable before acknowledged: without the write, no reply.
+                tracing::error!("dhcp: lease not saved, reply withheld: {e}");
+                return;
+            }
+        }
+        let mut sent_to = None;
+        if let Some(reply) = &decision.reply {
+            match reply.encode() {
+                Ok(bytes) => {
+                    let dest = send_address(&reply.destination);
+                    match self.socket.send_to(&bytes, dest).await {
+                        Ok(_) => sent_to = Some(dest),
+                        Err(e) => tracing::warn!("dhcp: cannot send reply to {dest}: {e}"),
+                    }
+                }
+                Err(e) => tracing::warn!("dhcp: cannot encode reply: {e}"),
+            }
+        }
+        self.report(&decision.events, sent_to);
+    }
+
+    async fn durable(&self, ops: Vec<dhcp::LeaseOp>) -> Result<(), String> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        match (self.commit)(ops).await {
+            Ok(r) => r,
+            Err(_) => Err("the lease store stopped".into()),
+        }
+    }
+
+    fn report(&self, events: &[dhcp::Event], sent_to: Option<SocketAddrV4>) {
+        for e in events {
+            self.events
+                .emit(Event::Dhcp(DhcpExchange::from_core(e, sent_to)));
+        }
+    }
+}
+
+/// Where a reply really goes. A client without an address cannot answer
+/// ARP, so "unicast to yiaddr at chaddr" (RFC 2131 §4.1) is sent as a
+/// broadcast on the interface instead, which every client accepts.
+fn send_address(dest: &dhcp::Destination) -> SocketAddrV4 {
+    match dest {
+        dhcp::Destination::Chaddr { .. } | dhcp::Destination::Broadcast => {
+            SocketAddrV4::new(Ipv4Addr::BROADCAST, dhcp::CLIENT_PORT)
+        }
+        other => other.socket_addr(),
+    }
+}
+
+/// ICMP echo for the conflict check, over one raw socket shared by all
+/// probes.
+pub struct Pinger {
+    socket: UdpSocket,
+    waiting: Mutex<HashMap<(Ipv4Addr, u16), oneshot::Sender<()>>>,
+    seq: std::sync::atomic::AtomicU16,
+    id: u16,
+}
+
+impl Pinger {
+    pub fn new() -> std::io::Result<Pinger> {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4))?;
+        socket.set_nonblocking(true)?;
+        // A raw socket reads and writes datagrams; tokio's UDP wrapper only
+        // needs a non-blocking datagram descriptor.
+        let socket = UdpSocket::from_std(std::net::UdpSocket::from(std::os::fd::OwnedFd::from(
+            socket,
+        )))?;
+        Ok(Pinger {
+            socket,
+            waiting: Mutex::new(HashMap::new()),
+            seq: std::sync::atomic::AtomicU16::new(1),
+            id: (std::process::id() & 0xffff) as u16,
+        })
+    }
+
+    /// True when `ip` answers an echo request within `budget`.
+    pub async fn ping(&self, ip: Ipv4Addr, budget: Duration) -> bool {
+        let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (tx, mut rx) = oneshot::channel();
+        if let Ok(mut w) = self.waiting.lock() {
+            w.insert((ip, seq), tx);
+        }
+        let packet = echo_request(self.id, seq);
+        if self.socket.send_to(&packet, (ip, 0)).await.is_err() {
+            self.forget(ip, seq);
+            return false;
+        }
+        let deadline = tokio::time::Instant::now() + budget;
+        let mut buf = [0u8; 1500];
+        let answered = loop {
+            tokio::select! {
+                _ = &mut rx => break true,
+                r = self.socket.recv_from(&mut buf) => {
+                    if let Ok((n, SocketAddr::V4(from))) = r {
+                        self.dispatch(*from.ip(), &buf[..n]);
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => break false,
+            }
+        };
+        self.forget(ip, seq);
+        answered
+    }
+
+    fn forget(&self, ip: Ipv4Addr, seq: u16) {
+        if let Ok(mut w) = self.waiting.lock() {
+            w.remove(&(ip, seq));
+        }
+    }
+
+    /// Any probe's task may read any reply; hand it to its waiter.
+    fn dispatch(&self, from: Ipv4Addr, packet: &[u8]) {
+        // Raw ICMP sockets deliver the IP header first.
+        let ihl = packet
+            .first()
+            .map(|b| usize::from(b & 0x0f) * 4)
+            .unwrap_or(0);
+        let Some(icmp) = packet.get(ihl..) else {
+            return;
+        };
+        if icmp.len() < 8 || icmp[0] != 0 {
+            return;
+        }
+        let id = u16::from_be_bytes([icmp[4], icmp[5]]);
+        let seq = u16::from_be_bytes([icmp[6], icmp[7]]);
+        if id != self.id {
+            return;
+        }
+        if let Ok(mut w) = self.waiting.lock() {
+            if let Some(tx) = w.remove(&(from, seq)) {
+                let _ = tx.send(());
+            }
+        }
+    }
+}
+
+fn echo_request(id: u16, seq: u16) -> Vec<u8> {
+    let mut p = vec![8, 0, 0, 0];
+    p.extend_from_slice(&id.to_be_bytes());
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(b"phoneboot-probe");
+    let sum = checksum(&p);
+    p[2..4].copy_from_slice(&sum.to_be_bytes());
+    p
+}
+
+fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = data
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn icmp_checksum_verifies_to_zero() {
+        let p = echo_request(0x1234, 7);
+        assert_eq!(checksum(&p), 0);
+    }
+
+    #[test]
+    fn chaddr_replies_go_out_as_broadcast() {
+        let d = dhcp::Destination::Relay(Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(
+            send_address(&d),
+            SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 67)
+        );
+    }
+}

@@ -1,0 +1,143 @@
+//! Glue between the DHCP core's lease operations (monotonic `Instant`s) and
+//! the store's records (wall-clock milliseconds).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use store::{LeaseChange, LeaseRecord, LeaseStore, QuarantineRecord, SqliteStore};
+use tokio::sync::oneshot;
+
+use crate::dhcp_driver::Commit;
+
+/// The lease database inside the data directory.
+pub fn db_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("leases.sqlite")
+}
+
+/// Converts between the core's `Instant`s and wall-clock milliseconds,
+/// anchored once at start-up.
+#[derive(Debug, Clone, Copy)]
+pub struct WallClock {
+    instant: Instant,
+    unix_ms: i64,
+}
+
+impl WallClock {
+    pub fn now() -> WallClock {
+        let unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        WallClock {
+            instant: Instant::now(),
+            unix_ms,
+        }
+    }
+
+    pub fn to_unix_ms(&self, t: Instant) -> i64 {
+        if t >= self.instant {
+            self.unix_ms
+                .saturating_add(t.duration_since(self.instant).as_millis() as i64)
+        } else {
+            self.unix_ms
+                .saturating_sub(self.instant.duration_since(t).as_millis() as i64)
+        }
+    }
+
+    pub fn to_instant(&self, unix_ms: i64) -> Instant {
+        let delta = unix_ms.saturating_sub(self.unix_ms);
+        let d = Duration::from_millis(delta.unsigned_abs());
+        if delta >= 0 {
+            self.instant.checked_add(d).unwrap_or(self.instant)
+        } else {
+            self.instant.checked_sub(d).unwrap_or(self.instant)
+        }
+    }
+}
+
+pub fn to_change(clock: &WallClock, op: dhcp::LeaseOp) -> LeaseChange {
+    match op {
+        dhcp::LeaseOp::Upsert(l) => LeaseChange::Upsert(LeaseRecord {
+            mac: l.mac.0,
+            client_id: l.client_id,
+            ip: l.ip,
+            expires_unix_ms: clock.to_unix_ms(l.expires),
+            model: l.model,
+            hostname: l.hostname,
+        }),
+        dhcp::LeaseOp::Release { ip, .. } => LeaseChange::Release { ip },
+        dhcp::LeaseOp::Quarantine { ip, until, mac } => LeaseChange::Quarantine(QuarantineRecord {
+            ip,
+            until_unix_ms: clock.to_unix_ms(until),
+            mac: mac.map(|m| m.0),
+        }),
+    }
+}
+
+/// Opens the store, loads what it holds into `server`, and returns the
+/// commit function the DHCP driver uses (group commit on its own thread).
+pub fn open_for_serving(
+    data_dir: &Path,
+    server: &mut dhcp::Server,
+) -> anyhow::Result<(Commit, store::Committer<SqliteStore>)> {
+    let path = db_path(data_dir);
+    let mut db = SqliteStore::open(&path)?;
+    let clock = WallClock::now();
+    let snapshot = db.load().context("loading leases")?;
+    let now = Instant::now();
+    let leases = snapshot.leases.into_iter().map(|r| dhcp::Lease {
+        mac: dhcp::Mac(r.mac),
+        client_id: r.client_id,
+        ip: r.ip,
+        expires: clock.to_instant(r.expires_unix_ms),
+        model: r.model,
+        hostname: r.hostname,
+    });
+    let report = server.restore(leases, now);
+    for q in snapshot.quarantines {
+        server.restore_quarantine(q.ip, clock.to_instant(q.until_unix_ms));
+    }
+    tracing::info!("leases restored from {}: {report:?}", path.display());
+    let committer = store::Committer::spawn(db, store::CommitterConfig::default())?;
+    let handle = committer.handle();
+    let commit: Commit = Arc::new(move |ops: Vec<dhcp::LeaseOp>| {
+        let (tx, rx) = oneshot::channel();
+        let changes = ops.into_iter().map(|op| to_change(&clock, op)).collect();
+        let done: store::Done = Box::new(move |r| {
+            let _ = tx.send(r.map_err(|e| e.to_string()));
+        });
+        if let Err(e) = handle.submit(changes, done) {
+            // `done` was dropped with the submission: report the refusal.
+            let (tx2, rx2) = oneshot::channel();
+            let _ = tx2.send(Err(e.to_string()));
+            return rx2;
+        }
+        rx
+    });
+    Ok((commit, committer))
+}
+
+/// Every lease in the store, for `phoneboot leases`.
+pub fn list(data_dir: &Path) -> anyhow::Result<Vec<LeaseRecord>> {
+    let mut db = SqliteStore::open_read_only(db_path(data_dir))?;
+    Ok(db.list_leases()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wall_clock_round_trips() {
+        let c = WallClock::now();
+        let later = c.instant + Duration::from_secs(3600);
+        assert_eq!(c.to_unix_ms(later), c.unix_ms + 3_600_000);
+        assert_eq!(c.to_instant(c.unix_ms + 3_600_000), later);
+        assert_eq!(
+            c.to_unix_ms(c.to_instant(c.unix_ms - 5000)),
+            c.unix_ms - 5000
+        );
+    }
+}
