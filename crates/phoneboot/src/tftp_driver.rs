@@ -272,8 +272,16 @@ async fn drive(
     socket: &UdpSocket,
     shutdown: &CancellationToken,
 ) -> (Option<tftp::Summary>, Option<&'static str>) {
-    let mut out = Vec::with_capacity(65536);
-    let mut inbound = vec![0u8; 65536];
+    // A transfer only ever receives ACKs and ERRORs, so a small buffer does
+    // (a longer datagram is cut and then ignored as malformed). Memory per
+    // transfer is what bounds 200 concurrent phones, not speed.
+    let mut out =
+        Vec::with_capacity(usize::from(t.negotiated().blksize) + tftp::wire::DATA_HEADER_LEN);
+    let mut inbound = vec![0u8; 1024];
+    // One timer, moved only when the deadline changes.
+    let mut armed = t.poll_timeout();
+    let sleep = tokio::time::sleep_until(to_tokio(armed));
+    tokio::pin!(sleep);
     let mut summary = None;
     let mut abort_reason = None;
     loop {
@@ -297,7 +305,11 @@ async fn drive(
         if t.is_finished() {
             return (summary, abort_reason);
         }
-        let deadline = t.poll_timeout().map(tokio::time::Instant::from_std);
+        let deadline = t.poll_timeout();
+        if deadline != armed {
+            armed = deadline;
+            sleep.as_mut().reset(to_tokio(armed));
+        }
         tokio::select! {
             r = socket.recv(&mut inbound) => match r {
                 Ok(n) => t.handle_datagram(Instant::now(), &inbound[..n]),
@@ -308,7 +320,7 @@ async fn drive(
                 }
                 Err(e) => tracing::debug!("tftp recv: {e}"),
             },
-            _ = sleep_until(deadline) => t.handle_timeout(Instant::now()),
+            _ = &mut sleep, if armed.is_some() => t.handle_timeout(Instant::now()),
             _ = shutdown.cancelled() => {
                 let bye = tftp::wire::error_packet(tftp::ErrorCode::NotDefined, "server shutting down");
                 let _ = socket.send(&bye).await;
@@ -319,9 +331,11 @@ async fn drive(
     }
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+/// A far-future instant stands in for "no deadline"; the select guard keeps
+/// it from ever firing.
+fn to_tokio(deadline: Option<Instant>) -> tokio::time::Instant {
     match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
+        Some(d) => tokio::time::Instant::from_std(d),
+        None => tokio::time::Instant::now() + std::time::Duration::from_secs(86_400),
     }
 }
