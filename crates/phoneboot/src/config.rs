@@ -16,9 +16,12 @@ pub const DEFAULT_TFTP_LISTEN: &str = "0.0.0.0:69";
 
 /// Sections of the example config that later work reads. They are accepted
 /// now so one config file serves every version, and reported as unused.
-const FUTURE_SECTIONS: &[&str] = &[
-    "dhcp", "sip", "time", "defaults", "models", "families", "phone",
-];
+/// (`[defaults]` is read in part: `protocol`; its other keys are reported.)
+const FUTURE_SECTIONS: &[&str] = &["sip", "time", "models", "families", "phone"];
+
+/// The protocol phones are brought to when nothing more specific says: it
+/// picks the `termNN.default.loads` served from the firmware library.
+pub const DEFAULT_PROTOCOL: cisco::Protocol = cisco::Protocol::Sip;
 
 pub mod file {
     //! The TOML as written. Nothing is derived here.
@@ -33,7 +36,7 @@ pub mod file {
         pub dhcp: Option<Dhcp>,
         pub sip: Option<toml::Value>,
         pub time: Option<toml::Value>,
-        pub defaults: Option<toml::Value>,
+        pub defaults: Option<toml::Table>,
         pub models: Option<toml::Value>,
         pub families: Option<toml::Value>,
         pub phone: Option<toml::Value>,
@@ -116,8 +119,13 @@ pub struct Config {
     pub interface: Option<String>,
     pub tftp: TftpConfig,
     pub dhcp: DhcpSettings,
-    /// Sections present in the file that this version does not act on yet.
-    pub unused_sections: Vec<&'static str>,
+    /// The protocol of the `termNN.default.loads` served from the firmware
+    /// library (`[defaults] protocol`; per-phone choice comes with the
+    /// provisioning engine).
+    pub default_protocol: cisco::Protocol,
+    /// Sections (`[sip]`) and keys (`defaults.load`) present in the file
+    /// that this version does not act on yet.
+    pub unused_sections: Vec<String>,
 }
 
 /// DHCP settings that do not depend on the interface; `serve --interface`
@@ -317,14 +325,30 @@ impl Config {
         for (name, present) in FUTURE_SECTIONS.iter().zip([
             raw.sip.is_some(),
             raw.time.is_some(),
-            raw.defaults.is_some(),
             raw.models.is_some(),
             raw.families.is_some(),
             raw.phone.is_some(),
         ]) {
             if present {
-                unused_sections.push(*name);
+                unused_sections.push(format!("[{name}]"));
             }
+        }
+        let mut default_protocol = DEFAULT_PROTOCOL;
+        for (key, value) in raw.defaults.iter().flatten() {
+            if key != "protocol" {
+                unused_sections.push(format!("defaults.{key}"));
+                continue;
+            }
+            default_protocol = match value.as_str().map(str::to_ascii_lowercase).as_deref() {
+                Some("sip") => cisco::Protocol::Sip,
+                Some("sccp") => cisco::Protocol::Sccp,
+                _ => {
+                    return Err(invalid(
+                        "defaults.protocol",
+                        format!("{value} is not \"sip\" or \"sccp\""),
+                    ))
+                }
+            };
         }
         let dhcp = dhcp_settings(raw.dhcp.unwrap_or_default(), &invalid)?;
         if let Some(i) = &server.interface {
@@ -347,6 +371,7 @@ impl Config {
                 limits,
             },
             dhcp,
+            default_protocol,
             unused_sections,
         })
     }
@@ -567,7 +592,9 @@ mod tests {
         let text = include_str!("../../../examples/phoneboot.toml");
         let c = Config::parse_str(text, "phoneboot.toml").unwrap();
         assert_eq!(c.interface.as_deref(), Some("eth0"));
-        assert!(c.unused_sections.contains(&"sip"));
+        assert!(c.unused_sections.contains(&"[sip]".to_owned()));
+        assert!(c.unused_sections.contains(&"defaults.load".to_owned()));
+        assert_eq!(c.default_protocol, cisco::Protocol::Sip);
         assert_eq!(
             c.dhcp.tftp_servers,
             vec![Ipv4Addr::new(192, 168, 1, 1), Ipv4Addr::new(192, 168, 1, 2)]
@@ -603,6 +630,10 @@ mod tests {
                 "t.toml: dhcp.option: code 42: type \"float\"",
             ),
             ("[dhcp]\nlease_time = \"1s\"\n", "t.toml: dhcp.lease_time:"),
+            (
+                "[defaults]\nprotocol = \"h323\"\n",
+                "t.toml: defaults.protocol: \"h323\" is not \"sip\" or \"sccp\"",
+            ),
         ];
         for (text, want) in cases {
             let err = Config::parse_str(text, "t.toml").unwrap_err().to_string();
@@ -614,5 +645,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.dhcp.options.len(), 1);
+    }
+
+    #[test]
+    fn default_protocol_is_sip_unless_configured() {
+        assert_eq!(
+            Config::parse_str("", "t.toml").unwrap().default_protocol,
+            cisco::Protocol::Sip
+        );
+        let c = Config::parse_str("[defaults]\nprotocol = \"SCCP\"\n", "t.toml").unwrap();
+        assert_eq!(c.default_protocol, cisco::Protocol::Sccp);
+        assert!(c.unused_sections.is_empty(), "{:?}", c.unused_sections);
     }
 }
