@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     name = "phoneboot",
     version,
-    about = "Provisioning server for Cisco IP phones: TFTP (and soon DHCP, HTTP, firmware and upgrade paths) in one program."
+    about = "Provisioning server for Cisco IP phones: TFTP, DHCP and a firmware library (and soon HTTP and upgrade paths) in one program."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -50,6 +50,10 @@ pub enum Command {
         /// The config file to check.
         path: PathBuf,
     },
+    /// The firmware library: import Cisco bundles, list, show, verify, remove
+    /// loads. It lives in <data-dir>/firmware and `serve` serves it.
+    #[command(subcommand)]
+    Firmware(FirmwareCommand),
     /// List the DHCP leases in the store (MAC, IP, model, expiry).
     Leases {
         #[command(flatten)]
@@ -83,4 +87,44 @@ pub struct ServeArgs {
     /// Start even if another DHCP server answers on the interface.
     #[arg(long)]
     pub allow_other_dhcp: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FirmwareCommand {
+    /// Import Cisco bundles (.zip, .tar, .tar.gz/.tgz, .cop, .cop.sgn, an
+    /// unpacked folder, or an old 79x0 .bin). Each is all or nothing.
+    Import {
+        #[command(flatten)]
+        common: Common,
+        /// Bundles to import, one after the other.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Keep loads that lack files (marked incomplete; never served).
+        #[arg(long)]
+        allow_incomplete: bool,
+    },
+    /// List every load: family, protocol, version, models, files, size, complete.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show one load's files in order, with sizes and SHA-256.
+    Show {
+        #[command(flatten)]
+        common: Common,
+        /// The load name, any letter case (SIP41.9-4-2SR3-1S).
+        load: String,
+    },
+    /// Re-hash every stored file; exits 1 if any is damaged or missing.
+    Verify {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Remove a load and the files no other load uses.
+    Remove {
+        #[command(flatten)]
+        common: Common,
+        /// The load name, any letter case.
+        load: String,
+    },
 }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod dhcp_driver;
 pub mod events;
+pub mod firmware;
 pub mod leases;
 pub mod logging;
 pub mod resolver;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::CheckConfig { path } => check_config(&path),
+        Command::Firmware(cmd) => firmware::run(cmd),
         Command::Leases { common } => list_leases(&common),
         Command::DhcpOption { code, addresses } => dhcp_option(code, &addresses),
     }
@@ -120,6 +122,11 @@ fn print_summary(cfg: &Config) {
     println!("  data dir:   {}", cfg.data_dir.display());
     println!("  tftp root:  {}", cfg.root.display());
     println!(
+        "  firmware:   {} (term*.default.loads for {})",
+        cfg.data_dir.join(firmware::LIBRARY_DIR).display(),
+        cfg.default_protocol
+    );
+    println!(
         "  tftp:       {} (blksize ≤ {}, window ≤ {}, timeout {:?}..{:?}, {} retries)",
         cfg.tftp.listen, p.max_blksize, p.max_windowsize, p.min_rto, p.max_rto, p.max_retries
     );
@@ -132,8 +139,8 @@ fn print_summary(cfg: &Config) {
     }
     if !cfg.unused_sections.is_empty() {
         println!(
-            "  not used by this version yet: [{}]",
-            cfg.unused_sections.join("], [")
+            "  not used by this version yet: {}",
+            cfg.unused_sections.join(", ")
         );
     }
 }
@@ -141,7 +148,7 @@ fn print_summary(cfg: &Config) {
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let cfg = Config::for_serve(&args)?;
     for section in &cfg.unused_sections {
-        tracing::warn!("config section [{section}] is not used by this version yet; it is ignored");
+        tracing::warn!("config {section} is not used by this version yet; it is ignored");
     }
     std::fs::create_dir_all(&cfg.root)
         .with_context(|| format!("cannot create the TFTP root {}", cfg.root.display()))?;
@@ -153,7 +160,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     })?;
     let root = resolver::RootSource::new(&cfg.root)
         .with_context(|| format!("cannot open the TFTP root {}", cfg.root.display()))?;
-    let resolver = Arc::new(resolver::Resolver::new(root));
+    let library_dir = cfg.data_dir.join(firmware::LIBRARY_DIR);
+    let library = resolver::LibrarySource::open(&library_dir, cfg.default_protocol)
+        .with_context(|| format!("cannot open the firmware library {}", library_dir.display()))?;
+    let resolver = Arc::new(resolver::Resolver::new(root).with_library(library));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -178,6 +188,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             resolver.root().display(),
             cfg.data_dir.display()
         );
+        if let Some(lib) = resolver.library() {
+            let s = lib.summary();
+            println!(
+                "phoneboot: firmware library {}: {} complete loads served by file name, {} incomplete (never served); \
+                 {} recovery files: {}",
+                lib.dir().display(),
+                s.complete,
+                s.incomplete,
+                lib.protocol(),
+                if s.terms.is_empty() { "none".to_owned() } else { s.terms.join(", ") }
+            );
+        }
         let tftp_task = tokio::spawn(tftp_driver::serve(
             cfg.tftp.clone(),
             socket,
