@@ -394,8 +394,9 @@ fn relayed_requests_from_perfdhcp_are_answered_to_the_relay() {
     let out = b
         .net
         .in_client("timeout")
-        // `-p` rather than `-n`: with `-n` perfdhcp exits before the last
-        // reply and counts it as a drop, whatever the server.
+        // `-p` with a 1 s `-W` drain rather than `-n`: otherwise perfdhcp
+        // stops listening before the last reply (a durable ACK waits for an
+        // fsync) and counts it as a drop, whatever the server.
         .args([
             "30",
             "perfdhcp",
@@ -406,6 +407,8 @@ fn relayed_requests_from_perfdhcp_are_answered_to_the_relay() {
             "50",
             "-p",
             "2",
+            "-W",
+            "1000000",
             "-R",
             "100",
             &b.net.server_ip,
