@@ -66,6 +66,10 @@ pub mod file {
         pub reservation: Option<Vec<Reservation>>,
         pub option: Option<Vec<DhcpOption>>,
         pub allow_other_dhcp: Option<bool>,
+        /// Subnets behind DHCP relays, chosen by the relay's giaddr.
+        pub relay_subnet: Option<Vec<RelaySubnet>>,
+        /// Options sent only to one phone model (as named by option 60).
+        pub model_option: Option<Vec<ModelOption>>,
         pub probe_wait: Option<String>,
         pub conflict_check: Option<bool>,
         pub conflict_timeout: Option<String>,
@@ -83,6 +87,28 @@ pub mod file {
     pub struct Reservation {
         pub mac: String,
         pub ip: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RelaySubnet {
+        pub subnet: String,
+        pub pool: Option<Vec<String>>,
+        pub exclude: Option<Vec<String>>,
+        pub router: Option<OneOrMany>,
+        pub dns: Option<Vec<String>>,
+        pub tftp_servers: Option<Vec<String>>,
+        pub lease_time: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct ModelOption {
+        pub model: String,
+        pub code: u8,
+        #[serde(rename = "type")]
+        pub kind: String,
+        pub value: toml::Value,
     }
 
     #[derive(Debug, Deserialize)]
@@ -128,6 +154,18 @@ pub struct Config {
     pub unused_sections: Vec<String>,
 }
 
+/// A subnet behind a relay; unset values come from `[dhcp]`.
+#[derive(Debug, Clone)]
+pub struct RelaySubnet {
+    pub network: (Ipv4Addr, u8),
+    pub pool: Vec<(Ipv4Addr, Ipv4Addr)>,
+    pub exclude: Vec<(Ipv4Addr, Ipv4Addr)>,
+    pub routers: Vec<Ipv4Addr>,
+    pub dns: Option<Vec<Ipv4Addr>>,
+    pub tftp_servers: Option<Vec<Ipv4Addr>>,
+    pub lease_time: Option<Duration>,
+}
+
 /// DHCP settings that do not depend on the interface; `serve --interface`
 /// combines them with the interface's address and subnet.
 #[derive(Debug, Clone)]
@@ -144,6 +182,10 @@ pub struct DhcpSettings {
     pub reservations: Vec<dhcp::Reservation>,
     pub options: Vec<dhcp::OptionSpec>,
     pub allow_other_dhcp: bool,
+    /// Subnets served through relays, beside the interface's own.
+    pub relay_subnets: Vec<RelaySubnet>,
+    /// Per-model options: (model name as the Cisco catalog spells it, option).
+    pub model_options: Vec<(String, dhcp::OptionSpec)>,
     /// How long the start-up check listens for another DHCP server.
     pub probe_wait: Duration,
     /// Ping an address before offering it, waiting this long for an answer.
@@ -445,6 +487,69 @@ fn dhcp_settings(
                 invalid("dhcp.option", format!("code {}: {problem}", o.code))
             })?);
     }
+    let mut relay_subnets = Vec::new();
+    for r in d.relay_subnet.iter().flatten() {
+        let routers = match &r.router {
+            None => Vec::new(),
+            Some(file::OneOrMany::One(x)) => vec![ip("dhcp.relay_subnet.router", x)?],
+            Some(file::OneOrMany::Many(xs)) => xs
+                .iter()
+                .map(|x| ip("dhcp.relay_subnet.router", x))
+                .collect::<Result<_, _>>()?,
+        };
+        relay_subnets.push(RelaySubnet {
+            network: dhcp::parse_cidr(&r.subnet)
+                .map_err(|e| invalid("dhcp.relay_subnet.subnet", e.to_string()))?,
+            pool: ranges("dhcp.relay_subnet.pool", &r.pool)?,
+            exclude: ranges("dhcp.relay_subnet.exclude", &r.exclude)?,
+            routers,
+            dns: r
+                .dns
+                .as_ref()
+                .map(|_| ips("dhcp.relay_subnet.dns", &r.dns))
+                .transpose()?,
+            tftp_servers: r
+                .tftp_servers
+                .as_ref()
+                .map(|_| ips("dhcp.relay_subnet.tftp_servers", &r.tftp_servers))
+                .transpose()?,
+            lease_time: r
+                .lease_time
+                .as_ref()
+                .map(|_| {
+                    duration(
+                        "dhcp.relay_subnet.lease_time",
+                        &r.lease_time,
+                        Duration::ZERO,
+                    )
+                })
+                .transpose()?,
+        });
+    }
+    let mut model_options = Vec::new();
+    for m in d.model_option.iter().flatten() {
+        let model = cisco::Model::from_name(&m.model).ok_or_else(|| {
+            invalid(
+                "dhcp.model_option.model",
+                format!(
+                    "{:?} is not a known phone model (examples: \"7960\", \"7961G-GE\", \"7965\")",
+                    m.model
+                ),
+            )
+        })?;
+        let spec = option_spec(&file::DhcpOption {
+            code: m.code,
+            kind: m.kind.clone(),
+            value: m.value.clone(),
+        })
+        .map_err(|problem| {
+            invalid(
+                "dhcp.model_option",
+                format!("{} code {}: {problem}", m.model, m.code),
+            )
+        })?;
+        model_options.push((model.name().to_owned(), spec));
+    }
     let lease_time = duration("dhcp.lease_time", &d.lease_time, Duration::from_secs(3600))?;
     if lease_time < Duration::from_secs(10) {
         return Err(invalid(
@@ -465,6 +570,8 @@ fn dhcp_settings(
         reservations,
         options,
         allow_other_dhcp: d.allow_other_dhcp.unwrap_or(false),
+        relay_subnets,
+        model_options,
         probe_wait: duration("dhcp.probe_wait", &d.probe_wait, Duration::from_secs(2))?,
         conflict_check: if d.conflict_check.unwrap_or(true) {
             Some(duration(
@@ -608,6 +715,35 @@ mod tests {
         );
         assert_eq!(c.dhcp.reservations.len(), 1);
         assert_eq!(c.dhcp.lease_time, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn relay_subnets_and_model_options() {
+        let c = Config::parse_str(
+            "[dhcp]\ndns = [\"10.0.0.53\"]\n\
+             [[dhcp.relay_subnet]]\nsubnet = \"10.20.0.0/24\"\npool = [\"10.20.0.10-10.20.0.99\"]\nrouter = \"10.20.0.1\"\n\
+             [[dhcp.model_option]]\nmodel = \"CP-7960G\"\ncode = 150\ntype = \"ips\"\nvalue = [\"10.0.0.7\"]\n",
+            "t.toml",
+        )
+        .unwrap();
+        let r = &c.dhcp.relay_subnets[0];
+        assert_eq!(r.network, (Ipv4Addr::new(10, 20, 0, 0), 24));
+        assert_eq!(r.routers, vec![Ipv4Addr::new(10, 20, 0, 1)]);
+        assert_eq!(r.dns, None, "inherits [dhcp].dns when serving");
+        assert_eq!(
+            c.dhcp.model_options[0].0, "7960",
+            "model names are normalised"
+        );
+        let err = Config::parse_str(
+            "[[dhcp.model_option]]\nmodel = \"7999\"\ncode = 150\ntype = \"ips\"\nvalue = \"10.0.0.7\"\n",
+            "t.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("t.toml: dhcp.model_option.model: \"7999\" is not a known phone model"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -100,13 +100,36 @@ fn dhcp_core(
     sc.lease_time = settings.lease_time;
     sc.reservations = settings.reservations.clone();
     sc.options = settings.options.clone();
-    let subnet =
-        dhcp::Subnet::try_from(sc).map_err(|e| anyhow::anyhow!("dhcp configuration: {e}"))?;
+    let bad = |e: dhcp::ConfigError| anyhow::anyhow!("dhcp configuration: {e}");
+    let mut subnets = vec![dhcp::Subnet::try_from(sc).map_err(bad)?];
+    for r in &settings.relay_subnets {
+        let mut rc = dhcp::SubnetConfig::new(r.network.0, r.network.1);
+        rc.pool = r.pool.clone();
+        rc.exclude = r.exclude.clone();
+        rc.routers = r.routers.clone();
+        rc.dns = r.dns.clone().unwrap_or_else(|| settings.dns.clone());
+        rc.domain = settings.domain.clone();
+        rc.ntp = settings.ntp.clone();
+        rc.tftp_servers = r
+            .tftp_servers
+            .clone()
+            .unwrap_or_else(|| settings.tftp_servers.clone());
+        rc.lease_time = r.lease_time.unwrap_or(settings.lease_time);
+        rc.options = settings.options.clone();
+        subnets.push(dhcp::Subnet::try_from(rc).map_err(bad)?);
+    }
     let classifier: dhcp::Classifier =
         Arc::new(|vci: &[u8]| cisco::Model::from_vendor_class(vci).map(|m| m.name().to_owned()));
-    let config = dhcp::ServerConfig::new(vec![subnet])
-        .map_err(|e| anyhow::anyhow!("dhcp configuration: {e}"))?
+    let mut config = dhcp::ServerConfig::new(subnets)
+        .map_err(bad)?
         .with_classifier(classifier);
+    let mut by_model: std::collections::BTreeMap<&str, Vec<dhcp::OptionSpec>> = Default::default();
+    for (model, spec) in &settings.model_options {
+        by_model.entry(model).or_default().push(spec.clone());
+    }
+    for (model, specs) in by_model {
+        config = config.with_model_options(model, specs).map_err(bad)?;
+    }
     Ok(dhcp::Server::new(config))
 }
 

@@ -43,15 +43,17 @@ impl Bench {
     fn config(&self, extra: &str) -> PathBuf {
         let cfg = self.scratch.path().join("phoneboot.toml");
         let mut text = format!(
-            "[dhcp]\ntftp_servers = [\"{}\", \"{}\"]\n{extra}",
+            "[dhcp]\ntftp_servers = [\"{}\", \"{}\"]\n",
             self.net.server_ip,
             self.second_tftp()
         );
+        // Defaults go before `extra`, which may open further tables.
         for (key, default) in [("probe_wait", "\"300ms\""), ("lease_time", "\"10m\"")] {
             if !extra.contains(key) {
                 text.push_str(&format!("{key} = {default}\n"));
             }
         }
+        text.push_str(extra);
         std::fs::write(&cfg, text).unwrap();
         cfg
     }
@@ -439,6 +441,105 @@ fn relayed_requests_from_perfdhcp_are_answered_to_the_relay() {
         "{}",
         acks[0]
     );
+}
+
+#[test]
+fn relay_from_another_subnet_and_per_model_options() {
+    require("perfdhcp");
+    require("busybox");
+    let mut b = Bench::new("dm", 88);
+    // A relay on 10.232.88.0/24, routed to the server through the veth.
+    run(b
+        .net
+        .in_client("ip")
+        .args(["addr", "add", "10.232.88.2/24", "dev", &b.client_if]));
+    run(b.net.in_client("ip").args([
+        "addr",
+        "add",
+        &format!("{}/24", b.net.client_ip),
+        "dev",
+        &b.client_if,
+    ]));
+    run(b
+        .net
+        .in_server("ip")
+        .args(["route", "add", "10.232.88.0/24", "dev", &b.server_if]));
+    b.start(
+        "conflict_check = false\n\
+         [[dhcp.relay_subnet]]\nsubnet = \"10.232.88.0/24\"\npool = [\"10.232.88.100-10.232.88.200\"]\nrouter = \"10.232.88.1\"\n\
+         [[dhcp.model_option]]\nmodel = \"7960\"\ncode = 150\ntype = \"ips\"\nvalue = [\"10.231.88.77\"]\n",
+    );
+    let out = b
+        .net
+        .in_client("timeout")
+        .args([
+            "30",
+            "perfdhcp",
+            "-4",
+            "-l",
+            "10.232.88.2",
+            "-r",
+            "20",
+            "-p",
+            "1",
+            "-W",
+            "1000000",
+            "-R",
+            "20",
+            &b.net.server_ip,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "perfdhcp: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let acks = b.dhcp_events("ack");
+    assert!(!acks.is_empty());
+    for a in &acks {
+        let ip = a["ip"].as_str().unwrap();
+        assert!(
+            ip.starts_with("10.232.88."),
+            "relayed client got {ip}, not an address of the relay's subnet"
+        );
+        assert_eq!(a["relay"], "10.232.88.2");
+    }
+    // A 7960 (option 60 names it) gets its model's TFTP server list.
+    run(b
+        .net
+        .in_client("ip")
+        .args(["addr", "flush", "dev", &b.client_if]));
+    let (script, env) = udhcpc_script(b.scratch.path());
+    run(b
+        .net
+        .in_client("busybox")
+        .args([
+            "udhcpc",
+            "-i",
+            &b.client_if,
+            "-n",
+            "-q",
+            "-f",
+            "-t",
+            "5",
+            "-O",
+            "150",
+            "-V",
+            "Cisco Systems, Inc. IP Phone CP-7960G",
+            "-s",
+        ])
+        .arg(&script));
+    let text = wait_for_text(&env, "event=bound");
+    assert!(
+        text.contains(&format!("opt150={}", hex_ip("10.231.88.77"))),
+        "{text}"
+    );
+    let phone_ack = b
+        .dhcp_events("ack")
+        .into_iter()
+        .find(|a| a["model"] == "7960");
+    assert!(phone_ack.is_some(), "the lease records the model");
 }
 
 #[test]
