@@ -702,7 +702,11 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            offer_hold: Duration::from_secs(30),
+            // Clients retransmit DISCOVER after about 4 s; holding an
+            // offer much longer only lets lost replies pile up against
+            // `max_offers` (measured: the cap refused every new client after
+            // a burst of lost OFFERs under 10 000 DORA/s).
+            offer_hold: Duration::from_secs(10),
             quarantine: Duration::from_secs(600),
             rate_burst: 20,
             rate_per_minute: 60,

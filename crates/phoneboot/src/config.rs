@@ -71,6 +71,8 @@ pub mod file {
         /// Options sent only to one phone model (as named by option 60).
         pub model_option: Option<Vec<ModelOption>>,
         pub probe_wait: Option<String>,
+        pub offer_hold: Option<String>,
+        pub max_offers: Option<u64>,
         pub conflict_check: Option<bool>,
         pub conflict_timeout: Option<String>,
     }
@@ -186,6 +188,8 @@ pub struct DhcpSettings {
     pub relay_subnets: Vec<RelaySubnet>,
     /// Per-model options: (model name as the Cisco catalog spells it, option).
     pub model_options: Vec<(String, dhcp::OptionSpec)>,
+    /// Rate limits and offer caps for the core (defaults from `dhcp::Limits`).
+    pub limits: dhcp::Limits,
     /// How long the start-up check listens for another DHCP server.
     pub probe_wait: Duration,
     /// Ping an address before offering it, waiting this long for an answer.
@@ -550,6 +554,20 @@ fn dhcp_settings(
         })?;
         model_options.push((model.name().to_owned(), spec));
     }
+    let mut limits = dhcp::Limits::default();
+    limits.offer_hold = duration("dhcp.offer_hold", &d.offer_hold, limits.offer_hold)?;
+    if limits.offer_hold.is_zero() {
+        return Err(invalid(
+            "dhcp.offer_hold",
+            "must be above zero, e.g. \"10s\"".into(),
+        ));
+    }
+    if let Some(n) = d.max_offers {
+        limits.max_offers = usize::try_from(n)
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| invalid("dhcp.max_offers", format!("{n} must be at least 1")))?;
+    }
     let lease_time = duration("dhcp.lease_time", &d.lease_time, Duration::from_secs(3600))?;
     if lease_time < Duration::from_secs(10) {
         return Err(invalid(
@@ -572,6 +590,7 @@ fn dhcp_settings(
         allow_other_dhcp: d.allow_other_dhcp.unwrap_or(false),
         relay_subnets,
         model_options,
+        limits,
         probe_wait: duration("dhcp.probe_wait", &d.probe_wait, Duration::from_secs(2))?,
         conflict_check: if d.conflict_check.unwrap_or(true) {
             Some(duration(

@@ -122,6 +122,8 @@ fn dhcp_core(
         Arc::new(|vci: &[u8]| cisco::Model::from_vendor_class(vci).map(|m| m.name().to_owned()));
     let mut config = dhcp::ServerConfig::new(subnets)
         .map_err(bad)?
+        .with_limits(settings.limits.clone())
+        .map_err(bad)?
         .with_classifier(classifier);
     let mut by_model: std::collections::BTreeMap<&str, Vec<dhcp::OptionSpec>> = Default::default();
     for (model, spec) in &settings.model_options {
