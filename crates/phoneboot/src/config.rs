@@ -465,14 +465,12 @@ fn dhcp_settings(
         None => None,
         Some(t) => Some(dhcp::parse_cidr(t).map_err(|e| invalid("dhcp.subnet", e.to_string()))?),
     };
-    let routers = match &d.router {
-        None => Vec::new(),
-        Some(file::OneOrMany::One(r)) => vec![ip("dhcp.router", r)?],
-        Some(file::OneOrMany::Many(rs)) => rs
-            .iter()
-            .map(|r| ip("dhcp.router", r))
-            .collect::<Result<_, _>>()?,
+    let one_or_many = |key: &'static str, v: &Option<file::OneOrMany>| match v {
+        None => Ok(Vec::new()),
+        Some(file::OneOrMany::One(r)) => Ok(vec![ip(key, r)?]),
+        Some(file::OneOrMany::Many(rs)) => rs.iter().map(|r| ip(key, r)).collect(),
     };
+    let routers = one_or_many("dhcp.router", &d.router)?;
     let mut reservations = Vec::new();
     for r in d.reservation.iter().flatten() {
         let mac = r
@@ -493,14 +491,7 @@ fn dhcp_settings(
     }
     let mut relay_subnets = Vec::new();
     for r in d.relay_subnet.iter().flatten() {
-        let routers = match &r.router {
-            None => Vec::new(),
-            Some(file::OneOrMany::One(x)) => vec![ip("dhcp.relay_subnet.router", x)?],
-            Some(file::OneOrMany::Many(xs)) => xs
-                .iter()
-                .map(|x| ip("dhcp.relay_subnet.router", x))
-                .collect::<Result<_, _>>()?,
-        };
+        let routers = one_or_many("dhcp.relay_subnet.router", &r.router)?;
         relay_subnets.push(RelaySubnet {
             network: dhcp::parse_cidr(&r.subnet)
                 .map_err(|e| invalid("dhcp.relay_subnet.subnet", e.to_string()))?,

@@ -105,6 +105,61 @@ impl Bench {
             .collect()
     }
 
+    /// Runs busybox udhcpc once (`-n -q`) with `extra` flags and returns the
+    /// hook script's line for the bound lease.
+    fn udhcpc_once(&self, extra: &[&str]) -> String {
+        let (script, env) = udhcpc_script(self.scratch.path());
+        let mut cmd = self.net.in_client("busybox");
+        cmd.args([
+            "udhcpc",
+            "-i",
+            &self.client_if,
+            "-n",
+            "-q",
+            "-f",
+            "-t",
+            "5",
+            "-O",
+            "150",
+        ])
+        .args(extra)
+        .arg("-s")
+        .arg(&script);
+        run(&mut cmd);
+        let text = wait_for_text(&env, "event=bound");
+        text.lines()
+            .find(|l| l.starts_with("event=bound"))
+            .unwrap()
+            .to_owned()
+    }
+
+    /// perfdhcp as a relay on `relay`, `rate` DORA/s for `seconds`. `-p`
+    /// with a 1 s `-W` drain rather than `-n`: otherwise perfdhcp stops
+    /// listening before the last reply (a durable ACK waits for an fsync)
+    /// and counts it as a drop, whatever the server.
+    fn perfdhcp(&self, relay: &str, rate: u32, seconds: u32, clients: u32) -> Command {
+        let mut cmd = self.net.in_client("timeout");
+        cmd.args([
+            "30",
+            "perfdhcp",
+            "-4",
+            "-l",
+            relay,
+            "-r",
+            &rate.to_string(),
+            "-p",
+            &seconds.to_string(),
+        ])
+        .args([
+            "-W",
+            "1000000",
+            "-R",
+            &clients.to_string(),
+            &self.net.server_ip,
+        ]);
+        cmd
+    }
+
     fn leases(&self) -> String {
         let out = run(Command::new(BIN)
             .arg("leases")
@@ -158,28 +213,7 @@ fn udhcpc_gets_an_address_option_150_list_and_option_66() {
     require("busybox");
     let mut b = Bench::new("du", 81);
     b.start("");
-    let (script, env) = udhcpc_script(b.scratch.path());
-    run(b
-        .net
-        .in_client("busybox")
-        .args([
-            "udhcpc",
-            "-i",
-            &b.client_if,
-            "-n",
-            "-q",
-            "-f",
-            "-t",
-            "5",
-            "-O",
-            "150",
-            "-O",
-            "tftp",
-            "-s",
-        ])
-        .arg(&script));
-    let text = wait_for_text(&env, "event=bound");
-    let line = text.lines().find(|l| l.starts_with("event=bound")).unwrap();
+    let line = b.udhcpc_once(&["-O", "tftp"]);
     // Option 150: both servers, in the configured order; option 66: the first.
     let want150 = format!(
         "opt150={}{}",
@@ -350,29 +384,9 @@ fn an_address_that_answers_ping_is_not_offered() {
         .in_client("ip")
         .args(["addr", "add", "10.231.84.77/24", "dev", &b.client_if]));
     b.start("pool = [\"10.231.84.77-10.231.84.78\"]\n");
-    let (script, env) = udhcpc_script(b.scratch.path());
     // The client asks for .77 (option 50), which the allocator prefers when free.
-    run(b
-        .net
-        .in_client("busybox")
-        .args([
-            "udhcpc",
-            "-i",
-            &b.client_if,
-            "-n",
-            "-q",
-            "-f",
-            "-t",
-            "5",
-            "-r",
-            "10.231.84.77",
-            "-O",
-            "150",
-            "-s",
-        ])
-        .arg(&script));
-    let text = wait_for_text(&env, "event=bound");
-    assert!(text.contains("ip=10.231.84.78"), "{text}");
+    let line = b.udhcpc_once(&["-r", "10.231.84.77"]);
+    assert!(line.contains("ip=10.231.84.78"), "{line}");
     let conflicts = b.dhcp_events("conflict");
     assert!(
         conflicts.iter().any(|c| c["ip"] == "10.231.84.77"),
@@ -393,30 +407,7 @@ fn relayed_requests_from_perfdhcp_are_answered_to_the_relay() {
         &b.client_if,
     ]));
     b.start("conflict_check = false\n");
-    let out = b
-        .net
-        .in_client("timeout")
-        // `-p` with a 1 s `-W` drain rather than `-n`: otherwise perfdhcp
-        // stops listening before the last reply (a durable ACK waits for an
-        // fsync) and counts it as a drop, whatever the server.
-        .args([
-            "30",
-            "perfdhcp",
-            "-4",
-            "-l",
-            &b.net.client_ip,
-            "-r",
-            "50",
-            "-p",
-            "2",
-            "-W",
-            "1000000",
-            "-R",
-            "100",
-            &b.net.server_ip,
-        ])
-        .output()
-        .unwrap();
+    let out = b.perfdhcp(&b.net.client_ip, 50, 2, 100).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -469,27 +460,7 @@ fn relay_from_another_subnet_and_per_model_options() {
          [[dhcp.relay_subnet]]\nsubnet = \"10.232.88.0/24\"\npool = [\"10.232.88.100-10.232.88.200\"]\nrouter = \"10.232.88.1\"\n\
          [[dhcp.model_option]]\nmodel = \"7960\"\ncode = 150\ntype = \"ips\"\nvalue = [\"10.231.88.77\"]\n",
     );
-    let out = b
-        .net
-        .in_client("timeout")
-        .args([
-            "30",
-            "perfdhcp",
-            "-4",
-            "-l",
-            "10.232.88.2",
-            "-r",
-            "20",
-            "-p",
-            "1",
-            "-W",
-            "1000000",
-            "-R",
-            "20",
-            &b.net.server_ip,
-        ])
-        .output()
-        .unwrap();
+    let out = b.perfdhcp("10.232.88.2", 20, 1, 20).output().unwrap();
     assert!(
         out.status.success(),
         "perfdhcp: {}",
@@ -510,27 +481,7 @@ fn relay_from_another_subnet_and_per_model_options() {
         .net
         .in_client("ip")
         .args(["addr", "flush", "dev", &b.client_if]));
-    let (script, env) = udhcpc_script(b.scratch.path());
-    run(b
-        .net
-        .in_client("busybox")
-        .args([
-            "udhcpc",
-            "-i",
-            &b.client_if,
-            "-n",
-            "-q",
-            "-f",
-            "-t",
-            "5",
-            "-O",
-            "150",
-            "-V",
-            "Cisco Systems, Inc. IP Phone CP-7960G",
-            "-s",
-        ])
-        .arg(&script));
-    let text = wait_for_text(&env, "event=bound");
+    let text = b.udhcpc_once(&["-V", "Cisco Systems, Inc. IP Phone CP-7960G"]);
     assert!(
         text.contains(&format!("opt150={}", hex_ip("10.231.88.77"))),
         "{text}"
@@ -623,22 +574,7 @@ fn acked_leases_survive_kill_9() {
     ]));
     b.start("conflict_check = false\nlease_time = \"1h\"\n");
     let mut load = b
-        .net
-        .in_client("timeout")
-        .args([
-            "20",
-            "perfdhcp",
-            "-4",
-            "-l",
-            &b.net.client_ip,
-            "-r",
-            "400",
-            "-R",
-            "200",
-            "-p",
-            "10",
-            &b.net.server_ip,
-        ])
+        .perfdhcp(&b.net.client_ip, 400, 10, 200)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
