@@ -412,7 +412,7 @@ fn serve_hands_library_files_to_curl_and_tftp_hpa() {
     bytes[10] ^= 0x80;
     std::fs::write(&blob, &bytes).unwrap();
     assert!(!curl_get(port, &jar, &got), "damaged {jar} was served");
-    assert!(server.log_text().contains("is damaged"));
+    server.wait_for_log("is damaged");
     assert!(server.stop().success());
 }
 

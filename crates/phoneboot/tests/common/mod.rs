@@ -153,6 +153,20 @@ impl Server {
         }
     }
 
+    /// Waits until the log contains `needle`. A refusal is logged after the
+    /// client got its error, so a check right after the client returns races.
+    pub fn wait_for_log(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.log_text().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "{needle:?} never logged:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Stops the server with SIGTERM and returns its exit status.
     pub fn stop(mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
