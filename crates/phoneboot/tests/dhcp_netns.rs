@@ -95,6 +95,24 @@ impl Bench {
         self.server.as_ref().unwrap()
     }
 
+    /// Waits until at least `n` events of `kind` were logged: the server
+    /// logs an exchange just after sending its reply, so a client can see
+    /// the reply first.
+    fn wait_dhcp_events(&self, kind: &str, n: usize) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let found = self.dhcp_events(kind);
+            if found.len() >= n {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "fewer than {n} {kind} events: {found:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn dhcp_events(&self, kind: &str) -> Vec<serde_json::Value> {
         self.server
             .as_ref()
@@ -238,7 +256,7 @@ fn udhcpc_gets_an_address_option_150_list_and_option_66() {
         ip.starts_with("10.231.81.") && ip != b.net.server_ip,
         "{ip}"
     );
-    let acks = b.dhcp_events("ack");
+    let acks = b.wait_dhcp_events("ack", 1);
     assert_eq!(acks.len(), 1, "{acks:?}");
     assert_eq!(acks[0]["ip"], ip.as_str());
     let codes: Vec<u64> = acks[0]["options"]
@@ -348,7 +366,7 @@ fn udhcpc_renews_and_releases() {
     let pid = client.id().to_string();
     run(Command::new("kill").args(["-USR1", &pid]));
     wait_for_text(&env, "event=renew");
-    let acks = b.dhcp_events("ack");
+    let acks = b.wait_dhcp_events("ack", 2);
     assert_eq!(acks.len(), 2, "{acks:?}");
     assert!(
         acks.iter().all(|a| a["ip"] == ip.as_str()),
@@ -387,7 +405,7 @@ fn an_address_that_answers_ping_is_not_offered() {
     // The client asks for .77 (option 50), which the allocator prefers when free.
     let line = b.udhcpc_once(&["-r", "10.231.84.77"]);
     assert!(line.contains("ip=10.231.84.78"), "{line}");
-    let conflicts = b.dhcp_events("conflict");
+    let conflicts = b.wait_dhcp_events("conflict", 1);
     assert!(
         conflicts.iter().any(|c| c["ip"] == "10.231.84.77"),
         "{conflicts:?}"
@@ -481,13 +499,14 @@ fn relay_from_another_subnet_and_per_model_options() {
         .net
         .in_client("ip")
         .args(["addr", "flush", "dev", &b.client_if]));
+    let acks_before = b.dhcp_events("ack").len();
     let text = b.udhcpc_once(&["-V", "Cisco Systems, Inc. IP Phone CP-7960G"]);
     assert!(
         text.contains(&format!("opt150={}", hex_ip("10.231.88.77"))),
         "{text}"
     );
     let phone_ack = b
-        .dhcp_events("ack")
+        .wait_dhcp_events("ack", acks_before + 1)
         .into_iter()
         .find(|a| a["model"] == "7960");
     assert!(phone_ack.is_some(), "the lease records the model");
