@@ -178,6 +178,15 @@ impl Bench {
         cmd
     }
 
+    /// Puts an address on the client's veth (perfdhcp relays and dnsmasq
+    /// need one; DHCP clients start without).
+    fn give_client_address(&self, cidr: &str) {
+        run(self
+            .net
+            .in_client("ip")
+            .args(["addr", "add", cidr, "dev", &self.client_if]));
+    }
+
     fn leases(&self) -> String {
         let out = run(Command::new(BIN)
             .arg("leases")
@@ -359,10 +368,7 @@ fn udhcpc_renews_and_releases() {
         .unwrap()
         .to_owned();
     // udhcpc only unicasts a renewal from the address it holds.
-    run(b
-        .net
-        .in_client("ip")
-        .args(["addr", "add", &format!("{ip}/24"), "dev", &b.client_if]));
+    b.give_client_address(&format!("{ip}/24"));
     let pid = client.id().to_string();
     run(Command::new("kill").args(["-USR1", &pid]));
     wait_for_text(&env, "event=renew");
@@ -397,10 +403,7 @@ fn an_address_that_answers_ping_is_not_offered() {
     let mut b = Bench::new("dp", 84);
     // A device we do not know already uses .77 (it sits in the client
     // namespace); the pool is .77–.78.
-    run(b
-        .net
-        .in_client("ip")
-        .args(["addr", "add", "10.231.84.77/24", "dev", &b.client_if]));
+    b.give_client_address("10.231.84.77/24");
     b.start("pool = [\"10.231.84.77-10.231.84.78\"]\n");
     // The client asks for .77 (option 50), which the allocator prefers when free.
     let line = b.udhcpc_once(&["-r", "10.231.84.77"]);
@@ -417,13 +420,7 @@ fn relayed_requests_from_perfdhcp_are_answered_to_the_relay() {
     require("perfdhcp");
     let mut b = Bench::new("dl", 85);
     // perfdhcp acts as a relay: it needs its own address, and binds :67 on it.
-    run(b.net.in_client("ip").args([
-        "addr",
-        "add",
-        &format!("{}/24", b.net.client_ip),
-        "dev",
-        &b.client_if,
-    ]));
+    b.give_client_address(&format!("{}/24", b.net.client_ip));
     b.start("conflict_check = false\n");
     let out = b.perfdhcp(&b.net.client_ip, 50, 2, 100).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -458,17 +455,8 @@ fn relay_from_another_subnet_and_per_model_options() {
     require("busybox");
     let mut b = Bench::new("dm", 88);
     // A relay on 10.232.88.0/24, routed to the server through the veth.
-    run(b
-        .net
-        .in_client("ip")
-        .args(["addr", "add", "10.232.88.2/24", "dev", &b.client_if]));
-    run(b.net.in_client("ip").args([
-        "addr",
-        "add",
-        &format!("{}/24", b.net.client_ip),
-        "dev",
-        &b.client_if,
-    ]));
+    b.give_client_address("10.232.88.2/24");
+    b.give_client_address(&format!("{}/24", b.net.client_ip));
     run(b
         .net
         .in_server("ip")
@@ -517,13 +505,7 @@ fn refuses_to_start_when_another_dhcp_server_answers() {
     require("dnsmasq");
     let b = Bench::new("dg", 86);
     // dnsmasq on the client side of the same segment plays the rogue server.
-    run(b.net.in_client("ip").args([
-        "addr",
-        "add",
-        &format!("{}/24", b.net.client_ip),
-        "dev",
-        &b.client_if,
-    ]));
+    b.give_client_address(&format!("{}/24", b.net.client_ip));
     let mut rogue = b
         .net
         .in_client("dnsmasq")
@@ -584,13 +566,7 @@ fn refuses_to_start_when_another_dhcp_server_answers() {
 fn acked_leases_survive_kill_9() {
     require("perfdhcp");
     let mut b = Bench::new("dk", 87);
-    run(b.net.in_client("ip").args([
-        "addr",
-        "add",
-        &format!("{}/24", b.net.client_ip),
-        "dev",
-        &b.client_if,
-    ]));
+    b.give_client_address(&format!("{}/24", b.net.client_ip));
     b.start("conflict_check = false\nlease_time = \"1h\"\n");
     let mut load = b
         .perfdhcp(&b.net.client_ip, 400, 10, 200)

@@ -1,7 +1,7 @@
 //! The listening side: judges the first datagram from a client, enforces
 //! limits, and keeps a duplicate RRQ from starting a second transfer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 
 use crate::request::Request;
@@ -49,7 +49,7 @@ pub enum Incoming {
 #[derive(Debug, Default)]
 pub struct Server {
     limits: Limits,
-    active: HashMap<SocketAddr, ()>,
+    active: HashSet<SocketAddr>,
     per_ip: HashMap<IpAddr, usize>,
 }
 
@@ -76,7 +76,7 @@ impl Server {
             Ok(_) => return reject(&RequestError::NotARequest),
             Err(e) => return reject(&RequestError::Malformed(e)),
         };
-        if self.active.contains_key(&peer) {
+        if self.active.contains(&peer) {
             return Incoming::Ignore("duplicate request while its transfer runs");
         }
         let request = match Request::from_raw(&raw) {
@@ -97,14 +97,14 @@ impl Server {
                 from_ip
             ));
         }
-        self.active.insert(peer, ());
+        self.active.insert(peer);
         *self.per_ip.entry(peer.ip()).or_insert(0) += 1;
         Incoming::Accept(request)
     }
 
     /// Releases the slot `handle_request` took for `peer`.
     pub fn finished(&mut self, peer: SocketAddr) {
-        if self.active.remove(&peer).is_none() {
+        if !self.active.remove(&peer) {
             return;
         }
         if let Some(n) = self.per_ip.get_mut(&peer.ip()) {
