@@ -54,6 +54,7 @@
     )
 )]
 
+pub mod desired;
 pub mod files;
 pub mod fuzzing;
 mod load_name;
@@ -62,6 +63,7 @@ mod model;
 mod rng;
 pub mod synth;
 
+pub use desired::{Mac, MacError, PhoneSettings, SipLine, Site, SpeedDial, TargetLoad, Transport};
 pub use files::{classify, term_file_models, FirmwareFile, TermFile};
 pub use load_name::{LoadKind, LoadName, LoadNameError, Version, VersionError};
 pub use loads::{Boundary, HardwareComp, LoadsError, LoadsFile, SignedHeader, MAX_FILE_NAME};
