@@ -14,11 +14,6 @@ pub const DEFAULT_DATA_DIR: &str = "phoneboot-data";
 pub const DEFAULT_ROOT: &str = "tftpboot";
 pub const DEFAULT_TFTP_LISTEN: &str = "0.0.0.0:69";
 
-/// Sections of the example config that later work reads. They are accepted
-/// now so one config file serves every version, and reported as unused.
-/// (`[defaults]` is read in part: `protocol`; its other keys are reported.)
-const FUTURE_SECTIONS: &[&str] = &["sip", "time", "models", "families", "phone"];
-
 /// The protocol phones are brought to when nothing more specific says: it
 /// picks the `termNN.default.loads` served from the firmware library.
 pub const DEFAULT_PROTOCOL: cisco::Protocol = cisco::Protocol::Sip;
@@ -34,12 +29,14 @@ pub mod file {
         pub server: Option<Server>,
         pub tftp: Option<Tftp>,
         pub dhcp: Option<Dhcp>,
-        pub sip: Option<toml::Value>,
-        pub time: Option<toml::Value>,
-        pub defaults: Option<toml::Table>,
-        pub models: Option<toml::Value>,
-        pub families: Option<toml::Value>,
-        pub phone: Option<toml::Value>,
+        pub sip: Option<crate::desired::file::Sip>,
+        pub time: Option<crate::desired::file::Time>,
+        pub defaults: Option<crate::desired::file::Layer>,
+        pub models: Option<crate::desired::file::Layers>,
+        pub families: Option<crate::desired::file::Layers>,
+        pub groups: Option<crate::desired::file::Layers>,
+        pub phone: Option<Vec<crate::desired::file::Phone>>,
+        pub provision: Option<crate::desired::file::Provision>,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -147,13 +144,12 @@ pub struct Config {
     pub interface: Option<String>,
     pub tftp: TftpConfig,
     pub dhcp: DhcpSettings,
-    /// The protocol of the `termNN.default.loads` served from the firmware
-    /// library (`[defaults] protocol`; per-phone choice comes with the
-    /// provisioning engine).
+    /// The protocol phones are brought to when nothing more specific says
+    /// (`[defaults] protocol`).
     pub default_protocol: cisco::Protocol,
-    /// Sections (`[sip]`) and keys (`defaults.load`) present in the file
-    /// that this version does not act on yet.
-    pub unused_sections: Vec<String>,
+    /// Where each phone should end up, and the SIP/time settings its
+    /// generated configs carry.
+    pub desired: crate::desired::DesiredState,
 }
 
 /// A subnet behind a relay; unset values come from `[dhcp]`.
@@ -214,6 +210,11 @@ pub enum ConfigError {
     },
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
+    #[error("{path}: {error}")]
+    Desired {
+        path: String,
+        error: crate::desired::DesiredError,
+    },
     #[error("{path}: {key}: {problem}")]
     Invalid {
         path: String,
@@ -367,35 +368,21 @@ impl Config {
             max_rto,
             max_retries: t.retries.unwrap_or(defaults.max_retries),
         };
-        let mut unused_sections = Vec::new();
-        for (name, present) in FUTURE_SECTIONS.iter().zip([
-            raw.sip.is_some(),
-            raw.time.is_some(),
-            raw.models.is_some(),
-            raw.families.is_some(),
-            raw.phone.is_some(),
-        ]) {
-            if present {
-                unused_sections.push(format!("[{name}]"));
-            }
-        }
-        let mut default_protocol = DEFAULT_PROTOCOL;
-        for (key, value) in raw.defaults.iter().flatten() {
-            if key != "protocol" {
-                unused_sections.push(format!("defaults.{key}"));
-                continue;
-            }
-            default_protocol = match value.as_str().map(str::to_ascii_lowercase).as_deref() {
-                Some("sip") => cisco::Protocol::Sip,
-                Some("sccp") => cisco::Protocol::Sccp,
-                _ => {
-                    return Err(invalid(
-                        "defaults.protocol",
-                        format!("{value} is not \"sip\" or \"sccp\""),
-                    ))
-                }
-            };
-        }
+        let desired = crate::desired::DesiredState::from_sections(crate::desired::Sections {
+            sip: raw.sip,
+            time: raw.time,
+            defaults: raw.defaults,
+            models: raw.models,
+            families: raw.families,
+            groups: raw.groups,
+            phones: raw.phone,
+            provision: raw.provision,
+        })
+        .map_err(|error| ConfigError::Desired {
+            path: origin.to_owned(),
+            error,
+        })?;
+        let default_protocol = desired.defaults.protocol.unwrap_or(DEFAULT_PROTOCOL);
         let dhcp = dhcp_settings(raw.dhcp.unwrap_or_default(), &invalid)?;
         if let Some(i) = &server.interface {
             if i.is_empty() {
@@ -418,7 +405,7 @@ impl Config {
             },
             dhcp,
             default_protocol,
-            unused_sections,
+            desired,
         })
     }
 }
@@ -705,12 +692,12 @@ mod tests {
     }
 
     #[test]
-    fn the_shared_example_parses_and_reports_future_sections() {
+    fn the_shared_example_parses() {
         let text = include_str!("../../../examples/phoneboot.toml");
         let c = Config::parse_str(text, "phoneboot.toml").unwrap();
         assert_eq!(c.interface.as_deref(), Some("eth0"));
-        assert!(c.unused_sections.contains(&"[sip]".to_owned()));
-        assert!(c.unused_sections.contains(&"defaults.load".to_owned()));
+        assert_eq!(c.desired.site.sip_server, "192.168.1.10");
+        assert_eq!(c.desired.phones.len(), 2);
         assert_eq!(c.default_protocol, cisco::Protocol::Sip);
         assert_eq!(
             c.dhcp.tftp_servers,
@@ -778,7 +765,7 @@ mod tests {
             ("[dhcp]\nlease_time = \"1s\"\n", "t.toml: dhcp.lease_time:"),
             (
                 "[defaults]\nprotocol = \"h323\"\n",
-                "t.toml: defaults.protocol: \"h323\" is not \"sip\" or \"sccp\"",
+                "t.toml: [defaults]: protocol: \"h323\" is not \"sip\" or \"sccp\"",
             ),
         ];
         for (text, want) in cases {
@@ -801,6 +788,5 @@ mod tests {
         );
         let c = Config::parse_str("[defaults]\nprotocol = \"SCCP\"\n", "t.toml").unwrap();
         assert_eq!(c.default_protocol, cisco::Protocol::Sccp);
-        assert!(c.unused_sections.is_empty(), "{:?}", c.unused_sections);
     }
 }

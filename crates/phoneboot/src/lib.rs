@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod desired;
 pub mod dhcp_driver;
 pub mod events;
 pub mod firmware;
@@ -162,18 +163,26 @@ fn print_summary(cfg: &Config) {
     if let Some(i) = &cfg.interface {
         println!("  interface:  {i}");
     }
-    if !cfg.unused_sections.is_empty() {
-        println!(
-            "  not used by this version yet: {}",
-            cfg.unused_sections.join(", ")
-        );
+    let d = &cfg.desired;
+    println!(
+        "  phones:     {} configured, default protocol {}, SIP server {}",
+        d.phones.len(),
+        cfg.default_protocol,
+        if d.site.sip_server.is_empty() {
+            "(not set)"
+        } else {
+            d.site.sip_server.as_str()
+        }
+    );
+    for problem in d.problems() {
+        println!("  warning:    {problem}");
     }
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let cfg = Config::for_serve(&args)?;
-    for section in &cfg.unused_sections {
-        tracing::warn!("config {section} is not used by this version yet; it is ignored");
+    for problem in cfg.desired.problems() {
+        tracing::warn!("{problem}");
     }
     std::fs::create_dir_all(&cfg.root)
         .with_context(|| format!("cannot create the TFTP root {}", cfg.root.display()))?;

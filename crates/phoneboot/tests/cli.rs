@@ -109,7 +109,10 @@ fn check_config_accepts_the_example() {
     let (code, out, err) = output(Command::new(BIN).arg("check-config").arg(example));
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("tftp root:  /srv/tftp"), "{out}");
-    assert!(out.contains("not used by this version yet"), "{out}");
+    assert!(
+        out.contains("phones:     2 configured, default protocol SIP, SIP server 192.168.1.10"),
+        "{out}"
+    );
 }
 
 /// `phoneboot serve` with no arguments, as the README's run command: inside
