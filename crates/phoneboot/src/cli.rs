@@ -54,6 +54,9 @@ pub enum Command {
     /// loads. It lives in <data-dir>/firmware and `serve` serves it.
     #[command(subcommand)]
     Firmware(FirmwareCommand),
+    /// Asterisk's side of the configured phones.
+    #[command(subcommand)]
+    Asterisk(AsteriskCommand),
     /// List the DHCP leases in the store (MAC, IP, model, expiry).
     Leases {
         #[command(flatten)]
@@ -87,6 +90,19 @@ pub struct ServeArgs {
     /// Start even if another DHCP server answers on the interface.
     #[arg(long)]
     pub allow_other_dhcp: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AsteriskCommand {
+    /// Print pjsip.conf sections (endpoint, auth, aor) for every SIP line of
+    /// every configured phone.
+    Pjsip {
+        #[command(flatten)]
+        common: Common,
+        /// Write to this file (atomically) instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

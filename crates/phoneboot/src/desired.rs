@@ -371,8 +371,7 @@ impl DesiredState {
             Ok(v)
         };
         let site = Site {
-            // Configs need an address; without one, SIP phones are pointed at
-            // nothing and `serve` says so (see `problems`).
+            // Empty = phoneboot's own address, filled in by `serve`.
             sip_server: sip
                 .server
                 .as_deref()
@@ -752,18 +751,14 @@ impl DesiredState {
             .collect()
     }
 
-    /// Things that are not errors but will stop phones from working.
-    pub fn problems(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let wants_sip = self.defaults.protocol != Some(Protocol::Sccp)
-            || self
-                .phones
-                .values()
-                .any(|p| p.layer.protocol == Some(Protocol::Sip));
-        if wants_sip && self.site.sip_server.is_empty() {
-            out.push("[sip] server is not set: SIP phones will not know where to register; set it to the Asterisk host's address".to_owned());
+    /// The SIP server phones register with: the configured one, else
+    /// `own_address` (the bench laptop usually runs Asterisk itself).
+    pub fn sip_server_or(&self, own_address: &str) -> String {
+        if self.site.sip_server.is_empty() {
+            own_address.to_owned()
+        } else {
+            self.site.sip_server.clone()
         }
-        out
     }
 }
 

@@ -5,6 +5,7 @@
 //! `main.rs` only parses flags and calls [`run`]; each command has one
 //! function here.
 
+pub mod asterisk;
 pub mod cli;
 pub mod config;
 pub mod desired;
@@ -32,6 +33,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckConfig { path } => check_config(&path),
         Command::Firmware(cmd) => firmware::run(cmd),
         Command::Leases { common } => list_leases(&common),
+        Command::Asterisk(cli::AsteriskCommand::Pjsip { common, output }) => {
+            pjsip(&common, output.as_deref())
+        }
         Command::DhcpOption { code, addresses } => dhcp_option(code, &addresses),
     }
 }
@@ -66,6 +70,22 @@ fn list_leases(common: &cli::Common) -> anyhow::Result<ExitCode> {
         );
     }
     println!("{} leases", leases.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pjsip(common: &cli::Common, output: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let cfg = match &common.config {
+        Some(p) => Config::load(p)?,
+        None => Config::defaults(),
+    };
+    let text = asterisk::pjsip_conf(&cfg.desired);
+    match output {
+        None => print!("{text}"),
+        Some(path) => {
+            asterisk::write_atomically(path, &text)?;
+            eprintln!("wrote {}", path.display());
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -138,9 +158,43 @@ fn dhcp_core(
 
 fn check_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(path)?;
-    println!("{}: ok", path.display());
+    let missing = missing_loads(&cfg)?;
+    if missing.is_empty() {
+        println!("{}: ok", path.display());
+    }
     print_summary(&cfg);
-    Ok(ExitCode::SUCCESS)
+    for m in &missing {
+        eprintln!("{}: {m}", path.display());
+    }
+    Ok(if missing.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Loads the desired state names that the firmware library lacks (or holds
+/// incomplete). No library yet means nothing imported: every named load is
+/// missing.
+fn missing_loads(cfg: &Config) -> anyhow::Result<Vec<String>> {
+    let dir = cfg.data_dir.join(firmware::LIBRARY_DIR);
+    let complete: Vec<cisco::LoadName> = if dir.exists() {
+        library::Library::open(&dir)
+            .with_context(|| format!("cannot open the firmware library {}", dir.display()))?
+            .loads()
+            .into_iter()
+            .filter(|l| l.is_servable())
+            .map(|l| l.name)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(cfg
+        .desired
+        .check_library(&|l| complete.contains(l))
+        .iter()
+        .map(ToString::to_string)
+        .collect())
 }
 
 fn print_summary(cfg: &Config) {
@@ -174,15 +228,14 @@ fn print_summary(cfg: &Config) {
             d.site.sip_server.as_str()
         }
     );
-    for problem in d.problems() {
-        println!("  warning:    {problem}");
-    }
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let cfg = Config::for_serve(&args)?;
-    for problem in cfg.desired.problems() {
-        tracing::warn!("{problem}");
+    // Phones that name a missing load get a diagnosis when they ask; the
+    // operator hears it now.
+    for m in missing_loads(&cfg)? {
+        tracing::warn!("{m}");
     }
     std::fs::create_dir_all(&cfg.root)
         .with_context(|| format!("cannot create the TFTP root {}", cfg.root.display()))?;

@@ -107,7 +107,14 @@ fn config_errors_name_the_file_and_key() {
 fn check_config_accepts_the_example() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/phoneboot.toml");
     let (code, out, err) = output(Command::new(BIN).arg("check-config").arg(example));
-    assert_eq!(code, 0, "{err}");
+    // Its data dir (/var/lib/phoneboot) holds no firmware here: the one
+    // load it names exactly is reported, by entry, and nothing else.
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("[families.79x1]: load: SIP41.9-4-2SR3-1S is not in the firmware library"),
+        "{err}"
+    );
     assert!(out.contains("tftp root:  /srv/tftp"), "{out}");
     assert!(
         out.contains("phones:     2 configured, default protocol SIP, SIP server 192.168.1.10"),
@@ -191,4 +198,58 @@ fn dhcp_option_150_prints_every_servers_syntax() {
     }
     let (code, _, err) = output(Command::new(BIN).args(["dhcp-option", "150", "not-an-ip"]));
     assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn check_config_names_loads_missing_from_the_library() {
+    let s = Scratch::new("missing-load");
+    let config = s.path().join("p.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ndata_dir = {:?}\n[[phone]]\nmac = \"001e4a000001\"\nmodel = \"7941\"\nload = \"SIP41.9-4-2SR3-1S\"\n",
+            s.path().join("data")
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = output(Command::new(BIN).arg("check-config").arg(&config));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(
+            "phone 00:1e:4a:00:00:01: load: SIP41.9-4-2SR3-1S is not in the firmware library"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn asterisk_pjsip_writes_the_file_atomically() {
+    let s = Scratch::new("pjsip");
+    let config = s.path().join("p.toml");
+    std::fs::write(
+        &config,
+        "[[phone]]\nmac = \"001e4a000001\"\nmodel = \"7960\"\nlines = [{ extension = \"201\", password = \"s3cret\" }]\n",
+    )
+    .unwrap();
+    let out_file = s.path().join("phoneboot-pjsip.conf");
+    let (code, stdout, err) = output(
+        Command::new(BIN)
+            .args(["asterisk", "pjsip", "--config"])
+            .arg(&config)
+            .arg("--output")
+            .arg(&out_file),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.is_empty(), "{stdout}");
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    assert!(text.contains("[201]\ntype=endpoint\n"), "{text}");
+    assert!(text.contains("[201-auth]\ntype=auth\n"), "{text}");
+    assert!(text.contains("password=s3cret\n"), "{text}");
+    let (code, stdout, _) = output(
+        Command::new(BIN)
+            .args(["asterisk", "pjsip", "--config"])
+            .arg(&config),
+    );
+    assert_eq!(code, 0);
+    assert_eq!(stdout, text, "stdout and --output agree");
 }

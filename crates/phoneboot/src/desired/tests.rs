@@ -163,12 +163,12 @@ fn library_check_names_each_missing_load() {
 }
 
 #[test]
-fn missing_sip_server_is_a_problem_not_an_error() {
+fn sip_server_defaults_to_our_own_address() {
     let d = parse("").unwrap();
-    assert_eq!(d.problems().len(), 1);
+    assert_eq!(d.sip_server_or("10.0.0.1"), "10.0.0.1");
     assert!(d.restrict_per_mac_files);
-    let d = parse("[defaults]\nprotocol = \"sccp\"\n[provision]\nrestrict_per_mac_files = false\n")
+    let d = parse("[sip]\nserver = \"pbx.example\"\n[provision]\nrestrict_per_mac_files = false\n")
         .unwrap();
-    assert!(d.problems().is_empty());
+    assert_eq!(d.sip_server_or("10.0.0.1"), "pbx.example");
     assert!(!d.restrict_per_mac_files);
 }
