@@ -54,6 +54,17 @@ pub enum Command {
     /// loads. It lives in <data-dir>/firmware and `serve` serves it.
     #[command(subcommand)]
     Firmware(FirmwareCommand),
+    /// Check this machine before plugging phones in: ports, privileges,
+    /// firewall, the interface and its pool, another DHCP server on the
+    /// segment, firmware the desired state needs. Each finding with a fix;
+    /// exits 1 when something is a problem.
+    Doctor {
+        #[command(flatten)]
+        common: Common,
+        /// Also check DHCP on this interface (sends one probe DISCOVER).
+        #[arg(long)]
+        interface: Option<String>,
+    },
     /// Asterisk's side of the configured phones.
     #[command(subcommand)]
     Asterisk(AsteriskCommand),

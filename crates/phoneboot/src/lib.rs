@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod desired;
 pub mod dhcp_driver;
+pub mod doctor;
 pub mod events;
 pub mod firmware;
 pub mod leases;
@@ -33,6 +34,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckConfig { path } => check_config(&path),
         Command::Firmware(cmd) => firmware::run(cmd),
         Command::Leases { common } => list_leases(&common),
+        Command::Doctor { common, interface } => doctor(&common, interface.as_deref()),
         Command::Asterisk(cli::AsteriskCommand::Pjsip { common, output }) => {
             pjsip(&common, output.as_deref())
         }
@@ -71,6 +73,37 @@ fn list_leases(common: &cli::Common) -> anyhow::Result<ExitCode> {
     }
     println!("{} leases", leases.len());
     Ok(ExitCode::SUCCESS)
+}
+
+fn doctor(common: &cli::Common, interface: Option<&str>) -> anyhow::Result<ExitCode> {
+    let mut cfg = match &common.config {
+        Some(p) => Config::load(p)?,
+        None => Config::defaults(),
+    };
+    if let Some(d) = &common.data_dir {
+        cfg.data_dir = d.clone();
+    }
+    let interface = interface
+        .map(str::to_owned)
+        .or_else(|| cfg.interface.clone());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let findings = runtime.block_on(doctor::run(&cfg, interface.as_deref(), cfg.dhcp.probe_wait));
+    for f in &findings {
+        println!("{f}");
+    }
+    let problems = findings
+        .iter()
+        .filter(|f| f.severity == doctor::Severity::Problem)
+        .count();
+    if problems == 0 {
+        println!("no problems found");
+    } else {
+        println!("{problems} problem(s) found");
+    }
+    Ok(ExitCode::from(doctor::exit_code(&findings)))
 }
 
 fn pjsip(common: &cli::Common, output: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
@@ -176,7 +209,7 @@ fn check_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
 /// Loads the desired state names that the firmware library lacks (or holds
 /// incomplete). No library yet means nothing imported: every named load is
 /// missing.
-fn missing_loads(cfg: &Config) -> anyhow::Result<Vec<String>> {
+pub(crate) fn missing_loads(cfg: &Config) -> anyhow::Result<Vec<String>> {
     let dir = cfg.data_dir.join(firmware::LIBRARY_DIR);
     let complete: Vec<cisco::LoadName> = if dir.exists() {
         library::Library::open(&dir)

@@ -1,0 +1,171 @@
+//! `phoneboot doctor` inside network namespaces the tests create: a rogue
+//! DHCP server on the segment, port 69 taken, a firewall rule dropping TFTP,
+//! a load missing from the library. Needs root.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::*;
+
+struct Doctor {
+    net: NetnsPair,
+    scratch: Scratch,
+    server_if: String,
+    client_if: String,
+}
+
+impl Doctor {
+    fn new(tag: &str, octet: u8) -> Doctor {
+        require("ip");
+        let id = std::process::id() % 10000;
+        Doctor {
+            net: NetnsPair::new(tag, octet),
+            scratch: Scratch::new(&format!("doctor-{tag}")),
+            server_if: format!("v{tag}s{id}"),
+            client_if: format!("v{tag}c{id}"),
+        }
+    }
+
+    /// Runs doctor in the server namespace; returns (exit code, stdout).
+    fn run(&self, config: &str, with_interface: bool) -> (i32, String) {
+        let cfg = self.scratch.path().join("phoneboot.toml");
+        std::fs::write(&cfg, config).unwrap();
+        let mut cmd = self.net.in_server(BIN);
+        cmd.args(["doctor", "--config"])
+            .arg(&cfg)
+            .arg("--data-dir")
+            .arg(self.scratch.path().join("data"));
+        if with_interface {
+            cmd.args(["--interface", &self.server_if]);
+        }
+        let out = cmd.stdin(Stdio::null()).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+}
+
+#[test]
+fn a_clean_namespace_has_no_problems() {
+    let d = Doctor::new("dk", 90);
+    let (code, out) = d.run("[dhcp]\nprobe_wait = \"300ms\"\n", true);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("no problems found"), "{out}");
+    assert!(
+        out.contains(&format!("{} has {}/24", d.server_if, d.net.server_ip)),
+        "{out}"
+    );
+    assert!(out.contains("no other DHCP server answered"), "{out}");
+}
+
+#[test]
+fn finds_a_rogue_dhcp_server_and_names_it() {
+    require("dnsmasq");
+    let d = Doctor::new("dr", 91);
+    let mut rogue = d
+        .net
+        .in_client("dnsmasq")
+        .args([
+            "--keep-in-foreground",
+            "-C",
+            "/dev/null",
+            "--port=0",
+            "--no-ping",
+            "--bind-interfaces",
+        ])
+        .arg(format!("--interface={}", d.client_if))
+        .arg("--dhcp-range=10.231.91.100,10.231.91.150,255.255.255.0,1h")
+        .arg(format!(
+            "--dhcp-leasefile={}",
+            d.scratch.path().join("dnsmasq.leases").display()
+        ))
+        .arg(format!(
+            "--pid-file={}",
+            d.scratch.path().join("dnsmasq.pid").display()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // dnsmasq answers once its socket is bound; probe until it does.
+    let mut last = String::new();
+    let mut found = false;
+    for _ in 0..5 {
+        let (code, out) = d.run("[dhcp]\nprobe_wait = \"1s\"\n", true);
+        last = out;
+        if code == 1 && last.contains("another DHCP server answers") {
+            found = true;
+            break;
+        }
+    }
+    let _ = rogue.kill();
+    let _ = rogue.wait();
+    assert!(found, "{last}");
+    assert!(last.contains(&d.net.client_ip), "names the rogue: {last}");
+    assert!(last.contains("fix: stop or unplug it"), "{last}");
+}
+
+#[test]
+fn names_the_program_holding_port_69_and_the_firewall_rule() {
+    require("in.tftpd");
+    require("iptables");
+    let d = Doctor::new("dp", 92);
+    let mut holder = d
+        .net
+        .in_server("in.tftpd")
+        .args(["--foreground", "--listen", "--address", ":69", "--secure"])
+        .arg(d.scratch.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    run(d.net.in_server("iptables").args([
+        "-A", "INPUT", "-p", "tcp", "--dport", "6970", "-j", "REJECT",
+    ]));
+    // tftpd-hpa, the usual squatter, binds asynchronously; look until
+    // doctor sees it (bounded).
+    let mut out = String::new();
+    for _ in 0..50 {
+        out = d.run("", false).1;
+        if out.contains("TFTP 69/udp is taken") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(
+        out.contains(&format!(
+            "TFTP 69/udp is taken by busybox (pid {})",
+            holder.id()
+        )) || out.contains(&format!("TFTP 69/udp is taken by nc (pid {})", holder.id())),
+        "{out}"
+    );
+    assert!(out.contains("fix: stop it"), "{out}");
+    assert!(
+        out.contains(
+            "HTTP for phones 6970/tcp is blocked by: -A INPUT -p tcp -m tcp --dport 6970 -j REJECT"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("problem(s) found"), "{out}");
+}
+
+#[test]
+fn reports_a_load_missing_from_the_library() {
+    let d = Doctor::new("dm", 93);
+    let (code, out) = d.run(
+        "[[phone]]\nmac = \"001e4a000001\"\nmodel = \"7965\"\nload = \"SIP45.9-4-2SR3-1S\"\n",
+        false,
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(
+            "phone 00:1e:4a:00:00:01: load: SIP45.9-4-2SR3-1S is not in the firmware library"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("fix: phoneboot firmware import"), "{out}");
+}
