@@ -253,3 +253,69 @@ fn asterisk_pjsip_writes_the_file_atomically() {
     assert_eq!(code, 0);
     assert_eq!(stdout, text, "stdout and --output agree");
 }
+
+/// The shipped unit passes `systemd-analyze verify`, and its ExecStart
+/// (with the binary and config swapped for the test's) starts the server:
+/// run inside a fresh network namespace so port 69 is free.
+#[test]
+fn systemd_unit_verifies_and_its_execstart_runs() {
+    require("systemd-analyze");
+    require("ip");
+    let s = Scratch::new("unit");
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../contrib/phoneboot.service"
+    ))
+    .unwrap();
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart line");
+    let words: Vec<&str> = exec.split_whitespace().collect();
+    assert_eq!(words[0], "/usr/local/bin/phoneboot", "{exec}");
+    let local_unit = s.path().join("phoneboot.service");
+    std::fs::write(&local_unit, unit.replace("/usr/local/bin/phoneboot", BIN)).unwrap();
+    let (code, _, err) = output(
+        Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&local_unit),
+    );
+    assert_eq!(code, 0, "{err}");
+
+    let config = s.path().join("phoneboot.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ndata_dir = {:?}\nroot = {:?}\n",
+            s.path().join("data"),
+            s.path().join("root")
+        ),
+    )
+    .unwrap();
+    let ns = format!("pbunit{}", std::process::id() % 10000);
+    let _ = Command::new("ip")
+        .args(["netns", "del", &ns])
+        .stderr(Stdio::null())
+        .status();
+    run(Command::new("ip").args(["netns", "add", &ns]));
+    struct Ns(String);
+    impl Drop for Ns {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
+    let _guard = Ns(ns.clone());
+    run(Command::new("ip").args(["-n", &ns, "link", "set", "lo", "up"]));
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &ns, BIN]);
+    for w in &words[1..] {
+        if *w == "/etc/phoneboot/phoneboot.toml" {
+            cmd.arg(&config);
+        } else {
+            cmd.arg(w);
+        }
+    }
+    let server = Server::spawn(&mut cmd);
+    assert_eq!(server.addr.to_string(), "0.0.0.0:69");
+    assert!(server.stop().success());
+}
