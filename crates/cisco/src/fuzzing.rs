@@ -8,8 +8,10 @@
 use crate::files::{classify, FirmwareFile, TermFile};
 use crate::load_name::{LoadName, Version};
 use crate::loads::{check_file_name, Boundary, LoadsFile};
-use crate::model::Model;
+use crate::model::{Model, Protocol};
+use crate::render::{self, GeneratedFile};
 use crate::synth;
+use crate::{PhoneSettings, SipLine, Site, SpeedDial, Transport};
 
 /// `.loads` parser: never panics; every accepted name is safe; the canonical
 /// text of a parsed file parses to the same lists, with or without a header.
@@ -116,6 +118,258 @@ pub fn vendor_class(data: &[u8]) {
     assert_eq!(Model::from_vendor_class(model.vendor_class()), Some(model));
 }
 
+/// Generated-file name matcher: never panics; a match has a canonical name
+/// that parses back to it, in any case and with a leading `/`; only per-MAC
+/// files carry secrets, and only names without sub-paths match.
+pub fn generated_file_name(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Some(file) = GeneratedFile::parse(s) else {
+        return;
+    };
+    assert!(!s.trim_start_matches('/').contains('/'), "{s:?}");
+    let name = file.file_name();
+    for form in [
+        name.clone(),
+        name.to_ascii_lowercase(),
+        name.to_ascii_uppercase(),
+        format!("/{name}"),
+        s.to_ascii_lowercase(),
+    ] {
+        assert_eq!(GeneratedFile::parse(&form), Some(file), "{form:?}");
+    }
+    assert!(name.eq_ignore_ascii_case(s.strip_prefix('/').unwrap_or(s)));
+    assert_eq!(file.carries_secrets(), file.mac().is_some());
+    assert!(GeneratedFile::parse(&format!("{name}.sgn")).is_none());
+}
+
+/// Renderers on settings built from arbitrary bytes: never panic; XML is
+/// well-formed and carries each line's password exactly once when it has a
+/// SIP profile; 79x0 text configs are strict `key: "value"` CRLF lines whose
+/// keys are the same as for harmless values (no value adds or hides a key).
+pub fn render(data: &[u8]) {
+    let (site, phone, model, load) = settings_from(data, &|s| s.to_owned());
+    let (tame_site, tame_phone, _, _) = settings_from(data, &|_| "x".to_owned());
+
+    for xml in [
+        render::sep_cnf_xml(&site, &phone, model, load.as_ref()),
+        render::sep_cnf_xml(&site, &phone, model, None),
+    ] {
+        let texts = xml_texts(&xml);
+        let passwords: Vec<&String> = texts
+            .iter()
+            .filter(|(name, _)| name == "authPassword")
+            .map(|(_, text)| text)
+            .collect();
+        if texts.iter().any(|(name, _)| name == "sipProfile") {
+            let expected: Vec<String> = phone
+                .lines
+                .iter()
+                .map(|l| {
+                    l.password
+                        .chars()
+                        .map(|c| {
+                            if render::text_value_ok(&c.to_string()) || c == '"' {
+                                c
+                            } else {
+                                '?'
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            let got: Vec<String> = passwords.into_iter().cloned().collect();
+            assert_eq!(got, expected, "{xml}");
+        } else {
+            assert!(passwords.is_empty(), "{xml}");
+        }
+    }
+    let mut loads = Vec::new();
+    if let Some(l) = &load {
+        loads.push((model, l.clone()));
+    }
+    xml_texts(&render::xml_default(&site, &loads));
+    xml_texts(&render::dialplan_xml());
+
+    let image = load
+        .clone()
+        .or_else(|| synth::newest_known_load(model.image_set(), Protocol::Sip))
+        .or_else(|| LoadName::parse("P0S3-8-12-00").ok())
+        .expect("a SIP load name parses");
+    for (text, tame) in [
+        (
+            render::sip_mac_cnf(&site, &phone, model, &image),
+            render::sip_mac_cnf(&tame_site, &tame_phone, model, &image),
+        ),
+        (
+            render::sip_default_cnf(&site, &image),
+            render::sip_default_cnf(&tame_site, &image),
+        ),
+    ] {
+        assert_eq!(cnf_keys(&text), cnf_keys(&tame), "{text:?}");
+    }
+    let os = render::os79xx_txt(&image);
+    assert_eq!(os.matches('\n').count(), 1);
+    assert!(!os.contains(' '));
+}
+
+/// A phone, its site, model and load from bytes: fields separated by 0xFE,
+/// each made into text with `text`.
+fn settings_from(
+    data: &[u8],
+    text: &dyn Fn(&str) -> String,
+) -> (Site, PhoneSettings, Model, Option<LoadName>) {
+    let (head, rest) = data.split_at(data.len().min(2));
+    let pick = |i: usize| head.get(i).copied().unwrap_or(0);
+    let model = Model::ALL
+        .get(usize::from(pick(0)).checked_rem(Model::ALL.len()).unwrap_or(0))
+        .copied()
+        .unwrap_or(Model::Cp7960);
+    let mut fields = rest
+        .split(|b| *b == 0xFE)
+        .map(|f| String::from_utf8_lossy(f).into_owned());
+    let mut next = || fields.next().unwrap_or_default();
+    let zone = next();
+    let opt = |s: String| (!s.is_empty()).then(|| text(&s));
+    let site = Site {
+        sip_server: text(&next()),
+        sip_port: u16::from(pick(1)).wrapping_mul(257),
+        transport: if pick(1) % 2 == 0 {
+            Transport::Udp
+        } else {
+            Transport::Tcp
+        },
+        sccp_server: opt(next()),
+        time_zone: zone,
+        ntp_server: opt(next()),
+        syslog_server: None,
+        user_locale: opt(next()),
+        network_locale: opt(next()),
+    };
+    let load_text = next();
+    let load = LoadName::parse(&load_text).ok().or_else(|| {
+        let protocol = if pick(1) & 4 == 0 {
+            Protocol::Sip
+        } else {
+            Protocol::Sccp
+        };
+        synth::newest_known_load(model.image_set(), protocol)
+    });
+    let label = opt(next());
+    let mut lines = Vec::new();
+    let mut speed_dials = Vec::new();
+    loop {
+        let extension = next();
+        if extension.is_empty() {
+            break;
+        }
+        if extension.starts_with('#') {
+            speed_dials.push(SpeedDial {
+                number: text(&extension),
+                label: text(&next()),
+            });
+            continue;
+        }
+        let label = opt(next());
+        lines.push(SipLine {
+            extension: text(&extension),
+            display: text(&next()),
+            auth: text(&next()),
+            password: text(&next()),
+            label,
+        });
+    }
+    let phone = PhoneSettings {
+        mac: crate::Mac([0, 0x1e, 0x4a, pick(0), pick(1), 0x56]),
+        model: Some(model),
+        protocol: if pick(1) & 2 == 0 {
+            Protocol::Sip
+        } else {
+            Protocol::Sccp
+        },
+        label,
+        lines,
+        speed_dials,
+        sccp_server: None,
+    };
+    (site, phone, model, load)
+}
+
+/// `(element, unescaped text)` for every element start and the text after
+/// it, after checking that quick-xml reads the whole document without error.
+fn xml_texts(xml: &str) -> Vec<(String, String)> {
+    use quick_xml::events::Event;
+    use quick_xml::XmlVersion;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut stack: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    loop {
+        match reader.read_event().unwrap_or_else(|e| panic!("{e}: {xml}")) {
+            Event::Start(s) => {
+                let name = String::from(s.name().as_ref());
+                out.push((name.clone(), String::new()));
+                stack.push(name);
+            }
+            Event::End(_) => {
+                stack.pop().expect("balanced tags");
+            }
+            Event::Text(t) => {
+                let text = t.xml_content(XmlVersion::Explicit1_0);
+                append(&stack, &mut out, &text);
+            }
+            Event::GeneralRef(r) => {
+                let name = r.xml_content(XmlVersion::Explicit1_0).into_owned();
+                let ch = match name.as_str() {
+                    "lt" => "<",
+                    "gt" => ">",
+                    "amp" => "&",
+                    "quot" => "\"",
+                    "apos" => "'",
+                    other => panic!("unexpected entity {other} in {xml}"),
+                };
+                assert!(!stack.is_empty(), "entity outside an element: {xml}");
+                append(&stack, &mut out, ch);
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    assert!(stack.is_empty(), "unclosed elements in {xml}");
+    out
+}
+
+/// Adds a piece of text (split around entities) to the innermost open element.
+fn append(stack: &[String], out: &mut Vec<(String, String)>, piece: &str) {
+    let Some(top) = stack.last() else {
+        return;
+    };
+    match out.last_mut() {
+        Some((name, text)) if name == top => text.push_str(piece),
+        _ => out.push((top.clone(), piece.to_owned())),
+    }
+}
+
+/// Keys of a 79x0 text config, checking every line is a comment or `key: "value"`.
+fn cnf_keys(text: &str) -> Vec<String> {
+    let body = text.strip_suffix("\r\n").expect("ends with CRLF");
+    body.split("\r\n")
+        .filter(|l| !l.starts_with('#'))
+        .map(|line| {
+            assert!(!line.contains(['\r', '\n']), "{line:?}");
+            let (key, value) = line
+                .split_once(": \"")
+                .unwrap_or_else(|| panic!("{line:?}"));
+            let value = value
+                .strip_suffix('"')
+                .unwrap_or_else(|| panic!("{line:?}"));
+            assert!(!value.contains('"'), "{line:?}");
+            assert!(render::text_value_ok(value), "{line:?}");
+            key.to_owned()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,7 +440,7 @@ mod tests {
         accepts: fn(&[u8]) -> bool,
         min_percent: usize,
         base: u64,
-    ) {
+    ) -> usize {
         let mut accepted = 0usize;
         let mut total = 0usize;
         for seed in seeds(base, 3000) {
@@ -209,6 +463,7 @@ mod tests {
                 "fuzzing::{name}: only {accepted} of {total} inputs parsed"
             );
         }
+        accepted
     }
 
     fn loads_corpus() -> Vec<Vec<u8>> {
@@ -296,7 +551,86 @@ mod tests {
     }
 
     #[test]
+    fn generated_file_name_target() {
+        let names = [
+            "XMLDefault.cnf.xml",
+            "SEP001E4A123456.cnf.xml",
+            "/sep001e4a123456.cnf.xml",
+            "SIPDefault.cnf",
+            "SIP00215555AA00.cnf",
+            "OS79XX.TXT",
+            "RINGLIST.DAT",
+            "dialplan.xml",
+            "SEP001E4A123456.cnf.xml.sgn",
+            "CTLSEP001E4A123456.tlv",
+        ];
+        let corpus: Vec<Vec<u8>> = names.iter().map(|n| n.as_bytes().to_vec()).collect();
+        // Most mutations break a name, so ask for a count rather than a percentage.
+        let accepted = run(
+            "generated_file_name",
+            &corpus,
+            generated_file_name,
+            |d| std::str::from_utf8(d).is_ok_and(|s| GeneratedFile::parse(s).is_some()),
+            0,
+            0x06e4_f11e,
+        );
+        assert!(accepted >= 10, "only {accepted} names parsed");
+    }
+
+    fn render_corpus() -> Vec<Vec<u8>> {
+        let fields = |model: u8, flags: u8, parts: &[&str]| {
+            let mut v = vec![model, flags];
+            v.extend(
+                parts
+                    .join("~")
+                    .bytes()
+                    .map(|b| if b == b'~' { 0xFE } else { b }),
+            );
+            v
+        };
+        let mut corpus = Vec::new();
+        for (i, model) in Model::ALL.iter().enumerate() {
+            let load = synth::newest_known_load(model.image_set(), Protocol::Sip)
+                .map(|l| l.to_string())
+                .unwrap_or_default();
+            let text = format!(
+                "Europe/London~192.168.1.10~192.168.1.11~192.168.1.1~English_United_States~United_States~{load}~Reception~101~L1~Desk <1>~101~pw&1~102~~Desk \"2\"~102~pw]]>2~#200~Sales"
+            );
+            corpus.push(fields(i as u8, i as u8, &[&text]));
+        }
+        corpus
+    }
+
+    #[test]
+    fn render_target() {
+        let corpus = render_corpus();
+        for c in &corpus {
+            let (_, phone, _, load) = settings_from(c, &|s| s.to_owned());
+            assert_eq!(phone.lines.len(), 2, "the seed corpus must be valid");
+            assert_eq!(phone.speed_dials.len(), 1);
+            assert_eq!(
+                load.is_some(),
+                phone.model.is_some_and(
+                    |m| synth::newest_known_load(m.image_set(), Protocol::Sip).is_some()
+                )
+            );
+        }
+        run(
+            "render",
+            &corpus,
+            render,
+            |d| !settings_from(d, &|s| s.to_owned()).1.lines.is_empty(),
+            10,
+            0x004e_4de4,
+        );
+    }
+
+    #[test]
     fn targets_reject_nothing_valid() {
+        for c in render_corpus() {
+            render(&c);
+        }
+        generated_file_name(b"SEP001E4A123456.cnf.xml");
         // The invariants are real: valid inputs take the long path through each target.
         for c in loads_corpus() {
             loads(&c);

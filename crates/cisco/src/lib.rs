@@ -7,6 +7,8 @@
 //!   `SIP41.9-4-2SR3-1S`) by family, protocol and [`Version`].
 //! - [`LoadsFile`]: read the file list out of a signed `.loads` file.
 //! - [`files::classify`]: tell what a firmware file name belongs to.
+//! - [`render`]: the generated configs (`XMLDefault.cnf.xml`, `SEP<MAC>.cnf.xml`,
+//!   79x0 `SIPDefault.cnf`/`SIP<MAC>.cnf`, …) and [`GeneratedFile`] to tell them apart.
 //! - [`synth`]: synthetic `.loads` files and images with real names, because
 //!   Cisco's firmware cannot ship with the project.
 //! - [`fuzzing`]: entry points for fuzz targets.
@@ -60,6 +62,7 @@ pub mod fuzzing;
 mod load_name;
 mod loads;
 mod model;
+pub mod render;
 mod rng;
 pub mod synth;
 
@@ -68,3 +71,4 @@ pub use files::{classify, term_file_models, FirmwareFile, TermFile};
 pub use load_name::{LoadKind, LoadName, LoadNameError, Version, VersionError};
 pub use loads::{Boundary, HardwareComp, LoadsError, LoadsFile, SignedHeader, MAX_FILE_NAME};
 pub use model::{Family, HttpFirst, ImageSet, Model, ModelError, Protocol, SipConfigFormat};
+pub use render::GeneratedFile;
