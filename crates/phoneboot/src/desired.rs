@@ -202,10 +202,10 @@ fn err(entry: &str, key: &str, problem: impl Into<String>) -> DesiredError {
     }
 }
 
-/// Characters no config format carries safely: quotes end a `name: "value"`
-/// line in the 79x0 text configs, and control characters end lines anywhere.
+/// The renderers' own rule (quotes end a 79x0 `name: "value"` line,
+/// control characters end lines anywhere), so validation and output agree.
 fn text_ok(value: &str) -> bool {
-    !value.chars().any(|c| c.is_control() || c == '"')
+    cisco::render::text_value_ok(value)
 }
 
 fn check_text(entry: &str, key: &str, value: &str, max: usize) -> Result<(), DesiredError> {
@@ -364,6 +364,9 @@ impl DesiredState {
         }
         let zone = time.zone.unwrap_or_else(|| DEFAULT_TIME_ZONE.to_owned());
         check_text("[time]", "zone", &zone, 64)?;
+        if !cisco::render::time_zone_known(&zone) {
+            tracing::warn!("[time] zone {zone:?} is not one phoneboot can translate for the phones; they will show UTC. Use a zone such as \"Europe/London\" or \"America/New_York\"");
+        }
         let locale = |key: &str, v: Option<String>| -> Result<Option<String>, DesiredError> {
             if let Some(text) = &v {
                 check_text("[sip]", key, text, 64)?;
