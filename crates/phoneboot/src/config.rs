@@ -17,7 +17,11 @@ pub const DEFAULT_TFTP_LISTEN: &str = "0.0.0.0:69";
 /// Sections of the example config that later work reads. They are accepted
 /// now so one config file serves every version, and reported as unused.
 /// (`[defaults]` is read in part: `protocol`; its other keys are reported.)
-const FUTURE_SECTIONS: &[&str] = &["sip", "time", "models", "families", "phone"];
+/// (`[time]` is read in part: `sntp`, `host_is_reference`, `ntp`.)
+const FUTURE_SECTIONS: &[&str] = &["sip", "models", "families", "phone"];
+
+pub const DEFAULT_SNTP_LISTEN: &str = "0.0.0.0:123";
+pub const DEFAULT_SYSLOG_LISTEN: &str = "0.0.0.0:514";
 
 /// The protocol phones are brought to when nothing more specific says: it
 /// picks the `termNN.default.loads` served from the firmware library.
@@ -35,11 +39,34 @@ pub mod file {
         pub tftp: Option<Tftp>,
         pub dhcp: Option<Dhcp>,
         pub sip: Option<toml::Value>,
-        pub time: Option<toml::Value>,
+        pub time: Option<Time>,
+        pub syslog: Option<Syslog>,
         pub defaults: Option<toml::Table>,
         pub models: Option<toml::Value>,
         pub families: Option<toml::Value>,
         pub phone: Option<toml::Value>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Time {
+        /// Time zone for phone configs (read by the config renderer).
+        pub zone: Option<String>,
+        /// The NTP server phones are told to use, instead of ours.
+        pub ntp: Option<String>,
+        /// Our SNTP server; on by default with `server.interface`.
+        pub sntp: Option<bool>,
+        pub sntp_listen: Option<String>,
+        /// Answer as stratum 1 even when the kernel says unsynchronised.
+        pub host_is_reference: Option<bool>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Syslog {
+        /// On by default with `server.interface`.
+        pub enabled: Option<bool>,
+        pub listen: Option<String>,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -151,9 +178,63 @@ pub struct Config {
     /// library (`[defaults] protocol`; per-phone choice comes with the
     /// provisioning engine).
     pub default_protocol: cisco::Protocol,
+    pub time: TimeConfig,
+    pub syslog: SyslogConfig,
     /// Sections (`[sip]`) and keys (`defaults.load`) present in the file
     /// that this version does not act on yet.
     pub unused_sections: Vec<String>,
+}
+
+/// `[time]`: our SNTP server and what phones are told.
+#[derive(Debug, Clone)]
+pub struct TimeConfig {
+    /// `Some(false)` turns SNTP off; `None` means on with an interface only.
+    pub sntp: Option<bool>,
+    pub sntp_listen: SocketAddr,
+    pub host_is_reference: bool,
+    /// `[time] ntp`: the server phones use when it is not us.
+    pub ntp_for_phones: Option<String>,
+    pub zone: Option<String>,
+}
+
+/// `[syslog]`: the receiver.
+#[derive(Debug, Clone)]
+pub struct SyslogConfig {
+    /// `Some(false)` turns it off; `None` means on with an interface only.
+    pub enabled: Option<bool>,
+    pub listen: SocketAddr,
+}
+
+impl Config {
+    /// SNTP runs when asked for, or by default when serving an interface.
+    pub fn sntp_enabled(&self) -> bool {
+        self.time.sntp.unwrap_or(self.interface.is_some())
+    }
+
+    /// The syslog receiver runs when asked for, or by default when serving
+    /// an interface.
+    pub fn syslog_enabled(&self) -> bool {
+        self.syslog.enabled.unwrap_or(self.interface.is_some())
+    }
+
+    /// The NTP server phones should use (DHCP option 42 unless `[dhcp] ntp`
+    /// says otherwise, and generated configs): `[time] ntp`, else our own
+    /// address on the interface when SNTP runs there.
+    pub fn phone_ntp_server(&self, interface_addr: Option<Ipv4Addr>) -> Option<String> {
+        self.time.ntp_for_phones.clone().or_else(|| {
+            interface_addr
+                .filter(|_| self.sntp_enabled())
+                .map(|a| a.to_string())
+        })
+    }
+
+    /// Where phones should send syslog: our address on the interface when
+    /// the receiver runs on the standard port.
+    pub fn phone_syslog_server(&self, interface_addr: Option<Ipv4Addr>) -> Option<String> {
+        interface_addr
+            .filter(|_| self.syslog_enabled() && self.syslog.listen.port() == 514)
+            .map(|a| a.to_string())
+    }
 }
 
 /// A subnet behind a relay; unset values come from `[dhcp]`.
@@ -267,6 +348,14 @@ impl Config {
         if args.allow_other_dhcp {
             cfg.dhcp.allow_other_dhcp = true;
         }
+        if let Some(l) = args.sntp_listen {
+            cfg.time.sntp = Some(true);
+            cfg.time.sntp_listen = l;
+        }
+        if let Some(l) = args.syslog_listen {
+            cfg.syslog.enabled = Some(true);
+            cfg.syslog.listen = l;
+        }
         Ok(cfg)
     }
 
@@ -370,7 +459,6 @@ impl Config {
         let mut unused_sections = Vec::new();
         for (name, present) in FUTURE_SECTIONS.iter().zip([
             raw.sip.is_some(),
-            raw.time.is_some(),
             raw.models.is_some(),
             raw.families.is_some(),
             raw.phone.is_some(),
@@ -397,6 +485,32 @@ impl Config {
             };
         }
         let dhcp = dhcp_settings(raw.dhcp.unwrap_or_default(), &invalid)?;
+        let addr = |key: &'static str, text: Option<&str>, default: &str| {
+            let text = text.unwrap_or(default);
+            text.parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    key,
+                    format!("{text:?} is not an address:port (example: {default:?})"),
+                )
+            })
+        };
+        let t = raw.time.unwrap_or_default();
+        let time = TimeConfig {
+            sntp: t.sntp,
+            sntp_listen: addr(
+                "time.sntp_listen",
+                t.sntp_listen.as_deref(),
+                DEFAULT_SNTP_LISTEN,
+            )?,
+            host_is_reference: t.host_is_reference.unwrap_or(false),
+            ntp_for_phones: t.ntp.filter(|n| !n.is_empty()),
+            zone: t.zone,
+        };
+        let sl = raw.syslog.unwrap_or_default();
+        let syslog = SyslogConfig {
+            enabled: sl.enabled,
+            listen: addr("syslog.listen", sl.listen.as_deref(), DEFAULT_SYSLOG_LISTEN)?,
+        };
         if let Some(i) = &server.interface {
             if i.is_empty() {
                 return Err(invalid(
@@ -418,6 +532,8 @@ impl Config {
             },
             dhcp,
             default_protocol,
+            time,
+            syslog,
             unused_sections,
         })
     }
@@ -802,5 +918,38 @@ mod tests {
         let c = Config::parse_str("[defaults]\nprotocol = \"SCCP\"\n", "t.toml").unwrap();
         assert_eq!(c.default_protocol, cisco::Protocol::Sccp);
         assert!(c.unused_sections.is_empty(), "{:?}", c.unused_sections);
+    }
+
+    #[test]
+    fn sntp_and_syslog_follow_the_interface_unless_configured() {
+        let c = Config::parse_str("", "t.toml").unwrap();
+        assert!(!c.sntp_enabled() && !c.syslog_enabled());
+        assert_eq!(c.phone_ntp_server(None), None);
+        let c = Config::parse_str("[server]\ninterface = \"eth1\"\n", "t.toml").unwrap();
+        assert!(c.sntp_enabled() && c.syslog_enabled());
+        let ip = Some(Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(c.phone_ntp_server(ip).as_deref(), Some("10.0.0.1"));
+        assert_eq!(c.phone_syslog_server(ip).as_deref(), Some("10.0.0.1"));
+        assert!(!c.time.host_is_reference);
+        let c = Config::parse_str(
+            "[server]\ninterface = \"eth1\"\n[time]\nsntp = false\n[syslog]\nenabled = false\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert!(!c.sntp_enabled() && !c.syslog_enabled());
+        assert_eq!(c.phone_ntp_server(ip), None);
+        let c = Config::parse_str(
+            "[time]\nntp = \"10.9.9.9\"\nhost_is_reference = true\n[syslog]\nlisten = \"127.0.0.1:5514\"\nenabled = true\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(c.phone_ntp_server(ip).as_deref(), Some("10.9.9.9"));
+        assert!(c.time.host_is_reference && c.syslog_enabled());
+        assert_eq!(c.syslog.listen.port(), 5514);
+        assert_eq!(c.phone_syslog_server(ip), None, "phones only know port 514");
+        let err = Config::parse_str("[syslog]\nlisten = \"514\"\n", "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("t.toml: syslog.listen: \"514\""), "{err}");
     }
 }
