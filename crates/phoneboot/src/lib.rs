@@ -329,7 +329,11 @@ fn start_time_and_syslog(
             iface.map(|i| format!(" ({i})")).unwrap_or_default(),
             sntp_driver::describe(&status, &policy)
         );
-        tracing::info!("sntp listening on {local}");
+        tracing::info!(
+            "sntp listening on {local}; host clock synchronised={} host_is_reference={}",
+            status.synchronised,
+            policy.host_is_reference
+        );
         let counters = Arc::new(listener::Counters::default());
         listeners.sntp = Some(counters.clone());
         tasks.push(tokio::spawn(sntp_driver::serve(

@@ -87,10 +87,8 @@ pub async fn serve(
         };
         let received = now_ntp();
         Counters::bump(&counters.received);
-        if !limiter.allow(from.ip(), Instant::now()) {
-            Counters::bump(&counters.rate_limited);
-            continue;
-        }
+        // Parse first: garbage (from spoofable sources) never takes a
+        // slot in the limiter's table.
         let request = match sntp::Request::parse(buf.get(..n).unwrap_or_default()) {
             Ok(r) => r,
             Err(e) => {
@@ -99,6 +97,10 @@ pub async fn serve(
                 continue;
             }
         };
+        if !limiter.allow(from.ip(), Instant::now()) {
+            Counters::bump(&counters.rate_limited);
+            continue;
+        }
         let status = clock_status();
         let reply = sntp::reply(&request, received, now_ntp(), &status, &policy);
         match socket.send_to(&reply.emit(), from).await {

@@ -57,13 +57,15 @@ pub async fn serve(
             _ = shutdown.cancelled() => break,
         };
         Counters::bump(&counters.received);
-        if !limiter.allow(from.ip(), Instant::now()) {
-            Counters::bump(&counters.rate_limited);
-            continue;
-        }
+        // Parse first (bounded work per datagram): garbage never takes a
+        // slot in the limiter's table.
         let msg = syslog_msg::parse(buf.get(..n).unwrap_or_default());
         if !msg.pri_valid {
             Counters::bump(&counters.malformed);
+            continue;
+        }
+        if !limiter.allow(from.ip(), Instant::now()) {
+            Counters::bump(&counters.rate_limited);
             continue;
         }
         let (mac, model) = match (from.ip(), &lookup) {
