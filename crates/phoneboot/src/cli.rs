@@ -101,6 +101,14 @@ pub struct ServeArgs {
     /// Start even if another DHCP server answers on the interface.
     #[arg(long)]
     pub allow_other_dhcp: bool,
+    /// Run the SNTP server on this address [default with --interface:
+    /// 0.0.0.0:123 on that interface].
+    #[arg(long)]
+    pub sntp_listen: Option<SocketAddr>,
+    /// Run the syslog receiver on this address [default with --interface:
+    /// 0.0.0.0:514 on that interface].
+    #[arg(long)]
+    pub syslog_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Subcommand)]

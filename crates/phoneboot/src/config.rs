@@ -14,6 +14,9 @@ pub const DEFAULT_DATA_DIR: &str = "phoneboot-data";
 pub const DEFAULT_ROOT: &str = "tftpboot";
 pub const DEFAULT_TFTP_LISTEN: &str = "0.0.0.0:69";
 
+pub const DEFAULT_SNTP_LISTEN: &str = "0.0.0.0:123";
+pub const DEFAULT_SYSLOG_LISTEN: &str = "0.0.0.0:514";
+
 /// The protocol phones are brought to when nothing more specific says: it
 /// picks the `termNN.default.loads` served from the firmware library.
 pub const DEFAULT_PROTOCOL: cisco::Protocol = cisco::Protocol::Sip;
@@ -30,13 +33,36 @@ pub mod file {
         pub tftp: Option<Tftp>,
         pub dhcp: Option<Dhcp>,
         pub sip: Option<crate::desired::file::Sip>,
-        pub time: Option<crate::desired::file::Time>,
+        pub time: Option<Time>,
         pub defaults: Option<crate::desired::file::Layer>,
         pub models: Option<crate::desired::file::Layers>,
         pub families: Option<crate::desired::file::Layers>,
         pub groups: Option<crate::desired::file::Layers>,
         pub phone: Option<Vec<crate::desired::file::Phone>>,
         pub provision: Option<crate::desired::file::Provision>,
+        pub syslog: Option<Syslog>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Time {
+        /// Time zone for phone configs (read by the config renderer).
+        pub zone: Option<String>,
+        /// The NTP server phones are told to use, instead of ours.
+        pub ntp: Option<String>,
+        /// Our SNTP server; on by default with `server.interface`.
+        pub sntp: Option<bool>,
+        pub sntp_listen: Option<String>,
+        /// Answer as stratum 1 even when the kernel says unsynchronised.
+        pub host_is_reference: Option<bool>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Syslog {
+        /// On by default with `server.interface`.
+        pub enabled: Option<bool>,
+        pub listen: Option<String>,
     }
 
     #[derive(Debug, Default, Deserialize)]
@@ -150,6 +176,60 @@ pub struct Config {
     /// Where each phone should end up, and the SIP/time settings its
     /// generated configs carry.
     pub desired: crate::desired::DesiredState,
+    pub time: TimeConfig,
+    pub syslog: SyslogConfig,
+}
+
+/// `[time]`: our SNTP server and what phones are told.
+#[derive(Debug, Clone)]
+pub struct TimeConfig {
+    /// `Some(false)` turns SNTP off; `None` means on with an interface only.
+    pub sntp: Option<bool>,
+    pub sntp_listen: SocketAddr,
+    pub host_is_reference: bool,
+    /// `[time] ntp`: the server phones use when it is not us.
+    pub ntp_for_phones: Option<String>,
+    pub zone: Option<String>,
+}
+
+/// `[syslog]`: the receiver.
+#[derive(Debug, Clone)]
+pub struct SyslogConfig {
+    /// `Some(false)` turns it off; `None` means on with an interface only.
+    pub enabled: Option<bool>,
+    pub listen: SocketAddr,
+}
+
+impl Config {
+    /// SNTP runs when asked for, or by default when serving an interface.
+    pub fn sntp_enabled(&self) -> bool {
+        self.time.sntp.unwrap_or(self.interface.is_some())
+    }
+
+    /// The syslog receiver runs when asked for, or by default when serving
+    /// an interface.
+    pub fn syslog_enabled(&self) -> bool {
+        self.syslog.enabled.unwrap_or(self.interface.is_some())
+    }
+
+    /// The NTP server phones should use (DHCP option 42 unless `[dhcp] ntp`
+    /// says otherwise, and generated configs): `[time] ntp`, else our own
+    /// address on the interface when SNTP runs there.
+    pub fn phone_ntp_server(&self, interface_addr: Option<Ipv4Addr>) -> Option<String> {
+        self.time.ntp_for_phones.clone().or_else(|| {
+            interface_addr
+                .filter(|_| self.sntp_enabled())
+                .map(|a| a.to_string())
+        })
+    }
+
+    /// Where phones should send syslog: our address on the interface when
+    /// the receiver runs on the standard port.
+    pub fn phone_syslog_server(&self, interface_addr: Option<Ipv4Addr>) -> Option<String> {
+        interface_addr
+            .filter(|_| self.syslog_enabled() && self.syslog.listen.port() == 514)
+            .map(|a| a.to_string())
+    }
 }
 
 /// A subnet behind a relay; unset values come from `[dhcp]`.
@@ -268,6 +348,14 @@ impl Config {
         if args.allow_other_dhcp {
             cfg.dhcp.allow_other_dhcp = true;
         }
+        if let Some(l) = args.sntp_listen {
+            cfg.time.sntp = Some(true);
+            cfg.time.sntp_listen = l;
+        }
+        if let Some(l) = args.syslog_listen {
+            cfg.syslog.enabled = Some(true);
+            cfg.syslog.listen = l;
+        }
         Ok(cfg)
     }
 
@@ -370,7 +458,10 @@ impl Config {
         };
         let desired = crate::desired::DesiredState::from_sections(crate::desired::Sections {
             sip: raw.sip,
-            time: raw.time,
+            time: raw.time.as_ref().map(|t| crate::desired::file::Time {
+                zone: t.zone.clone(),
+                ntp: t.ntp.clone(),
+            }),
             defaults: raw.defaults,
             models: raw.models,
             families: raw.families,
@@ -384,6 +475,32 @@ impl Config {
         })?;
         let default_protocol = desired.defaults.protocol.unwrap_or(DEFAULT_PROTOCOL);
         let dhcp = dhcp_settings(raw.dhcp.unwrap_or_default(), &invalid)?;
+        let addr = |key: &'static str, text: Option<&str>, default: &str| {
+            let text = text.unwrap_or(default);
+            text.parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    key,
+                    format!("{text:?} is not an address:port (example: {default:?})"),
+                )
+            })
+        };
+        let t = raw.time.unwrap_or_default();
+        let time = TimeConfig {
+            sntp: t.sntp,
+            sntp_listen: addr(
+                "time.sntp_listen",
+                t.sntp_listen.as_deref(),
+                DEFAULT_SNTP_LISTEN,
+            )?,
+            host_is_reference: t.host_is_reference.unwrap_or(false),
+            ntp_for_phones: t.ntp.filter(|n| !n.is_empty()),
+            zone: t.zone,
+        };
+        let sl = raw.syslog.unwrap_or_default();
+        let syslog = SyslogConfig {
+            enabled: sl.enabled,
+            listen: addr("syslog.listen", sl.listen.as_deref(), DEFAULT_SYSLOG_LISTEN)?,
+        };
         if let Some(i) = &server.interface {
             if i.is_empty() {
                 return Err(invalid(
@@ -406,6 +523,8 @@ impl Config {
             dhcp,
             default_protocol,
             desired,
+            time,
+            syslog,
         })
     }
 }
@@ -788,5 +907,38 @@ mod tests {
         );
         let c = Config::parse_str("[defaults]\nprotocol = \"SCCP\"\n", "t.toml").unwrap();
         assert_eq!(c.default_protocol, cisco::Protocol::Sccp);
+    }
+
+    #[test]
+    fn sntp_and_syslog_follow_the_interface_unless_configured() {
+        let c = Config::parse_str("", "t.toml").unwrap();
+        assert!(!c.sntp_enabled() && !c.syslog_enabled());
+        assert_eq!(c.phone_ntp_server(None), None);
+        let c = Config::parse_str("[server]\ninterface = \"eth1\"\n", "t.toml").unwrap();
+        assert!(c.sntp_enabled() && c.syslog_enabled());
+        let ip = Some(Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(c.phone_ntp_server(ip).as_deref(), Some("10.0.0.1"));
+        assert_eq!(c.phone_syslog_server(ip).as_deref(), Some("10.0.0.1"));
+        assert!(!c.time.host_is_reference);
+        let c = Config::parse_str(
+            "[server]\ninterface = \"eth1\"\n[time]\nsntp = false\n[syslog]\nenabled = false\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert!(!c.sntp_enabled() && !c.syslog_enabled());
+        assert_eq!(c.phone_ntp_server(ip), None);
+        let c = Config::parse_str(
+            "[time]\nntp = \"10.9.9.9\"\nhost_is_reference = true\n[syslog]\nlisten = \"127.0.0.1:5514\"\nenabled = true\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(c.phone_ntp_server(ip).as_deref(), Some("10.9.9.9"));
+        assert!(c.time.host_is_reference && c.syslog_enabled());
+        assert_eq!(c.syslog.listen.port(), 5514);
+        assert_eq!(c.phone_syslog_server(ip), None, "phones only know port 514");
+        let err = Config::parse_str("[syslog]\nlisten = \"514\"\n", "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("t.toml: syslog.listen: \"514\""), "{err}");
     }
 }

@@ -196,7 +196,8 @@ pub type Commit =
 /// What the serving loop needs.
 pub struct DhcpService {
     pub iface: Interface,
-    pub server: dhcp::Server,
+    /// Shared with the syslog receiver, which looks up leases by address.
+    pub server: Arc<Mutex<dhcp::Server>>,
     pub commit: Commit,
     pub events: EventBus,
     /// Ping budget before an OFFER, when conflict checking is on.
@@ -212,7 +213,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let sockets = Arc::new(server_socket);
-    let core = Arc::new(Mutex::new(svc.server));
+    let core = svc.server;
     let pinger = match svc.conflict_check {
         Some(budget) => match Pinger::new() {
             Ok(p) => Some((Arc::new(p), budget)),

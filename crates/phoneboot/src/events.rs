@@ -14,6 +14,62 @@ pub enum Event {
     TftpTransfer(TftpTransfer),
     TftpRefused(TftpRefused),
     Dhcp(DhcpExchange),
+    Syslog(SyslogMessage),
+}
+
+/// A syslog message a device sent us, attributed to a phone when its source
+/// address holds a DHCP lease.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyslogMessage {
+    pub source: SocketAddr,
+    /// The MAC of the phone leasing the source address, if any.
+    pub mac: Option<String>,
+    pub model: Option<String>,
+    /// `emerg` … `debug`.
+    pub severity: &'static str,
+    /// `kern`, `user`, … `local7`.
+    pub facility: &'static str,
+    /// `rfc5424`, `rfc3164` or `other`.
+    pub format: &'static str,
+    /// The timestamp as the sender wrote it.
+    pub timestamp: Option<String>,
+    pub hostname: Option<String>,
+    pub app: Option<String>,
+    pub proc_id: Option<String>,
+    pub msg_id: Option<String>,
+    pub structured_data: Option<String>,
+    pub message: String,
+    pub truncated: bool,
+}
+
+impl SyslogMessage {
+    pub fn new(
+        source: SocketAddr,
+        mac: Option<String>,
+        model: Option<String>,
+        m: syslog_msg::Message,
+    ) -> SyslogMessage {
+        SyslogMessage {
+            source,
+            mac,
+            model,
+            severity: m.severity.name(),
+            facility: syslog_msg::facility_name(m.facility),
+            format: match m.format {
+                syslog_msg::Format::Rfc5424 => "rfc5424",
+                syslog_msg::Format::Rfc3164 => "rfc3164",
+                syslog_msg::Format::Other => "other",
+            },
+            timestamp: m.timestamp,
+            hostname: m.hostname,
+            app: m.app_name,
+            proc_id: m.proc_id,
+            msg_id: m.msg_id,
+            structured_data: m.structured_data,
+            message: m.text,
+            truncated: m.truncated,
+        }
+    }
 }
 
 /// One DHCP decision: an offer, ack, nak, release, drop, foreign server …
@@ -147,6 +203,10 @@ impl EventBus {
                     "nak" | "conflict" | "foreign_server" | "declined"
                 ),
             ),
+            Event::Syslog(m) => (
+                syslog_line(m),
+                matches!(m.severity, "emerg" | "alert" | "crit" | "err"),
+            ),
         };
         if crate::logging::json() {
             let record = serde_json::to_string(&event).unwrap_or_default();
@@ -162,6 +222,29 @@ impl EventBus {
         }
         let _ = self.tx.send(Arc::new(event));
     }
+}
+
+fn syslog_line(m: &SyslogMessage) -> String {
+    let mut line = format!("syslog {}", m.source.ip());
+    if let Some(mac) = &m.mac {
+        line.push_str(&format!(" mac={mac}"));
+    }
+    line.push_str(&format!(" {}.{}", m.facility, m.severity));
+    if let Some(app) = &m.app {
+        line.push_str(&format!(" {app}"));
+        if let Some(pid) = &m.proc_id {
+            line.push_str(&format!("[{pid}]"));
+        }
+        line.push(':');
+    }
+    // One line per event, whatever the phone sent.
+    line.push(' ');
+    line.extend(
+        m.message
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c }),
+    );
+    line
 }
 
 fn dhcp_line(d: &DhcpExchange) -> String {

@@ -14,8 +14,11 @@ pub mod doctor;
 pub mod events;
 pub mod firmware;
 pub mod leases;
+pub mod listener;
 pub mod logging;
 pub mod resolver;
+pub mod sntp_driver;
+pub mod syslog_driver;
 pub mod tftp_driver;
 
 use std::process::ExitCode;
@@ -320,6 +323,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 if s.terms.is_empty() { "none".to_owned() } else { s.terms.join(", ") }
             );
         }
+        let iface_addr = dhcp.as_ref().map(|d| d.iface.addr);
+        let lookup = dhcp
+            .as_ref()
+            .map(|d| syslog_driver::lookup_in(d.server.clone()));
+        let (time_tasks, listeners) = start_time_and_syslog(
+            &cfg,
+            iface_addr,
+            lookup,
+            events.clone(),
+            shutdown.clone(),
+        )?;
+        tracing::debug!("listeners for phones: {listeners:?}");
         let tftp_task = tokio::spawn(tftp_driver::serve(
             cfg.tftp.clone(),
             socket,
@@ -353,6 +368,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         if let Some(t) = dhcp_task {
             t.await.context("the DHCP server task failed")??;
         }
+        for t in time_tasks {
+            t.await.context("the SNTP or syslog task failed")??;
+        }
         if let Some(c) = committer {
             tokio::task::spawn_blocking(move || c.shutdown()).await.ok();
         }
@@ -361,9 +379,85 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The SNTP server and syslog receiver as the rest of `serve` sees them:
+/// their counters (for a `/metrics` endpoint) and the addresses phones
+/// should be given (for generated configs).
+#[derive(Debug, Clone, Default)]
+pub struct Listeners {
+    pub sntp: Option<Arc<listener::Counters>>,
+    pub syslog: Option<Arc<listener::Counters>>,
+    /// NTP server for phone configs (`sntp_server`, `dateTimeSetting/ntps`):
+    /// `[time] ntp`, else our interface address when SNTP runs there.
+    pub ntp_for_phones: Option<String>,
+    /// Syslog server for phone configs: our interface address when the
+    /// receiver runs there on port 514.
+    pub syslog_for_phones: Option<String>,
+}
+
+type Task = tokio::task::JoinHandle<anyhow::Result<()>>;
+
+/// Binds and spawns the SNTP server and syslog receiver that `cfg` turns on;
+/// both are bound to the interface when one is served.
+fn start_time_and_syslog(
+    cfg: &Config,
+    iface_addr: Option<std::net::Ipv4Addr>,
+    lookup: Option<syslog_driver::LeaseLookup>,
+    events: events::EventBus,
+    shutdown: CancellationToken,
+) -> anyhow::Result<(Vec<Task>, Listeners)> {
+    let iface = cfg.interface.as_deref();
+    let mut tasks = Vec::new();
+    let mut listeners = Listeners {
+        ntp_for_phones: cfg.phone_ntp_server(iface_addr),
+        syslog_for_phones: cfg.phone_syslog_server(iface_addr),
+        ..Listeners::default()
+    };
+    if cfg.sntp_enabled() {
+        let socket = listener::bind_udp(cfg.time.sntp_listen, iface, "SNTP")?;
+        let local = socket.local_addr()?;
+        let policy = sntp::Policy {
+            host_is_reference: cfg.time.host_is_reference,
+        };
+        let status = sntp_driver::clock_status();
+        println!(
+            "phoneboot: SNTP on {local}{}: {}",
+            iface.map(|i| format!(" ({i})")).unwrap_or_default(),
+            sntp_driver::describe(&status, &policy)
+        );
+        tracing::info!(
+            "sntp listening on {local}; host clock synchronised={} host_is_reference={}",
+            status.synchronised,
+            policy.host_is_reference
+        );
+        let counters = Arc::new(listener::Counters::default());
+        listeners.sntp = Some(counters.clone());
+        tasks.push(tokio::spawn(sntp_driver::serve(
+            socket,
+            policy,
+            counters,
+            shutdown.clone(),
+        )));
+    }
+    if cfg.syslog_enabled() {
+        let socket = listener::bind_udp(cfg.syslog.listen, iface, "syslog")?;
+        let local = socket.local_addr()?;
+        println!(
+            "phoneboot: syslog on {local}{}",
+            iface.map(|i| format!(" ({i})")).unwrap_or_default()
+        );
+        tracing::info!("syslog listening on {local}");
+        let counters = Arc::new(listener::Counters::default());
+        listeners.syslog = Some(counters.clone());
+        tasks.push(tokio::spawn(syslog_driver::serve(
+            socket, lookup, events, counters, shutdown,
+        )));
+    }
+    Ok((tasks, listeners))
+}
+
 struct DhcpStart {
     iface: dhcp_driver::Interface,
-    server: dhcp::Server,
+    server: Arc<std::sync::Mutex<dhcp::Server>>,
     commit: dhcp_driver::Commit,
     committer: store::Committer<store::SqliteStore>,
     socket67: tokio::net::UdpSocket,
@@ -373,7 +467,16 @@ struct DhcpStart {
 
 async fn start_dhcp(cfg: &Config, name: &str) -> anyhow::Result<DhcpStart> {
     let iface = dhcp_driver::Interface::lookup(name)?;
-    let mut server = dhcp_core(&cfg.dhcp, &iface)?;
+    let mut settings = cfg.dhcp.clone();
+    // Option 42: `[dhcp] ntp` wins; else the phones' NTP server (ours).
+    if settings.ntp.is_empty() {
+        settings.ntp = cfg
+            .phone_ntp_server(Some(iface.addr))
+            .and_then(|n| n.parse().ok())
+            .into_iter()
+            .collect();
+    }
+    let mut server = dhcp_core(&settings, &iface)?;
     // Probe before binding port 67, so the probe is not queued for us.
     let socket68 = dhcp_driver::bind_on_interface(name, dhcp::CLIENT_PORT)?;
     let others = dhcp_driver::probe_other_servers(&socket68, cfg.dhcp.probe_wait).await?;
@@ -404,17 +507,23 @@ async fn start_dhcp(cfg: &Config, name: &str) -> anyhow::Result<DhcpStart> {
             .map(ToString::to_string)
             .collect()
     };
+    let ntp: Vec<String> = settings.ntp.iter().map(ToString::to_string).collect();
     let summary = format!(
-        "{} ({}/{}), option 150 = {}, option 66 = {}",
+        "{} ({}/{}), option 150 = {}, option 66 = {}, option 42 = {}",
         iface.name,
         iface.addr,
         iface.prefix_len,
         tftp.join(","),
         tftp.first().map(String::as_str).unwrap_or("-"),
+        if ntp.is_empty() {
+            "-".to_owned()
+        } else {
+            ntp.join(",")
+        },
     );
     Ok(DhcpStart {
         iface,
-        server,
+        server: Arc::new(std::sync::Mutex::new(server)),
         commit,
         committer,
         socket67,
