@@ -65,7 +65,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use phone::{Faults, Phone};
-pub use report::{Hop, PhoneReport, Report, RequestRecord, State};
+pub use report::{fnv64, Hop, PhoneReport, Report, RequestRecord, State};
 pub use spec::{
     nth_addr, nth_mac, parse_mix, parse_net, Addressing, PhoneSpec, SimConfig, SpecError,
     TftpOptions,

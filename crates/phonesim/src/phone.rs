@@ -170,6 +170,10 @@ impl Phone {
             file: name.to_owned(),
             result,
             bytes,
+            fnv64: match &outcome {
+                Fetched::Data(d) => Some(crate::report::fnv64(d)),
+                _ => None,
+            },
         });
         outcome
     }

@@ -34,6 +34,17 @@ pub struct RequestRecord {
     /// `ok`, `not_found`, `aborted` or `failed`.
     pub result: &'static str,
     pub bytes: u64,
+    /// FNV-1a 64 of a complete file, in hex: lets tests check contents
+    /// byte for byte without keeping them.
+    pub fnv64: Option<String>,
+}
+
+/// FNV-1a 64 of `data` as 16 hex digits.
+pub fn fnv64(data: &[u8]) -> String {
+    let h = data.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{h:016x}")
 }
 
 /// One phone's story.
