@@ -13,6 +13,7 @@ pub mod firmware;
 pub mod leases;
 pub mod logging;
 pub mod resolver;
+pub mod simulate;
 pub mod tftp_driver;
 
 use std::process::ExitCode;
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Firmware(cmd) => firmware::run(cmd),
         Command::Leases { common } => list_leases(&common),
         Command::DhcpOption { code, addresses } => dhcp_option(code, &addresses),
+        Command::Simulate(args) => simulate::run(args),
     }
 }
 
