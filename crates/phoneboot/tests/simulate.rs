@@ -127,3 +127,91 @@ fn a_bricked_phone_makes_the_exit_status_fail() {
     assert_eq!(report["bricked"], 2);
     assert_eq!(report["ok"], false);
 }
+
+/// The whole path a phone takes: DHCP from `serve --interface` (option 150),
+/// then TFTP from the leased address, inside two network namespaces this test
+/// creates. The simulator adds its leases to the client veth and removes them.
+#[test]
+fn simulated_phones_lease_by_dhcp_in_a_netns() {
+    require("ip");
+    let net = NetnsPair::new("sm", 91);
+    let id = std::process::id() % 10000;
+    let (server_if, client_if) = (format!("vsms{id}"), format!("vsmc{id}"));
+    run(Command::new("ip").args(["-n", &net.client_ns, "addr", "flush", "dev", &client_if]));
+    let scratch = Scratch::new("simulate-dhcp");
+    let root = scratch.path().join("root");
+    put_load(&root, "SIP41.9-4-2SR3-1S");
+    write_file(
+        &root.join("XMLDefault.cnf.xml"),
+        xml_default(&[(115, "SIP41.9-4-2SR3-1S")]).as_bytes(),
+    );
+    let cfg = scratch.path().join("phoneboot.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[dhcp]\ntftp_servers = [\"{}\"]\nprobe_wait = \"300ms\"\n",
+            net.server_ip
+        ),
+    )
+    .unwrap();
+    let _server = Server::spawn(
+        net.in_server(BIN)
+            .args(["serve", "--interface", &server_if, "--tftp-listen"])
+            .arg(format!("{}:69", net.server_ip))
+            .arg("--root")
+            .arg(&root)
+            .arg("--data-dir")
+            .arg(scratch.path().join("data"))
+            .arg("--config")
+            .arg(&cfg),
+    );
+    let out = net
+        .in_client(BIN)
+        .args([
+            "simulate",
+            "--interface",
+            &client_if,
+            "--json",
+            "--timeout",
+            "30s",
+        ])
+        .args(["--mix", "7941:SCCP41.8-5-2S:3", "--reboot-delay", "0s"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    assert!(
+        out.status.success(),
+        "{report:#}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let prefix = net.server_ip.trim_end_matches(".1").to_owned() + ".";
+    let mut ips: Vec<String> = report["phones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            assert_eq!(p["final_load"], "SIP41.9-4-2SR3-1S");
+            p["ip"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert!(ips.iter().all(|ip| ip.starts_with(&prefix)), "{ips:?}");
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 3, "each phone leased its own address");
+    // The leases are gone from the interface again.
+    let addrs = run(Command::new("ip").args([
+        "-n",
+        &net.client_ns,
+        "-4",
+        "-o",
+        "addr",
+        "show",
+        "dev",
+        &client_if,
+    ]));
+    assert!(
+        String::from_utf8_lossy(&addrs.stdout).trim().is_empty(),
+        "{addrs:?}"
+    );
+}

@@ -105,8 +105,17 @@ pub async fn run(cfg: SimConfig) -> Result<Report, SimError> {
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + cfg.timeout;
     let cfg = Arc::new(cfg);
+    let leased: Leased = Arc::default();
     let tasks: Vec<_> = (0..cfg.phones.len())
-        .map(|i| tokio::spawn(run_phone(cfg.clone(), dhcp.clone(), i, deadline)))
+        .map(|i| {
+            tokio::spawn(run_phone(
+                cfg.clone(),
+                dhcp.clone(),
+                leased.clone(),
+                i,
+                deadline,
+            ))
+        })
         .collect();
     let mut phones = Vec::with_capacity(tasks.len());
     for (i, t) in tasks.into_iter().enumerate() {
@@ -129,12 +138,22 @@ pub async fn run(cfg: SimConfig) -> Result<Report, SimError> {
             }
         });
     }
+    // Newest first: deleting the first (primary) address of a subnet takes
+    // the secondary ones with it, so it goes last.
+    let mut leased = std::mem::take(&mut *leased.lock().unwrap_or_else(|e| e.into_inner()));
+    while leased.pop().is_some() {}
     Ok(Report::new(phones, started.elapsed().as_millis() as u64))
 }
+
+/// Addresses added to the interface, kept until every phone is done: a
+/// settled phone keeps its address, and removing one address early could
+/// take others with it.
+type Leased = Arc<std::sync::Mutex<Vec<dhcp::AddrGuard>>>;
 
 async fn run_phone(
     cfg: Arc<SimConfig>,
     dhcp: Option<Arc<dhcp::DhcpClient>>,
+    leased: Leased,
     i: usize,
     deadline: tokio::time::Instant,
 ) -> PhoneReport {
@@ -148,8 +167,6 @@ async fn run_phone(
     let mut phone = Phone::new(i, spec.model, mac, spec.start_load.clone(), faults);
     let seed = rng::phone_seed(cfg.seed, i);
     let body = async {
-        // Held until the phone is done: removes the leased address again.
-        let mut _guard = None;
         let (server, bind) = match (&cfg.addressing, &dhcp) {
             (Addressing::Direct { server, source_net }, _) => {
                 let Some(a) = nth_addr(*source_net, i) else {
@@ -169,7 +186,7 @@ async fn run_phone(
                     Err(e) => return (State::Failed, Some(e.to_string())),
                 };
                 match dhcp::AddrGuard::add(interface, lease.addr, lease.prefix) {
-                    Ok(g) => _guard = Some(g),
+                    Ok(g) => leased.lock().unwrap_or_else(|e| e.into_inner()).push(g),
                     Err(e) => return (State::Failed, Some(e.to_string())),
                 }
                 (
