@@ -95,11 +95,18 @@ impl Phone {
     ) -> (State, Option<String>) {
         loop {
             if self.boots >= max_boots {
+                let last_miss = self
+                    .requests
+                    .iter()
+                    .rev()
+                    .find(|r| r.result != "ok")
+                    .map(|r| format!("; last miss: {} {}", r.file, r.result))
+                    .unwrap_or_default();
                 return (
                     State::Failed,
                     Some(format!(
-                        "still not settled after {} boots (a boot loop: see its requests)",
-                        self.boots
+                        "still not settled after {} boots, {} downloads stopped on a missing or failed file{last_miss}",
+                        self.boots, self.failed_downloads
                     )),
                 );
             }
@@ -420,5 +427,106 @@ impl Phone {
             ));
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// Serves a map, no sockets.
+    struct MapFetcher(HashMap<String, Vec<u8>>);
+
+    impl Fetcher for MapFetcher {
+        async fn fetch(&mut self, name: &str, _abort_half: bool) -> FetchResult {
+            FetchResult::of(match self.0.get(name) {
+                Some(d) => Fetched::Data(d.clone()),
+                None => Fetched::NotFound,
+            })
+        }
+    }
+
+    fn phone(model: Model, load: &str) -> Phone {
+        let load = LoadName::parse(load).unwrap();
+        Phone::new(
+            0,
+            model,
+            Mac([0, 0x1e, 0x4a, 0, 0, 1]),
+            load,
+            Faults::default(),
+        )
+    }
+
+    fn with_load(load: &str, mut map: HashMap<String, Vec<u8>>) -> MapFetcher {
+        let load = LoadName::parse(load).unwrap();
+        let b = cisco::synth::LoadsBuilder::for_load(&load).unwrap();
+        map.insert(b.file_name().to_owned(), b.build());
+        for f in cisco::synth::load_files(&load) {
+            map.insert(f.clone(), cisco::synth::image(&f, 100));
+        }
+        MapFetcher(map)
+    }
+
+    #[tokio::test]
+    async fn an_old_sip_79x0_follows_os79xx_back_to_sccp() {
+        let mut f = with_load(
+            "P00308000900",
+            HashMap::from([("OS79XX.TXT".to_owned(), b"P00308000900 \r\n".to_vec())]),
+        );
+        let mut p = phone(Model::Cp7960, "P0S3-06-3-00");
+        let (state, _) = p.run(&mut f, Duration::ZERO, 5).await;
+        assert_eq!(state, State::Settled);
+        assert_eq!(p.running().as_str(), "P00308000900");
+        let first: Vec<&str> = p.requests.iter().take(5).map(|r| r.file.as_str()).collect();
+        assert_eq!(
+            first,
+            [
+                "OS79XX.TXT",
+                "CTLSEP001E4A000001.tlv",
+                "SEP001E4A000001.cnf.xml",
+                "SIPDefault.cnf",
+                "SIP001E4A000001.cnf"
+            ]
+        );
+        assert!(!p.report(state, None, Duration::ZERO).registered);
+    }
+
+    #[tokio::test]
+    async fn a_load_for_other_hardware_fails_the_phone_without_fetching_it() {
+        let mut map = HashMap::new();
+        map.insert(
+            "SEP001E4A000001.cnf.xml".to_owned(),
+            b"<device><loadInformation>SIP42.9-4-2SR3-1S</loadInformation></device>".to_vec(),
+        );
+        let mut f = with_load("SIP42.9-4-2SR3-1S", map);
+        let mut p = phone(Model::Cp7941, "SCCP41.8-5-2S");
+        let (state, reason) = p.run(&mut f, Duration::ZERO, 5).await;
+        assert_eq!(state, State::Failed);
+        assert!(reason.unwrap().contains("not a 7941 load"));
+        assert!(!p.requests.iter().any(|r| r.file.ends_with(".loads")));
+        assert_eq!(p.running().as_str(), "SCCP41.8-5-2S");
+    }
+
+    #[tokio::test]
+    async fn an_unsigned_5x_loads_bricks_a_3x_phone() {
+        let load = LoadName::parse("P00305000500").unwrap();
+        let b = cisco::synth::LoadsBuilder::for_load(&load)
+            .unwrap()
+            .unsigned();
+        let mut map = HashMap::from([
+            ("P00305000500.loads".to_owned(), b.build()),
+            (
+                "XMLDefault.cnf.xml".to_owned(),
+                b"<Default><loadInformation7>P00305000500</loadInformation7></Default>".to_vec(),
+            ),
+        ]);
+        for f in b.files() {
+            map.insert(f.clone(), vec![1; 10]);
+        }
+        let mut p = phone(Model::Cp7960, "P00303010102");
+        let (state, reason) = p.run(&mut MapFetcher(map), Duration::ZERO, 5).await;
+        assert_eq!(state, State::Bricked, "{reason:?}");
     }
 }
