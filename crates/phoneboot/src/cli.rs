@@ -82,6 +82,9 @@ pub enum Command {
         #[arg(required = true)]
         addresses: Vec<std::net::Ipv4Addr>,
     },
+    /// Run simulated phones against a server and report how each one ended
+    /// (final load, hops, files, bytes, time); exits 1 unless all settled.
+    Simulate(crate::simulate::SimulateArgs),
 }
 
 #[derive(Debug, Clone, Default, Args)]

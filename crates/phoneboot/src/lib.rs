@@ -17,6 +17,7 @@ pub mod leases;
 pub mod listener;
 pub mod logging;
 pub mod resolver;
+pub mod simulate;
 pub mod sntp_driver;
 pub mod syslog_driver;
 pub mod tftp_driver;
@@ -42,6 +43,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             pjsip(&common, output.as_deref())
         }
         Command::DhcpOption { code, addresses } => dhcp_option(code, &addresses),
+        Command::Simulate(args) => simulate::run(args),
     }
 }
 

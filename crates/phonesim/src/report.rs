@@ -1,0 +1,167 @@
+//! What a run reports: per phone and in total, as text or one JSON document.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+/// How a phone ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Booted a load, found no newer one to take, fetched its post-boot files.
+    Settled,
+    /// The server made it take a hop the real phone does not survive.
+    Bricked,
+    /// Gave up: a load it cannot run, no server, or a boot loop.
+    Failed,
+    /// Still busy when `--timeout` ran out.
+    TimedOut,
+}
+
+/// One upgrade the phone took (booted the new load afterwards).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hop {
+    pub from: String,
+    pub to: String,
+}
+
+/// How one request ended, in the order the phone sent them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RequestRecord {
+    /// Which boot (1-based) sent it.
+    pub boot: u32,
+    pub file: String,
+    /// `ok`, `not_found`, `aborted` or `failed`.
+    pub result: &'static str,
+    pub bytes: u64,
+    /// FNV-1a 64 of a complete file, in hex: lets tests check contents
+    /// byte for byte without keeping them.
+    pub fnv64: Option<String>,
+}
+
+/// FNV-1a 64 of `data` as 16 hex digits.
+pub fn fnv64(data: &[u8]) -> String {
+    let h = data.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{h:016x}")
+}
+
+/// One phone's story.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhoneReport {
+    pub index: usize,
+    pub model: String,
+    pub mac: String,
+    /// The source address it used (leased or assigned).
+    pub ip: Option<String>,
+    pub start_load: String,
+    pub final_load: String,
+    pub state: State,
+    /// Why it bricked, failed or timed out.
+    pub reason: Option<String>,
+    /// Settled on a SIP load (no SIP traffic is simulated).
+    pub registered: bool,
+    pub hops: Vec<Hop>,
+    pub boots: u32,
+    pub files_fetched: u64,
+    pub files_not_found: u64,
+    pub bytes: u64,
+    /// Image downloads that stopped on a missing or failed file: the phone
+    /// kept its old load and tried again on the next boot.
+    pub failed_downloads: u32,
+    /// Downloads cut half way by `--reboot-mid-download`.
+    pub aborted_downloads: u32,
+    /// Complete downloads after which the old image booted (`--keep-old-image`).
+    pub kept_old_image: u32,
+    pub timeouts: u64,
+    pub dropped_data: u64,
+    pub elapsed_ms: u64,
+    pub requests: Vec<RequestRecord>,
+}
+
+/// The whole run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Every phone settled.
+    pub ok: bool,
+    pub phones_total: usize,
+    pub settled: usize,
+    pub bricked: usize,
+    pub failed: usize,
+    pub timed_out: usize,
+    pub elapsed_ms: u64,
+    pub phones: Vec<PhoneReport>,
+}
+
+impl Report {
+    /// Totals over `phones`.
+    pub fn new(phones: Vec<PhoneReport>, elapsed_ms: u64) -> Report {
+        let count = |s: State| phones.iter().filter(|p| p.state == s).count();
+        Report {
+            ok: phones.iter().all(|p| p.state == State::Settled),
+            phones_total: phones.len(),
+            settled: count(State::Settled),
+            bricked: count(State::Bricked),
+            failed: count(State::Failed),
+            timed_out: count(State::TimedOut),
+            elapsed_ms,
+            phones,
+        }
+    }
+
+    /// One JSON document.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// One line per phone and a summary line.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        for p in &self.phones {
+            let hops = if p.hops.is_empty() {
+                "no hops".to_owned()
+            } else {
+                let mut path = p.start_load.clone();
+                for h in &p.hops {
+                    path.push_str(" -> ");
+                    path.push_str(&h.to);
+                }
+                path
+            };
+            let _ = write!(
+                s,
+                "phone {:>3} {:<8} {} {:<15} {:<9} {:<22} {} | {} boots, {} files, {} bytes, {:.1}s",
+                p.index,
+                p.model,
+                p.mac,
+                p.ip.as_deref().unwrap_or("-"),
+                format!("{:?}", p.state).to_lowercase(),
+                p.final_load,
+                hops,
+                p.boots,
+                p.files_fetched,
+                p.bytes,
+                p.elapsed_ms as f64 / 1000.0
+            );
+            if p.registered {
+                s.push_str(", registered");
+            }
+            if let Some(r) = &p.reason {
+                let _ = write!(s, " ({r})");
+            }
+            s.push('\n');
+        }
+        let _ = writeln!(
+            s,
+            "{} phones: {} settled, {} bricked, {} failed, {} timed out in {:.1}s",
+            self.phones_total,
+            self.settled,
+            self.bricked,
+            self.failed,
+            self.timed_out,
+            self.elapsed_ms as f64 / 1000.0
+        );
+        s
+    }
+}
