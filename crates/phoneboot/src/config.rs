@@ -13,6 +13,10 @@ use crate::cli::ServeArgs;
 pub const DEFAULT_DATA_DIR: &str = "phoneboot-data";
 pub const DEFAULT_ROOT: &str = "tftpboot";
 pub const DEFAULT_TFTP_LISTEN: &str = "0.0.0.0:69";
+/// The operator API: loopback only unless a token is configured.
+pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:8067";
+/// Where phones fetch files over HTTP (Cisco's port for it).
+pub const DEFAULT_PHONE_HTTP_LISTEN: &str = "0.0.0.0:6970";
 
 /// Sections of the example config that later work reads. They are accepted
 /// now so one config file serves every version, and reported as unused.
@@ -34,6 +38,7 @@ pub mod file {
         pub server: Option<Server>,
         pub tftp: Option<Tftp>,
         pub dhcp: Option<Dhcp>,
+        pub http: Option<Http>,
         pub sip: Option<toml::Value>,
         pub time: Option<toml::Value>,
         pub defaults: Option<toml::Table>,
@@ -125,6 +130,17 @@ pub mod file {
 
     #[derive(Debug, Default, Deserialize)]
     #[serde(deny_unknown_fields)]
+    pub struct Http {
+        /// The operator API.
+        pub listen: Option<String>,
+        /// File serving for phones, or "off".
+        pub phone_listen: Option<String>,
+        /// Bearer token for the operator API.
+        pub token: Option<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
     pub struct Tftp {
         pub listen: Option<String>,
         pub max_blksize: Option<u32>,
@@ -147,6 +163,7 @@ pub struct Config {
     pub interface: Option<String>,
     pub tftp: TftpConfig,
     pub dhcp: DhcpSettings,
+    pub http: HttpConfig,
     /// The protocol of the `termNN.default.loads` served from the firmware
     /// library (`[defaults] protocol`; per-phone choice comes with the
     /// provisioning engine).
@@ -194,6 +211,39 @@ pub struct DhcpSettings {
     pub probe_wait: Duration,
     /// Ping an address before offering it, waiting this long for an answer.
     pub conflict_check: Option<Duration>,
+}
+
+/// The operator API and the phones' HTTP file serving.
+#[derive(Clone)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// `None` when phone HTTP is off.
+    pub phone_listen: Option<SocketAddr>,
+    /// Required from API clients when set; required to be set when `listen`
+    /// is not loopback.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for HttpConfig {
+    /// Never prints the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("listen", &self.listen)
+            .field("phone_listen", &self.phone_listen)
+            .field("token", &self.token.as_ref().map(|_| "(set)"))
+            .finish()
+    }
+}
+
+/// `off` or an address:port, as `--phone-http-listen` and
+/// `http.phone_listen` take it.
+pub fn parse_phone_listen(text: &str) -> Result<Option<SocketAddr>, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|_| {
+        format!("{text:?} is not an address:port or \"off\" (example: \"0.0.0.0:6970\")")
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -266,6 +316,23 @@ impl Config {
         }
         if args.allow_other_dhcp {
             cfg.dhcp.allow_other_dhcp = true;
+        }
+        if let Some(l) = args.http_listen {
+            cfg.http.listen = l;
+        }
+        if let Some(text) = &args.phone_http_listen {
+            cfg.http.phone_listen =
+                parse_phone_listen(text).map_err(|problem| ConfigError::Invalid {
+                    path: "command line".into(),
+                    key: "--phone-http-listen",
+                    problem,
+                })?;
+        }
+        if let Some(t) = &args.http_token {
+            cfg.http.token = Some(t.clone());
+        }
+        if cfg.http.token.as_deref() == Some("") {
+            cfg.http.token = None;
         }
         Ok(cfg)
     }
@@ -397,6 +464,25 @@ impl Config {
             };
         }
         let dhcp = dhcp_settings(raw.dhcp.unwrap_or_default(), &invalid)?;
+        let h = raw.http.unwrap_or_default();
+        let http_listen_text = h.listen.as_deref().unwrap_or(DEFAULT_HTTP_LISTEN);
+        let http = HttpConfig {
+            listen: http_listen_text.parse().map_err(|_| {
+                invalid(
+                    "http.listen",
+                    format!(
+                        "{http_listen_text:?} is not an address:port (example: \"127.0.0.1:8067\")"
+                    ),
+                )
+            })?,
+            phone_listen: parse_phone_listen(
+                h.phone_listen
+                    .as_deref()
+                    .unwrap_or(DEFAULT_PHONE_HTTP_LISTEN),
+            )
+            .map_err(|p| invalid("http.phone_listen", p))?,
+            token: h.token.filter(|t| !t.is_empty()),
+        };
         if let Some(i) = &server.interface {
             if i.is_empty() {
                 return Err(invalid(
@@ -417,6 +503,7 @@ impl Config {
                 limits,
             },
             dhcp,
+            http,
             default_protocol,
             unused_sections,
         })
