@@ -125,7 +125,11 @@ pub struct ServeArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ApiClientArgs {
     /// The server's operator API.
-    #[arg(long, env = "PHONEBOOT_SERVER", default_value = "http://127.0.0.1:8067")]
+    #[arg(
+        long,
+        env = "PHONEBOOT_SERVER",
+        default_value = "http://127.0.0.1:8067"
+    )]
     pub server: String,
     /// Bearer token, when the server has one.
     #[arg(long, env = "PHONEBOOT_HTTP_TOKEN", hide_env_values = true)]

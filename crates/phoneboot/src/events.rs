@@ -240,10 +240,7 @@ impl EventBus {
                 ),
                 false,
             ),
-            Event::HttpTransfer(h) => (
-                http_line(h),
-                !matches!(h.result, "ok"),
-            ),
+            Event::HttpTransfer(h) => (http_line(h), !matches!(h.result, "ok")),
             Event::Dhcp(d) => (
                 dhcp_line(d),
                 matches!(

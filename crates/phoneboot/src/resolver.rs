@@ -324,10 +324,7 @@ impl LibrarySource {
     /// Every load as the library holds it now (re-read if it changed).
     pub fn loads(&self) -> Vec<library::LoadInfo> {
         self.refresh();
-        self.state
-            .read()
-            .map(|s| s.lib.loads())
-            .unwrap_or_default()
+        self.state.read().map(|s| s.lib.loads()).unwrap_or_default()
     }
 
     /// Loads and term files as served now.

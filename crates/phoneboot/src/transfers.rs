@@ -184,7 +184,13 @@ impl TransferGuard {
         if std::mem::replace(&mut self.finished, true) {
             return;
         }
-        let Some(l) = self.inner.live.lock().ok().and_then(|mut m| m.remove(&self.id)) else {
+        let Some(l) = self
+            .inner
+            .live
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(&self.id))
+        else {
             return;
         };
         let view = TransferView {
@@ -220,7 +226,9 @@ mod tests {
         let client: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let a = reg.start(client, "a.bin", "tftp", 100, "root:a.bin");
         let b = reg.start(client, "b.bin", "http", 50, "root:b.bin");
-        assert!(matches!(&*rx.try_recv().unwrap(), Event::TransferStarted(t) if t.file == "a.bin" && t.size == 100));
+        assert!(
+            matches!(&*rx.try_recv().unwrap(), Event::TransferStarted(t) if t.file == "a.bin" && t.size == 100)
+        );
         a.progress(40);
         let live = reg.live();
         assert_eq!(live.len(), 2);

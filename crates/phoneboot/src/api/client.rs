@@ -90,7 +90,13 @@ impl Api {
     }
 
     async fn json(&self, path: &str) -> anyhow::Result<serde_json::Value> {
-        let body = self.get(path).await?.into_body().collect().await?.to_bytes();
+        let body = self
+            .get(path)
+            .await?
+            .into_body()
+            .collect()
+            .await?
+            .to_bytes();
         serde_json::from_slice(&body)
             .with_context(|| format!("{}{path} did not answer with JSON", self.base))
     }
@@ -117,7 +123,9 @@ pub fn status(args: &ApiClientArgs) -> anyhow::Result<ExitCode> {
         "phoneboot {} at {}, up {}",
         s["version"].as_str().unwrap_or("?"),
         api.base,
-        humantime::format_duration(Duration::from_secs(s["uptime_seconds"].as_u64().unwrap_or(0)))
+        humantime::format_duration(Duration::from_secs(
+            s["uptime_seconds"].as_u64().unwrap_or(0)
+        ))
     );
     println!("  tftp:        {}", show(&svc["tftp"]));
     println!("  phone http:  {}", show(&svc["phone_http"]));
@@ -197,7 +205,10 @@ pub fn events(
     runtime()?.block_on(async {
         if !follow {
             let v = api
-                .json(&format!("/api/events{}", query(mac, kind, ("limit", lines))))
+                .json(&format!(
+                    "/api/events{}",
+                    query(mac, kind, ("limit", lines))
+                ))
                 .await?;
             for e in v["events"].as_array().into_iter().flatten() {
                 println!("{}", event_line(e));
@@ -210,7 +221,9 @@ pub fn events(
         let mut out = std::io::stdout();
         while let Some(frame) = body.frame().await {
             let frame = frame.context("the server closed the event stream")?;
-            let Ok(data) = frame.into_data() else { continue };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
             buf.extend_from_slice(&data);
             while let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
                 let block: Vec<u8> = buf.drain(..end + 2).collect();
@@ -228,7 +241,9 @@ pub fn events(
                     continue;
                 }
                 let line = match (name, serde_json::from_str::<serde_json::Value>(&payload)) {
-                    ("lagged", Ok(v)) => format!("… {} events skipped (this reader fell behind)", v["missed"]),
+                    ("lagged", Ok(v)) => {
+                        format!("… {} events skipped (this reader fell behind)", v["missed"])
+                    }
                     (_, Ok(v)) => event_line(&v),
                     (_, Err(_)) => payload,
                 };

@@ -10,7 +10,9 @@ use std::sync::Mutex;
 use crate::events::Event;
 
 /// Upper bounds (seconds) for DHCP decide→send latency.
-const DHCP_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
+const DHCP_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
 /// Upper bounds (seconds) for whole transfers: configs take milliseconds,
 /// firmware images seconds to minutes.
 const TRANSFER_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0];
@@ -122,40 +124,120 @@ impl Metrics {
         let head = |out: &mut String, name: &str, kind: &str, help: &str| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         };
-        head(&mut out, "phoneboot_uptime_seconds", "gauge", "Seconds since the server started.");
+        head(
+            &mut out,
+            "phoneboot_uptime_seconds",
+            "gauge",
+            "Seconds since the server started.",
+        );
         let _ = writeln!(out, "phoneboot_uptime_seconds {:.3}", g.uptime_seconds);
-        head(&mut out, "phoneboot_leases", "gauge", "DHCP leases in the store, by state.");
-        let _ = writeln!(out, "phoneboot_leases{{state=\"active\"}} {}", g.leases_active);
-        let _ = writeln!(out, "phoneboot_leases{{state=\"expired\"}} {}", g.leases_expired);
-        head(&mut out, "phoneboot_transfers_active", "gauge", "Downloads running now.");
+        head(
+            &mut out,
+            "phoneboot_leases",
+            "gauge",
+            "DHCP leases in the store, by state.",
+        );
+        let _ = writeln!(
+            out,
+            "phoneboot_leases{{state=\"active\"}} {}",
+            g.leases_active
+        );
+        let _ = writeln!(
+            out,
+            "phoneboot_leases{{state=\"expired\"}} {}",
+            g.leases_expired
+        );
+        head(
+            &mut out,
+            "phoneboot_transfers_active",
+            "gauge",
+            "Downloads running now.",
+        );
         for (p, n) in &g.transfers_active {
             let _ = writeln!(out, "phoneboot_transfers_active{{protocol=\"{p}\"}} {n}");
         }
-        head(&mut out, "phoneboot_transfers_total", "counter", "Downloads finished, by protocol and result.");
+        head(
+            &mut out,
+            "phoneboot_transfers_total",
+            "counter",
+            "Downloads finished, by protocol and result.",
+        );
         for ((p, r), n) in &c.transfers {
-            let _ = writeln!(out, "phoneboot_transfers_total{{protocol=\"{p}\",result=\"{r}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "phoneboot_transfers_total{{protocol=\"{p}\",result=\"{r}\"}} {n}"
+            );
         }
-        head(&mut out, "phoneboot_bytes_served_total", "counter", "Bytes delivered to phones, by protocol.");
+        head(
+            &mut out,
+            "phoneboot_bytes_served_total",
+            "counter",
+            "Bytes delivered to phones, by protocol.",
+        );
         for p in ["http", "tftp"] {
             let n = c.bytes.get(p).copied().unwrap_or(0);
             let _ = writeln!(out, "phoneboot_bytes_served_total{{protocol=\"{p}\"}} {n}");
         }
-        head(&mut out, "phoneboot_errors_total", "counter", "Failed transfers, refusals and DHCP trouble, by kind.");
+        head(
+            &mut out,
+            "phoneboot_errors_total",
+            "counter",
+            "Failed transfers, refusals and DHCP trouble, by kind.",
+        );
         for (k, n) in &c.errors {
             let _ = writeln!(out, "phoneboot_errors_total{{kind=\"{k}\"}} {n}");
         }
-        head(&mut out, "phoneboot_dhcp_decisions_total", "counter", "DHCP decisions, by kind.");
+        head(
+            &mut out,
+            "phoneboot_dhcp_decisions_total",
+            "counter",
+            "DHCP decisions, by kind.",
+        );
         for (k, n) in &c.dhcp {
             let _ = writeln!(out, "phoneboot_dhcp_decisions_total{{kind=\"{k}\"}} {n}");
         }
-        head(&mut out, "phoneboot_firmware_loads", "gauge", "Loads in the firmware library; only complete ones are served.");
-        let _ = writeln!(out, "phoneboot_firmware_loads{{complete=\"true\"}} {}", g.loads_complete);
-        let _ = writeln!(out, "phoneboot_firmware_loads{{complete=\"false\"}} {}", g.loads_incomplete);
-        head(&mut out, "phoneboot_events_lagged_total", "counter", "Events the API missed because it fell behind.");
+        head(
+            &mut out,
+            "phoneboot_firmware_loads",
+            "gauge",
+            "Loads in the firmware library; only complete ones are served.",
+        );
+        let _ = writeln!(
+            out,
+            "phoneboot_firmware_loads{{complete=\"true\"}} {}",
+            g.loads_complete
+        );
+        let _ = writeln!(
+            out,
+            "phoneboot_firmware_loads{{complete=\"false\"}} {}",
+            g.loads_incomplete
+        );
+        head(
+            &mut out,
+            "phoneboot_events_lagged_total",
+            "counter",
+            "Events the API missed because it fell behind.",
+        );
         let _ = writeln!(out, "phoneboot_events_lagged_total {}", g.events_lagged);
-        head(&mut out, "phoneboot_dhcp_reply_seconds", "histogram", "DHCP latency from decision to reply sent (lease commit included).");
-        histogram(&mut out, "phoneboot_dhcp_reply_seconds", "", DHCP_BUCKETS, &c.dhcp_latency);
-        head(&mut out, "phoneboot_transfer_duration_seconds", "histogram", "Duration of delivered downloads, by protocol.");
+        head(
+            &mut out,
+            "phoneboot_dhcp_reply_seconds",
+            "histogram",
+            "DHCP latency from decision to reply sent (lease commit included).",
+        );
+        histogram(
+            &mut out,
+            "phoneboot_dhcp_reply_seconds",
+            "",
+            DHCP_BUCKETS,
+            &c.dhcp_latency,
+        );
+        head(
+            &mut out,
+            "phoneboot_transfer_duration_seconds",
+            "histogram",
+            "Duration of delivered downloads, by protocol.",
+        );
         for p in ["http", "tftp"] {
             let h = c.transfer_duration.get(p).cloned().unwrap_or_default();
             histogram(
@@ -177,7 +259,11 @@ fn histogram(out: &mut String, name: &str, labels: &str, buckets: &[f64], h: &Hi
     }
     let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {}", h.count);
     let plain = labels.trim_end_matches(',');
-    let braces = if plain.is_empty() { String::new() } else { format!("{{{plain}}}") };
+    let braces = if plain.is_empty() {
+        String::new()
+    } else {
+        format!("{{{plain}}}")
+    };
     let _ = writeln!(out, "{name}_sum{braces} {}", h.sum);
     let _ = writeln!(out, "{name}_count{braces} {}", h.count);
 }
@@ -207,12 +293,37 @@ mod tests {
         m.observe(&ev("ok", 10, 2000.0));
         m.observe(&ev("not_found", 0, 1.0));
         let text = m.render(&Gauges::default());
-        assert!(text.contains("phoneboot_transfers_total{protocol=\"http\",result=\"ok\"} 2\n"), "{text}");
-        assert!(text.contains("phoneboot_bytes_served_total{protocol=\"http\"} 20\n"), "{text}");
-        assert!(text.contains("phoneboot_errors_total{kind=\"http_not_found\"} 1\n"), "{text}");
-        assert!(text.contains("phoneboot_transfer_duration_seconds_bucket{protocol=\"http\",le=\"0.05\"} 1\n"), "{text}");
-        assert!(text.contains("phoneboot_transfer_duration_seconds_bucket{protocol=\"http\",le=\"5\"} 2\n"), "{text}");
-        assert!(text.contains("phoneboot_transfer_duration_seconds_count{protocol=\"http\"} 2\n"), "{text}");
-        assert!(text.contains("phoneboot_dhcp_reply_seconds_count 0\n"), "{text}");
+        assert!(
+            text.contains("phoneboot_transfers_total{protocol=\"http\",result=\"ok\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("phoneboot_bytes_served_total{protocol=\"http\"} 20\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("phoneboot_errors_total{kind=\"http_not_found\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "phoneboot_transfer_duration_seconds_bucket{protocol=\"http\",le=\"0.05\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "phoneboot_transfer_duration_seconds_bucket{protocol=\"http\",le=\"5\"} 2\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("phoneboot_transfer_duration_seconds_count{protocol=\"http\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("phoneboot_dhcp_reply_seconds_count 0\n"),
+            "{text}"
+        );
     }
 }

@@ -163,7 +163,11 @@ async fn not_found(req: Request) -> ApiError {
 async fn method_not_allowed(req: Request) -> ApiError {
     ApiError(
         StatusCode::METHOD_NOT_ALLOWED,
-        format!("{} is not allowed on {}; the API is read-only (GET)", req.method(), req.uri().path()),
+        format!(
+            "{} is not allowed on {}; the API is read-only (GET)",
+            req.method(),
+            req.uri().path()
+        ),
     )
 }
 
@@ -226,7 +230,11 @@ async fn read_leases(data_dir: PathBuf) -> Result<Vec<LeaseView>, ApiError> {
             model: l.model,
             hostname: l.hostname,
             expires_unix_ms: l.expires_unix_ms,
-            state: if l.expires_unix_ms > now { "active" } else { "expired" },
+            state: if l.expires_unix_ms > now {
+                "active"
+            } else {
+                "expired"
+            },
         })
         .collect())
 }
@@ -340,10 +348,14 @@ async fn status(
     }
     let lagged = s.log.lagged.load(Ordering::Relaxed);
     if lagged > 0 {
-        problems.push(format!("{lagged} events were missed by the API (too many at once)"));
+        problems.push(format!(
+            "{lagged} events were missed by the API (too many at once)"
+        ));
     }
     for (kind, n) in &errors {
-        problems.push(format!("{n} × {kind} since start (see `phoneboot events --type …`)"));
+        problems.push(format!(
+            "{n} × {kind} since start (see `phoneboot events --type …`)"
+        ));
     }
     Ok(Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
@@ -588,7 +600,10 @@ mod tests {
 
     #[test]
     fn times_in_three_forms() {
-        assert_eq!(parse_time("since", "1700000000000").unwrap(), 1_700_000_000_000);
+        assert_eq!(
+            parse_time("since", "1700000000000").unwrap(),
+            1_700_000_000_000
+        );
         assert_eq!(
             parse_time("since", "2023-11-14T22:13:20Z").unwrap(),
             1_700_000_000_000

@@ -179,7 +179,8 @@ async fn handle(
                     error: Some(r.detail),
                 }));
             }
-            let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let status =
+                StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return (status, format!("{}\n", r.message)).into_response();
         }
     };
