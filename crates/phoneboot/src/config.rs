@@ -890,4 +890,38 @@ mod tests {
         assert_eq!(c.default_protocol, cisco::Protocol::Sccp);
         assert!(c.unused_sections.is_empty(), "{:?}", c.unused_sections);
     }
+
+    #[test]
+    fn http_section_flags_and_the_token_stay_hidden() {
+        let c = Config::defaults();
+        assert_eq!(c.http.listen.to_string(), DEFAULT_HTTP_LISTEN);
+        assert_eq!(
+            c.http.phone_listen.map(|a| a.to_string()).as_deref(),
+            Some(DEFAULT_PHONE_HTTP_LISTEN)
+        );
+        let c = Config::parse_str(
+            "[http]\nlisten = \"0.0.0.0:8080\"\nphone_listen = \"OFF\"\ntoken = \"s3cret-token\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(c.http.listen.port(), 8080);
+        assert_eq!(c.http.phone_listen, None);
+        assert_eq!(c.http.token.as_deref(), Some("s3cret-token"));
+        assert!(!format!("{c:?}").contains("s3cret-token"));
+        let err = Config::parse_str("[http]\nphone_listen = \"6970\"\n", "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("http.phone_listen") && err.contains("\"off\""),
+            "{err}"
+        );
+        let args = ServeArgs {
+            phone_http_listen: Some("127.0.0.1:0".into()),
+            http_token: Some(String::new()),
+            ..Default::default()
+        };
+        let c = Config::for_serve(&args).unwrap();
+        assert_eq!(c.http.phone_listen.map(|a| a.port()), Some(0));
+        assert_eq!(c.http.token, None, "an empty token is no token");
+    }
 }

@@ -170,6 +170,19 @@ fn print_summary(cfg: &Config) {
         "  limits:     {} transfers, {} per client",
         cfg.tftp.limits.max_transfers, cfg.tftp.limits.max_per_client
     );
+    println!(
+        "  http:       API {} ({}), phones {}",
+        cfg.http.listen,
+        if cfg.http.token.is_some() {
+            "token set"
+        } else {
+            "no token"
+        },
+        cfg.http
+            .phone_listen
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "off".into())
+    );
     if let Some(i) = &cfg.interface {
         println!("  interface:  {i}");
     }
