@@ -73,6 +73,28 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// One screen on the running server: services, counts, problems.
+    Status {
+        #[command(flatten)]
+        api: ApiClientArgs,
+    },
+    /// Recent events of the running server; --follow keeps printing new ones.
+    Events {
+        #[command(flatten)]
+        api: ApiClientArgs,
+        /// Keep printing events as they happen (like `tail -f`).
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Only events about this phone (any MAC notation).
+        #[arg(long)]
+        mac: Option<String>,
+        /// Only these event types, comma-separated (tftp_transfer, dhcp, …).
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: Option<String>,
+        /// How many past events to print first.
+        #[arg(long, short = 'n', default_value_t = 20)]
+        lines: usize,
+    },
     /// Print a DHCP option's value in the forms other DHCP servers want
     /// (today: option 150, the TFTP server list).
     DhcpOption {
@@ -112,6 +134,31 @@ pub struct ServeArgs {
     /// 0.0.0.0:514 on that interface].
     #[arg(long)]
     pub syslog_listen: Option<SocketAddr>,
+    /// Operator API (REST, events, /metrics) [default: 127.0.0.1:8067].
+    /// Any address but loopback needs a token.
+    #[arg(long)]
+    pub http_listen: Option<SocketAddr>,
+    /// HTTP file serving for phones, or `off` [default: 0.0.0.0:6970].
+    #[arg(long, value_name = "ADDR|off")]
+    pub phone_http_listen: Option<String>,
+    /// Bearer token the operator API requires.
+    #[arg(long, env = "PHONEBOOT_HTTP_TOKEN", hide_env_values = true)]
+    pub http_token: Option<String>,
+}
+
+/// How the `status` and `events` commands reach a running server.
+#[derive(Debug, Clone, Args)]
+pub struct ApiClientArgs {
+    /// The server's operator API.
+    #[arg(
+        long,
+        env = "PHONEBOOT_SERVER",
+        default_value = "http://127.0.0.1:8067"
+    )]
+    pub server: String,
+    /// Bearer token, when the server has one.
+    #[arg(long, env = "PHONEBOOT_HTTP_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -13,6 +13,10 @@ use crate::cli::ServeArgs;
 pub const DEFAULT_DATA_DIR: &str = "phoneboot-data";
 pub const DEFAULT_ROOT: &str = "tftpboot";
 pub const DEFAULT_TFTP_LISTEN: &str = "0.0.0.0:69";
+/// The operator API: loopback only unless a token is configured.
+pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:8067";
+/// Where phones fetch files over HTTP (Cisco's port for it).
+pub const DEFAULT_PHONE_HTTP_LISTEN: &str = "0.0.0.0:6970";
 
 pub const DEFAULT_SNTP_LISTEN: &str = "0.0.0.0:123";
 pub const DEFAULT_SYSLOG_LISTEN: &str = "0.0.0.0:514";
@@ -32,6 +36,7 @@ pub mod file {
         pub server: Option<Server>,
         pub tftp: Option<Tftp>,
         pub dhcp: Option<Dhcp>,
+        pub http: Option<Http>,
         pub sip: Option<crate::desired::file::Sip>,
         pub time: Option<Time>,
         pub defaults: Option<crate::desired::file::Layer>,
@@ -148,6 +153,17 @@ pub mod file {
 
     #[derive(Debug, Default, Deserialize)]
     #[serde(deny_unknown_fields)]
+    pub struct Http {
+        /// The operator API.
+        pub listen: Option<String>,
+        /// File serving for phones, or "off".
+        pub phone_listen: Option<String>,
+        /// Bearer token for the operator API.
+        pub token: Option<String>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
     pub struct Tftp {
         pub listen: Option<String>,
         pub max_blksize: Option<u32>,
@@ -170,6 +186,7 @@ pub struct Config {
     pub interface: Option<String>,
     pub tftp: TftpConfig,
     pub dhcp: DhcpSettings,
+    pub http: HttpConfig,
     /// The protocol phones are brought to when nothing more specific says
     /// (`[defaults] protocol`).
     pub default_protocol: cisco::Protocol,
@@ -272,6 +289,39 @@ pub struct DhcpSettings {
     pub conflict_check: Option<Duration>,
 }
 
+/// The operator API and the phones' HTTP file serving.
+#[derive(Clone)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// `None` when phone HTTP is off.
+    pub phone_listen: Option<SocketAddr>,
+    /// Required from API clients when set; required to be set when `listen`
+    /// is not loopback.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for HttpConfig {
+    /// Never prints the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("listen", &self.listen)
+            .field("phone_listen", &self.phone_listen)
+            .field("token", &self.token.as_ref().map(|_| "(set)"))
+            .finish()
+    }
+}
+
+/// `off` or an address:port, as `--phone-http-listen` and
+/// `http.phone_listen` take it.
+pub fn parse_phone_listen(text: &str) -> Result<Option<SocketAddr>, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|_| {
+        format!("{text:?} is not an address:port or \"off\" (example: \"0.0.0.0:6970\")")
+    })
+}
+
 #[derive(Debug, Clone)]
 pub struct TftpConfig {
     pub listen: SocketAddr,
@@ -355,6 +405,23 @@ impl Config {
         if let Some(l) = args.syslog_listen {
             cfg.syslog.enabled = Some(true);
             cfg.syslog.listen = l;
+        }
+        if let Some(l) = args.http_listen {
+            cfg.http.listen = l;
+        }
+        if let Some(text) = &args.phone_http_listen {
+            cfg.http.phone_listen =
+                parse_phone_listen(text).map_err(|problem| ConfigError::Invalid {
+                    path: "command line".into(),
+                    key: "--phone-http-listen",
+                    problem,
+                })?;
+        }
+        if let Some(t) = &args.http_token {
+            cfg.http.token = Some(t.clone());
+        }
+        if cfg.http.token.as_deref() == Some("") {
+            cfg.http.token = None;
         }
         Ok(cfg)
     }
@@ -501,6 +568,25 @@ impl Config {
             enabled: sl.enabled,
             listen: addr("syslog.listen", sl.listen.as_deref(), DEFAULT_SYSLOG_LISTEN)?,
         };
+        let h = raw.http.unwrap_or_default();
+        let http_listen_text = h.listen.as_deref().unwrap_or(DEFAULT_HTTP_LISTEN);
+        let http = HttpConfig {
+            listen: http_listen_text.parse().map_err(|_| {
+                invalid(
+                    "http.listen",
+                    format!(
+                        "{http_listen_text:?} is not an address:port (example: \"127.0.0.1:8067\")"
+                    ),
+                )
+            })?,
+            phone_listen: parse_phone_listen(
+                h.phone_listen
+                    .as_deref()
+                    .unwrap_or(DEFAULT_PHONE_HTTP_LISTEN),
+            )
+            .map_err(|p| invalid("http.phone_listen", p))?,
+            token: h.token.filter(|t| !t.is_empty()),
+        };
         if let Some(i) = &server.interface {
             if i.is_empty() {
                 return Err(invalid(
@@ -521,6 +607,7 @@ impl Config {
                 limits,
             },
             dhcp,
+            http,
             default_protocol,
             desired,
             time,
@@ -940,5 +1027,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("t.toml: syslog.listen: \"514\""), "{err}");
+    }
+
+    #[test]
+    fn http_section_flags_and_the_token_stay_hidden() {
+        let c = Config::defaults();
+        assert_eq!(c.http.listen.to_string(), DEFAULT_HTTP_LISTEN);
+        assert_eq!(
+            c.http.phone_listen.map(|a| a.to_string()).as_deref(),
+            Some(DEFAULT_PHONE_HTTP_LISTEN)
+        );
+        let c = Config::parse_str(
+            "[http]\nlisten = \"0.0.0.0:8080\"\nphone_listen = \"OFF\"\ntoken = \"s3cret-token\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(c.http.listen.port(), 8080);
+        assert_eq!(c.http.phone_listen, None);
+        assert_eq!(c.http.token.as_deref(), Some("s3cret-token"));
+        assert!(!format!("{c:?}").contains("s3cret-token"));
+        let err = Config::parse_str("[http]\nphone_listen = \"6970\"\n", "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("http.phone_listen") && err.contains("\"off\""),
+            "{err}"
+        );
+        let args = ServeArgs {
+            phone_http_listen: Some("127.0.0.1:0".into()),
+            http_token: Some(String::new()),
+            ..Default::default()
+        };
+        let c = Config::for_serve(&args).unwrap();
+        assert_eq!(c.http.phone_listen.map(|a| a.port()), Some(0));
+        assert_eq!(c.http.token, None, "an empty token is no token");
     }
 }

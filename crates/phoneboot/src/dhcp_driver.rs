@@ -269,6 +269,7 @@ pub async fn serve(
             Err(_) => anyhow::bail!("dhcp state poisoned by an earlier panic"),
         };
         let job = Exchange {
+            decided: now,
             core: core.clone(),
             socket: sockets.clone(),
             commit: svc.commit.clone(),
@@ -303,6 +304,8 @@ async fn recv_opt(
 
 /// One request after `decide`: probe, commit, send, report.
 struct Exchange {
+    /// When the first decision was made, for the reply latency.
+    decided: Instant,
     core: Arc<Mutex<dhcp::Server>>,
     socket: Arc<UdpSocket>,
     commit: Commit,
@@ -369,9 +372,11 @@ impl Exchange {
     }
 
     fn report(&self, events: &[dhcp::Event], sent_to: Option<SocketAddrV4>) {
+        let reply_ms = sent_to.map(|_| self.decided.elapsed().as_secs_f64() * 1000.0);
         for e in events {
-            self.events
-                .emit(Event::Dhcp(DhcpExchange::from_core(e, sent_to)));
+            let mut record = DhcpExchange::from_core(e, sent_to);
+            record.reply_ms = reply_ms;
+            self.events.emit(Event::Dhcp(record));
         }
     }
 }

@@ -15,6 +15,96 @@ pub enum Event {
     TftpRefused(TftpRefused),
     Dhcp(DhcpExchange),
     Syslog(SyslogMessage),
+    /// A TFTP or HTTP download was accepted (the file was found).
+    TransferStarted(TransferStarted),
+    /// One finished phone HTTP request, whatever its result.
+    HttpTransfer(HttpTransfer),
+}
+
+/// A download the server accepted; its end is a `TftpTransfer` or
+/// `HttpTransfer` with the same client and file.
+#[derive(Debug, Clone, Serialize)]
+pub struct TransferStarted {
+    pub client: SocketAddr,
+    /// The name as the client asked for it.
+    pub file: String,
+    /// `tftp` or `http`.
+    pub protocol: &'static str,
+    pub size: u64,
+    pub source: String,
+}
+
+/// One finished phone HTTP request (GET), like `TftpTransfer` for TFTP.
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpTransfer {
+    pub client: SocketAddr,
+    /// The name as the client asked for it (URL path, decoded).
+    pub file: String,
+    pub source: Option<String>,
+    pub status: u16,
+    pub size: u64,
+    pub bytes: u64,
+    pub duration_ms: f64,
+    /// `ok`, `aborted`, `not_found`, `refused`, `bad_request`, `error`.
+    pub result: &'static str,
+    pub error: Option<String>,
+}
+
+/// The end of a download over either protocol, as consumers that do not
+/// care about the protocol see it (see [`Event::finished_transfer`]).
+#[derive(Debug, Clone, Copy)]
+pub struct FinishedTransfer<'a> {
+    pub protocol: &'static str,
+    pub client: SocketAddr,
+    pub file: &'a str,
+    /// `ok` (or TFTP's `final_ack_lost`, which also delivered the file) or why not.
+    pub result: &'static str,
+    pub delivered: bool,
+    pub size: u64,
+    pub bytes: u64,
+    pub duration_ms: f64,
+}
+
+impl Event {
+    /// The event's `type` as serialised (`tftp_transfer`, `dhcp`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::TftpTransfer(_) => "tftp_transfer",
+            Event::TftpRefused(_) => "tftp_refused",
+            Event::Dhcp(_) => "dhcp",
+            Event::TransferStarted(_) => "transfer_started",
+            Event::HttpTransfer(_) => "http_transfer",
+            Event::Syslog(_) => "syslog",
+        }
+    }
+
+    /// A finished TFTP or HTTP download, so followers of phones (the
+    /// provisioning engine, metrics) need not match both variants.
+    pub fn finished_transfer(&self) -> Option<FinishedTransfer<'_>> {
+        match self {
+            Event::TftpTransfer(t) => Some(FinishedTransfer {
+                protocol: "tftp",
+                client: t.client,
+                file: &t.file,
+                result: t.result,
+                delivered: matches!(t.result, "ok" | "final_ack_lost"),
+                size: t.size,
+                bytes: t.bytes,
+                duration_ms: t.duration_ms,
+            }),
+            Event::HttpTransfer(h) => Some(FinishedTransfer {
+                protocol: "http",
+                client: h.client,
+                file: &h.file,
+                result: h.result,
+                delivered: h.result == "ok",
+                size: h.size,
+                bytes: h.bytes,
+                duration_ms: h.duration_ms,
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// A syslog message a device sent us, attributed to a phone when its source
@@ -92,6 +182,9 @@ pub struct DhcpExchange {
     pub reason: Option<String>,
     /// Where the reply went, when one was sent.
     pub sent_to: Option<std::net::SocketAddrV4>,
+    /// Milliseconds from the decision to the reply leaving (lease commit
+    /// and conflict ping included), when one was sent.
+    pub reply_ms: Option<f64>,
 }
 
 impl DhcpExchange {
@@ -108,6 +201,7 @@ impl DhcpExchange {
             dropped_options: e.dropped_options.clone(),
             reason: e.reason.as_ref().map(|r| r.to_string()),
             sent_to,
+            reply_ms: None,
         }
     }
 }
@@ -196,6 +290,14 @@ impl EventBus {
                 format!("tftp {} refused: {} (error {})", r.client, r.reason, r.code),
                 true,
             ),
+            Event::TransferStarted(t) => (
+                format!(
+                    "{} {} {:?}: started, {} bytes from {}",
+                    t.protocol, t.client, t.file, t.size, t.source
+                ),
+                false,
+            ),
+            Event::HttpTransfer(h) => (http_line(h), !matches!(h.result, "ok")),
             Event::Dhcp(d) => (
                 dhcp_line(d),
                 matches!(
@@ -292,6 +394,17 @@ fn transfer_line(t: &TftpTransfer) -> String {
             ", ignored options: {}",
             t.ignored_options.join(" ")
         ));
+    }
+    line
+}
+
+fn http_line(h: &HttpTransfer) -> String {
+    let mut line = format!(
+        "http {} {:?} {} ({}): {}/{} bytes in {:.1} ms",
+        h.client, h.file, h.result, h.status, h.bytes, h.size, h.duration_ms
+    );
+    if let Some(e) = &h.error {
+        line.push_str(&format!(", error: {e}"));
     }
     line
 }

@@ -6,12 +6,14 @@
 //! function here.
 
 pub mod asterisk;
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod desired;
 pub mod dhcp_driver;
 pub mod doctor;
 pub mod events;
+pub mod fileserve;
 pub mod firmware;
 pub mod leases;
 pub mod listener;
@@ -21,6 +23,7 @@ pub mod simulate;
 pub mod sntp_driver;
 pub mod syslog_driver;
 pub mod tftp_driver;
+pub mod transfers;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -44,6 +47,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::DhcpOption { code, addresses } => dhcp_option(code, &addresses),
         Command::Simulate(args) => simulate::run(args),
+        Command::Status { api } => api::client::status(&api),
+        Command::Events {
+            api,
+            follow,
+            mac,
+            kind,
+            lines,
+        } => api::client::events(&api, follow, mac.as_deref(), kind.as_deref(), lines),
     }
 }
 
@@ -252,6 +263,19 @@ fn print_summary(cfg: &Config) {
         "  limits:     {} transfers, {} per client",
         cfg.tftp.limits.max_transfers, cfg.tftp.limits.max_per_client
     );
+    println!(
+        "  http:       API {} ({}), phones {}",
+        cfg.http.listen,
+        if cfg.http.token.is_some() {
+            "token set"
+        } else {
+            "no token"
+        },
+        cfg.http
+            .phone_listen
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "off".into())
+    );
     if let Some(i) = &cfg.interface {
         println!("  interface:  {i}");
     }
@@ -289,6 +313,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let library = resolver::LibrarySource::open(&library_dir, cfg.default_protocol)
         .with_context(|| format!("cannot open the firmware library {}", library_dir.display()))?;
     let resolver = Arc::new(resolver::Resolver::new(root).with_library(library));
+    if cfg.http.token.is_none() && !cfg.http.listen.ip().is_loopback() {
+        anyhow::bail!(
+            "the operator API would listen on {}, which other machines can reach, without a token: \
+             set [http] token in the config (or --http-token, or PHONEBOOT_HTTP_TOKEN), \
+             or keep --http-listen on 127.0.0.1",
+            cfg.http.listen
+        );
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -297,6 +329,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         let events = events::EventBus::new();
+        // Follows the bus before anything emits, so the API sees every event.
+        let event_log = Arc::new(api::eventlog::EventLog::new());
+        let log_task = event_log.follow(&events, shutdown.clone());
+        let transfers = transfers::TransferRegistry::new(events.clone());
         // DHCP only on an interface somebody named.
         let dhcp = match &cfg.interface {
             Some(name) => Some(start_dhcp(&cfg, name).await?),
@@ -304,6 +340,22 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         };
         let socket = tftp_driver::bind(cfg.tftp.listen)?;
         let local = socket.local_addr()?;
+        let api_listener =
+            api::bind_tcp(cfg.http.listen, None, "the operator API", "--http-listen")?;
+        let api_addr = api_listener.local_addr()?;
+        let phone_listener = match cfg.http.phone_listen {
+            Some(addr) => Some(api::bind_tcp(
+                addr,
+                cfg.interface.as_deref(),
+                "phone HTTP",
+                "--phone-http-listen (or off)",
+            )?),
+            None => None,
+        };
+        let phone_addr = match &phone_listener {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        };
         let files = std::fs::read_dir(resolver.root())
             .map(|d| d.count())
             .unwrap_or(0);
@@ -337,11 +389,45 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             shutdown.clone(),
         )?;
         tracing::debug!("listeners for phones: {listeners:?}");
+        println!(
+            "phoneboot: API on http://{api_addr} ({})",
+            if cfg.http.token.is_some() { "token required" } else { "no token" }
+        );
+        match phone_addr {
+            Some(a) => println!("phoneboot: phone HTTP on {a}"),
+            None => println!("phoneboot: phone HTTP off"),
+        }
+        let api_state = Arc::new(api::ApiState {
+            started: std::time::Instant::now(),
+            started_unix_ms: leases::WallClock::now().to_unix_ms(std::time::Instant::now()),
+            services: api::Services {
+                tftp: local,
+                api: api_addr,
+                phone_http: phone_addr,
+                dhcp: dhcp.as_ref().map(|d| d.summary.clone()),
+            },
+            resolver: resolver.clone(),
+            data_dir: cfg.data_dir.clone(),
+            log: event_log,
+            transfers: transfers.clone(),
+            token: cfg.http.token.clone(),
+            shutdown: shutdown.clone(),
+        });
+        let api_task = tokio::spawn(api::serve(api_listener, api_state));
+        let phone_task = phone_listener.map(|l| {
+            let state = Arc::new(api::phone::PhoneHttp {
+                resolver: resolver.clone(),
+                events: events.clone(),
+                transfers: transfers.clone(),
+            });
+            tokio::spawn(api::phone::serve(l, state, shutdown.clone()))
+        });
         let tftp_task = tokio::spawn(tftp_driver::serve(
             cfg.tftp.clone(),
             socket,
             resolver,
             events.clone(),
+            transfers,
             shutdown.clone(),
         ));
         let mut dhcp_task = None;
@@ -367,6 +453,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::info!("shutting down");
         shutdown.cancel();
         tftp_task.await.context("the TFTP server task failed")??;
+        if let Some(t) = phone_task {
+            t.await.context("the phone HTTP task failed")??;
+        }
+        api_task.await.context("the API task failed")??;
+        let _ = log_task.await;
         if let Some(t) = dhcp_task {
             t.await.context("the DHCP server task failed")??;
         }

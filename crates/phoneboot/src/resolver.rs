@@ -321,6 +321,12 @@ impl LibrarySource {
         self.protocol
     }
 
+    /// Every load as the library holds it now (re-read if it changed).
+    pub fn loads(&self) -> Vec<library::LoadInfo> {
+        self.refresh();
+        self.state.read().map(|s| s.lib.loads()).unwrap_or_default()
+    }
+
     /// Loads and term files as served now.
     pub fn summary(&self) -> LibrarySummary {
         let Ok(state) = self.state.read() else {

@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::TftpConfig;
 use crate::events::{Event, EventBus, TftpRefused, TftpTransfer};
 use crate::resolver::Resolver;
+use crate::transfers::{TransferGuard, TransferRegistry};
 
 /// Large enough for a window of large blocks, so a burst is not dropped by
 /// the kernel (the peers' reference notes 10–20 s stalls from exactly that).
@@ -67,6 +68,7 @@ pub async fn serve(
     socket: UdpSocket,
     resolver: Arc<Resolver>,
     events: EventBus,
+    transfers: TransferRegistry,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let local = socket
@@ -98,6 +100,7 @@ pub async fn serve(
                     policy: policy.clone(),
                     resolver: resolver.clone(),
                     events: events.clone(),
+                    transfers: transfers.clone(),
                     server: server.clone(),
                     shutdown: shutdown.clone(),
                 };
@@ -136,6 +139,7 @@ struct Job {
     policy: Arc<tftp::Policy>,
     resolver: Arc<Resolver>,
     events: EventBus,
+    transfers: TransferRegistry,
     server: Arc<Mutex<tftp::Server>>,
     shutdown: CancellationToken,
 }
@@ -203,7 +207,11 @@ impl Job {
         }
         let resolver = self.resolver.clone();
         let path = self.request.path.clone();
-        let resolved = tokio::task::spawn_blocking(move || resolver.resolve(&path)).await;
+        let peer = self.peer;
+        let resolved = tokio::task::spawn_blocking(move || {
+            crate::fileserve::serve_file(&resolver, peer, &path)
+        })
+        .await;
         let resolved = match resolved {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
@@ -223,6 +231,13 @@ impl Job {
                 return record;
             }
         };
+        let guard = self.transfers.start(
+            self.peer,
+            &self.request.original_name,
+            "tftp",
+            resolved.content.len() as u64,
+            &resolved.source,
+        );
         record.source = Some(resolved.source);
         let mut t = tftp::Transfer::new(
             Instant::now(),
@@ -230,7 +245,7 @@ impl Job {
             resolved.content,
             &self.policy,
         );
-        let (summary, abort_reason) = drive(&mut t, &socket, &self.shutdown).await;
+        let (summary, abort_reason) = drive(&mut t, &socket, &guard, &self.shutdown).await;
         record.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         let Some(s) = summary else {
             record.error = Some("transfer ended without a summary".into());
@@ -261,6 +276,7 @@ impl Job {
         };
         record.result = result;
         record.error = error;
+        guard.finish(result, record.bytes);
         record
     }
 }
@@ -270,6 +286,7 @@ impl Job {
 async fn drive(
     t: &mut tftp::Transfer,
     socket: &UdpSocket,
+    guard: &TransferGuard,
     shutdown: &CancellationToken,
 ) -> (Option<tftp::Summary>, Option<&'static str>) {
     // A transfer only ever receives ACKs and ERRORs, so a small buffer does
@@ -312,7 +329,10 @@ async fn drive(
         }
         tokio::select! {
             r = socket.recv(&mut inbound) => match r {
-                Ok(n) => t.handle_datagram(Instant::now(), &inbound[..n]),
+                Ok(n) => {
+                    t.handle_datagram(Instant::now(), &inbound[..n]);
+                    guard.progress(t.progress().0);
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
                     // ICMP port unreachable: the client has gone away.
                     abort_reason = Some("the client's port is closed (it gave up or exited)");

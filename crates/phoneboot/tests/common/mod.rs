@@ -50,11 +50,14 @@ pub struct Server {
     child: Child,
     pub addr: SocketAddr,
     lines: Arc<Mutex<Vec<String>>>,
+    /// Every stdout line so far (the first is `stdout_line`).
+    stdout: Arc<Mutex<Vec<String>>>,
     pub stdout_line: String,
 }
 
 impl Server {
-    /// Starts `phoneboot serve` on 127.0.0.1, an ephemeral port, with `root`.
+    /// Starts `phoneboot serve` on 127.0.0.1, ephemeral ports (TFTP, API,
+    /// phone HTTP, unless `extra` names them), with `root`.
     pub fn start(root: &Path, data: &Path, extra: &[&str]) -> Server {
         let mut args = vec![
             "serve".to_owned(),
@@ -65,6 +68,11 @@ impl Server {
             "--data-dir".into(),
             data.display().to_string(),
         ];
+        for flag in ["--http-listen", "--phone-http-listen"] {
+            if !extra.contains(&flag) {
+                args.extend([flag.to_owned(), "127.0.0.1:0".to_owned()]);
+            }
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         Server::spawn(Command::new(BIN).args(&args))
     }
@@ -91,7 +99,13 @@ impl Server {
         let mut first = String::new();
         stdout.read_line(&mut first).unwrap();
         // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in stdout.lines() {});
+        let out_lines = Arc::new(Mutex::new(vec![first.clone()]));
+        let out_sink = out_lines.clone();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                out_sink.lock().unwrap().push(line);
+            }
+        });
         let addr = first
             .split_whitespace()
             .find_map(|w| w.trim_end_matches(',').parse::<SocketAddr>().ok())
@@ -106,8 +120,45 @@ impl Server {
             child,
             addr,
             lines,
+            stdout: out_lines,
             stdout_line: first,
         }
+    }
+
+    /// The address on the stdout line that starts with `prefix` (waits for
+    /// it: the lines are printed once every listener is bound).
+    pub fn stdout_addr(&self, prefix: &str) -> SocketAddr {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let found = self.stdout.lock().unwrap().iter().find_map(|l| {
+                l.strip_prefix(prefix)?
+                    .split_whitespace()
+                    .next()?
+                    .trim_start_matches("http://")
+                    .parse::<SocketAddr>()
+                    .ok()
+            });
+            if let Some(a) = found {
+                return a;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {prefix:?} line on stdout: {:?}\n{}",
+                self.stdout.lock().unwrap(),
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The operator API's address.
+    pub fn api_addr(&self) -> SocketAddr {
+        self.stdout_addr("phoneboot: API on ")
+    }
+
+    /// The phone HTTP listener's address.
+    pub fn phone_http_addr(&self) -> SocketAddr {
+        self.stdout_addr("phoneboot: phone HTTP on ")
     }
 
     pub fn port(&self) -> u16 {
@@ -321,4 +372,87 @@ impl Drop for NetnsPair {
     fn drop(&mut self) {
         self.cleanup();
     }
+}
+
+/// What the hostile-name corpus expects outside the root.
+pub const SECRET: &[u8] = b"TOP-SECRET-OUTSIDE-ROOT";
+
+/// A root for the hostile-name corpus: `ok.txt`, `big.bin`, a folder, and
+/// symlinks that lead out of the root to [`SECRET`]. Returns the root.
+pub fn hostile_root(scratch: &Scratch) -> PathBuf {
+    let root = scratch.path().join("root");
+    write_file(&root.join("ok.txt"), b"fine\n");
+    write_file(&root.join("big.bin"), &random_bytes(512 * 200, 5));
+    std::fs::create_dir_all(root.join("dir")).unwrap();
+    write_file(&scratch.path().join("secret"), SECRET);
+    std::os::unix::fs::symlink(scratch.path().join("secret"), root.join("escape")).unwrap();
+    std::os::unix::fs::symlink(scratch.path(), root.join("up")).unwrap();
+    root
+}
+
+/// Hostile and odd file names with the TFTP error code each must get, in a
+/// [`hostile_root`]. TFTP and phone HTTP both run it (HTTP maps the code to
+/// its status).
+pub fn hostile_names() -> Vec<(Vec<u8>, u16)> {
+    let long = "a".repeat(300);
+    let cases: Vec<(&[u8], u16)> = vec![
+        (b"../etc/passwd", 2),
+        (b"..\\..\\etc\\passwd", 2),
+        (b"a/../../secret", 2),
+        (b"/etc/passwd", 2),
+        (b"\\etc\\passwd", 2),
+        (b"\\\\host\\share\\x", 2),
+        (b"C:\\boot.ini", 2),
+        (b"c:secret", 2),
+        (b"/dev/zero", 2),
+        (b"name\x01with-control", 2),
+        (long.as_bytes(), 2),
+        (b"escape", 2),
+        (b"ESCAPE", 2),
+        (b"up/secret", 2),
+        (b"dir", 2),
+        (b"CON", 1),
+        (b"NUL", 1),
+        (b"aux.txt", 1),
+        (b"missing.cnf.xml", 1),
+        (b"\xff\xfe", 4),
+    ];
+    cases.into_iter().map(|(n, c)| (n.to_vec(), c)).collect()
+}
+
+/// One HTTP/1.1 exchange over a fresh connection: `(status, head, body)`.
+/// Raw, so tests can send what curl would refuse or normalise.
+pub fn http_raw(addr: SocketAddr, request: &[u8]) -> (u16, String, Vec<u8>) {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP response: {:?}", String::from_utf8_lossy(&buf)));
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let body = buf[split + 4..].to_vec();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line: {head}"));
+    (status, head, body)
+}
+
+/// `GET path` with optional extra header lines (each ending in CRLF).
+pub fn http_get(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+) -> (u16, String, Vec<u8>) {
+    http_raw(
+        addr,
+        format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{headers}\r\n")
+            .as_bytes(),
+    )
 }

@@ -1,0 +1,246 @@
+//! The recent-events ring behind `/api/events` and its live stream.
+//!
+//! One task follows the [`EventBus`] and, for each event, stamps it with a
+//! sequence number and wall-clock time, works out which phone it concerns
+//! (its own MAC; for transfers the MAC leased to the client's IP, or the MAC
+//! in a `SEP<mac>` file name), feeds the metrics, keeps it in a bounded ring
+//! and re-broadcasts it to SSE subscribers. Filters are applied per reader.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use super::metrics::Metrics;
+use crate::events::{Event, EventBus};
+
+/// How many events `/api/events` can look back over.
+pub const CAPACITY: usize = 10_000;
+/// How many events an SSE reader may fall behind before it is told it lagged.
+const STREAM_BACKLOG: usize = 1024;
+
+/// One event as readers see it.
+#[derive(Debug)]
+pub struct Entry {
+    pub seq: u64,
+    pub time_unix_ms: i64,
+    pub kind: &'static str,
+    /// Every phone the event concerns.
+    pub macs: Vec<[u8; 6]>,
+    /// The event's JSON with `seq`, `time_unix_ms` and (when known) `mac`
+    /// added.
+    pub json: serde_json::Value,
+}
+
+#[derive(Debug)]
+pub struct EventLog {
+    ring: Mutex<VecDeque<Arc<Entry>>>,
+    live: broadcast::Sender<Arc<Entry>>,
+    /// Events the follower task missed because the bus overflowed.
+    pub lagged: AtomicU64,
+    pub metrics: Metrics,
+}
+
+/// Which events a reader wants.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub mac: Option<[u8; 6]>,
+    pub types: Option<Vec<String>>,
+    pub since_unix_ms: Option<i64>,
+    pub until_unix_ms: Option<i64>,
+}
+
+impl Filter {
+    pub fn matches(&self, e: &Entry) -> bool {
+        self.mac.is_none_or(|m| e.macs.contains(&m))
+            && self
+                .types
+                .as_ref()
+                .is_none_or(|t| t.iter().any(|t| t == e.kind))
+            && self.since_unix_ms.is_none_or(|s| e.time_unix_ms >= s)
+            && self.until_unix_ms.is_none_or(|u| e.time_unix_ms <= u)
+    }
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The MAC in a Cisco per-phone file name (`SEP001122334455.cnf.xml`).
+pub fn mac_in_file_name(file: &str) -> Option<[u8; 6]> {
+    let name = file.rsplit(['/', '\\']).next()?;
+    let head = name.get(..15)?;
+    let (sep, hex) = (head.get(..3)?, head.get(3..)?);
+    if !sep.eq_ignore_ascii_case("sep") || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    hex.parse::<dhcp::Mac>().ok().map(|m| m.0)
+}
+
+impl EventLog {
+    pub fn new() -> EventLog {
+        EventLog {
+            ring: Mutex::new(VecDeque::with_capacity(1024)),
+            live: broadcast::channel(STREAM_BACKLOG).0,
+            lagged: AtomicU64::new(0),
+            metrics: Metrics::default(),
+        }
+    }
+
+    /// Follows `bus` until shutdown. Subscribe before other tasks emit, so
+    /// nothing from start-up is missed: call this before spawning drivers.
+    pub fn follow(
+        self: &Arc<Self>,
+        bus: &EventBus,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let mut rx = bus.subscribe();
+        let log = self.clone();
+        tokio::spawn(async move {
+            let mut seq = 0u64;
+            let mut leased: HashMap<IpAddr, [u8; 6]> = HashMap::new();
+            loop {
+                let event = tokio::select! {
+                    r = rx.recv() => r,
+                    _ = shutdown.cancelled() => break,
+                };
+                match event {
+                    Ok(ev) => {
+                        seq += 1;
+                        log.record(seq, &ev, &mut leased);
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        log.lagged.fetch_add(n, Ordering::Relaxed);
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        })
+    }
+
+    fn record(&self, seq: u64, ev: &Event, leased: &mut HashMap<IpAddr, [u8; 6]>) {
+        let mut macs = Vec::new();
+        let mut push = |m: [u8; 6]| {
+            if !macs.contains(&m) {
+                macs.push(m);
+            }
+        };
+        match ev {
+            Event::Dhcp(d) => {
+                let mac = d.mac.as_deref().and_then(|m| m.parse::<dhcp::Mac>().ok());
+                if let Some(m) = mac {
+                    push(m.0);
+                    if let (Some(ip), "ack") = (d.ip, d.kind.as_str()) {
+                        leased.insert(IpAddr::V4(ip), m.0);
+                    }
+                }
+            }
+            _ => {
+                let client_file = match ev {
+                    Event::TftpTransfer(t) => Some((t.client, t.file.as_str())),
+                    Event::HttpTransfer(h) => Some((h.client, h.file.as_str())),
+                    Event::TransferStarted(t) => Some((t.client, t.file.as_str())),
+                    Event::TftpRefused(r) => Some((r.client, "")),
+                    _ => None,
+                };
+                if let Some((client, file)) = client_file {
+                    if let Some(m) = leased.get(&client.ip()) {
+                        push(*m);
+                    }
+                    if let Some(m) = mac_in_file_name(file) {
+                        push(m);
+                    }
+                }
+            }
+        }
+        self.metrics.observe(ev);
+        let time_unix_ms = unix_ms();
+        let mut json = serde_json::to_value(ev).unwrap_or_default();
+        if let Some(obj) = json.as_object_mut() {
+            obj.insert("seq".into(), seq.into());
+            obj.insert("time_unix_ms".into(), time_unix_ms.into());
+            if let Some(m) = macs.first() {
+                obj.entry("mac")
+                    .or_insert_with(|| dhcp::Mac(*m).to_string().into());
+            }
+        }
+        let entry = Arc::new(Entry {
+            seq,
+            time_unix_ms,
+            kind: ev.kind(),
+            macs,
+            json,
+        });
+        if let Ok(mut ring) = self.ring.lock() {
+            if ring.len() >= CAPACITY {
+                ring.pop_front();
+            }
+            ring.push_back(entry.clone());
+        }
+        let _ = self.live.send(entry);
+    }
+
+    /// The newest `limit` entries that match, oldest first.
+    pub fn query(&self, filter: &Filter, limit: usize) -> Vec<Arc<Entry>> {
+        let Ok(ring) = self.ring.lock() else {
+            return Vec::new();
+        };
+        let mut out: Vec<_> = ring
+            .iter()
+            .rev()
+            .filter(|e| filter.matches(e))
+            .take(limit)
+            .cloned()
+            .collect();
+        out.reverse();
+        out
+    }
+
+    /// Live entries from now on; take the subscription before reading a
+    /// backlog with [`EventLog::query`] so nothing falls between the two.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Entry>> {
+        self.live.subscribe()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ring.lock().map(|r| r.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for EventLog {
+    fn default() -> Self {
+        EventLog::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sep_file_names_name_a_phone() {
+        assert_eq!(
+            mac_in_file_name("SEP001122AABBCC.cnf.xml"),
+            Some([0x00, 0x11, 0x22, 0xaa, 0xbb, 0xcc])
+        );
+        assert_eq!(
+            mac_in_file_name("sep001122aabbcc.cnf.xml"),
+            Some([0x00, 0x11, 0x22, 0xaa, 0xbb, 0xcc])
+        );
+        assert_eq!(mac_in_file_name("SEPDefault.cnf"), None);
+        assert_eq!(mac_in_file_name("term71.default.loads"), None);
+        assert_eq!(mac_in_file_name("SEP"), None);
+        assert_eq!(mac_in_file_name("SEP00112233445é.cnf"), None);
+    }
+}
