@@ -439,7 +439,7 @@ fn a_token_is_required_when_set_and_secrets_never_show() {
     let cfg = s.path().join("phoneboot.toml");
     std::fs::write(
         &cfg,
-        "[http]\ntoken = \"file-token-ABCDEFGH\"\n\n[sip]\nserver = \"10.0.0.2\"\npassword = \"sip-password-QWERTY\"\n",
+        "[http]\ntoken = \"file-token-ABCDEFGH\"\n\n[sip]\nserver = \"10.0.0.2\"\n\n[[phone]]\nmac = \"00:1e:4a:00:00:01\"\nlines = [{ extension = \"101\", password = \"sip-password-QWERTY\" }]\n",
     )
     .unwrap();
     let server = Server::start(
