@@ -223,7 +223,11 @@ fn settings_from(
     let (head, rest) = data.split_at(data.len().min(2));
     let pick = |i: usize| head.get(i).copied().unwrap_or(0);
     let model = Model::ALL
-        .get(usize::from(pick(0)).checked_rem(Model::ALL.len()).unwrap_or(0))
+        .get(
+            usize::from(pick(0))
+                .checked_rem(Model::ALL.len())
+                .unwrap_or(0),
+        )
         .copied()
         .unwrap_or(Model::Cp7960);
     let mut fields = rest

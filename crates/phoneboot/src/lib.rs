@@ -5,8 +5,8 @@
 //! `main.rs` only parses flags and calls [`run`]; each command has one
 //! function here.
 
-pub mod asterisk;
 pub mod api;
+pub mod asterisk;
 pub mod cli;
 pub mod config;
 pub mod desired;
@@ -505,8 +505,20 @@ fn start_time_and_syslog(
         syslog_for_phones: cfg.phone_syslog_server(iface_addr),
         ..Listeners::default()
     };
-    if cfg.sntp_enabled() {
-        let socket = listener::bind_udp(cfg.time.sntp_listen, iface, "SNTP")?;
+    // Asked for explicitly, a busy port is an error; on by default (with
+    // --interface), an NTP daemon already on port 123 answers phones just
+    // as well, so say so and go on.
+    let sntp_socket = match cfg
+        .sntp_enabled()
+        .then(|| listener::bind_udp(cfg.time.sntp_listen, iface, "SNTP"))
+    {
+        Some(Err(e)) if cfg.time.sntp.is_none() => {
+            tracing::warn!("{e:#}; phoneboot's SNTP server is off, phones are pointed at this host's NTP server on port 123 instead");
+            None
+        }
+        other => other.transpose()?,
+    };
+    if let Some(socket) = sntp_socket {
         let local = socket.local_addr()?;
         let policy = sntp::Policy {
             host_is_reference: cfg.time.host_is_reference,
@@ -531,8 +543,20 @@ fn start_time_and_syslog(
             shutdown.clone(),
         )));
     }
-    if cfg.syslog_enabled() {
-        let socket = listener::bind_udp(cfg.syslog.listen, iface, "syslog")?;
+    let syslog_socket = match cfg
+        .syslog_enabled()
+        .then(|| listener::bind_udp(cfg.syslog.listen, iface, "syslog"))
+    {
+        Some(Err(e)) if cfg.syslog.enabled.is_none() => {
+            tracing::warn!(
+                "{e:#}; the syslog receiver is off (another syslog daemon holds the port)"
+            );
+            listeners.syslog_for_phones = None;
+            None
+        }
+        other => other.transpose()?,
+    };
+    if let Some(socket) = syslog_socket {
         let local = socket.local_addr()?;
         println!(
             "phoneboot: syslog on {local}{}",
