@@ -15,6 +15,9 @@ pub enum Event {
     TftpRefused(TftpRefused),
     Dhcp(DhcpExchange),
     Syslog(SyslogMessage),
+    /// The provisioning engine: a phone changed stage, took a hop, or needs
+    /// the operator.
+    Phone(PhoneEvent),
     /// A TFTP or HTTP download was accepted (the file was found).
     TransferStarted(TransferStarted),
     /// One finished phone HTTP request, whatever its result.
@@ -75,6 +78,7 @@ impl Event {
             Event::TransferStarted(_) => "transfer_started",
             Event::HttpTransfer(_) => "http_transfer",
             Event::Syslog(_) => "syslog",
+            Event::Phone(_) => "phone",
         }
     }
 
@@ -257,10 +261,43 @@ pub struct TftpRefused {
     pub reason: String,
 }
 
+/// Something the provisioning engine concluded about one phone.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhoneEvent {
+    pub mac: String,
+    pub ip: Option<std::net::IpAddr>,
+    /// `stage`, `hop_done`, `hop_retry`, `belief`, `diagnosis`.
+    pub kind: &'static str,
+    /// The stage as a word (`downloading`, `done`, …) for `stage` events.
+    pub stage: Option<&'static str>,
+    /// The load a hop, retry or belief is about.
+    pub load: Option<String>,
+    /// One readable sentence.
+    pub message: String,
+    /// What the operator should do, for diagnoses.
+    pub fix: Option<String>,
+    /// A short code for diagnoses (`missing_load`, `term_loop`, …).
+    pub code: Option<&'static str>,
+}
+
+/// Called synchronously for every event before it is broadcast, so a
+/// follower that must not lag (the provisioning engine: a phone's next
+/// request depends on the transfer it just finished) sees events in order.
+pub type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
+
 /// Cheap to clone; every driver holds one.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<Arc<Event>>,
+    observer: Arc<std::sync::OnceLock<Observer>>,
+}
+
+impl std::fmt::Debug for EventBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventBus")
+            .field("subscribers", &self.tx.receiver_count())
+            .finish()
+    }
 }
 
 impl Default for EventBus {
@@ -272,7 +309,15 @@ impl Default for EventBus {
 impl EventBus {
     pub fn new() -> EventBus {
         let (tx, _) = broadcast::channel(4096);
-        EventBus { tx }
+        EventBus {
+            tx,
+            observer: Arc::new(std::sync::OnceLock::new()),
+        }
+    }
+
+    /// Sets the synchronous observer (once; later calls are ignored).
+    pub fn observe(&self, observer: Observer) {
+        let _ = self.observer.set(observer);
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
@@ -309,7 +354,19 @@ impl EventBus {
                 syslog_line(m),
                 matches!(m.severity, "emerg" | "alert" | "crit" | "err"),
             ),
+            Event::Phone(p) => (
+                format!(
+                    "phone {}{}: {}",
+                    p.mac,
+                    p.ip.map(|ip| format!(" ({ip})")).unwrap_or_default(),
+                    p.message
+                ),
+                p.kind == "diagnosis",
+            ),
         };
+        if let Some(observer) = self.observer.get() {
+            observer(&event);
+        }
         if crate::logging::json() {
             let record = serde_json::to_string(&event).unwrap_or_default();
             if warn {

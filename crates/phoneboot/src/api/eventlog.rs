@@ -142,6 +142,16 @@ impl EventLog {
                     }
                 }
             }
+            Event::Phone(p) => {
+                if let Ok(m) = p.mac.parse::<dhcp::Mac>() {
+                    push(m.0);
+                }
+            }
+            Event::Syslog(m) => {
+                if let Some(m) = m.mac.as_deref().and_then(|m| m.parse::<dhcp::Mac>().ok()) {
+                    push(m.0);
+                }
+            }
             _ => {
                 let client_file = match ev {
                     Event::TftpTransfer(t) => Some((t.client, t.file.as_str())),
