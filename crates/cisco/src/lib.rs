@@ -9,6 +9,10 @@
 //! - [`files::classify`]: tell what a firmware file name belongs to.
 //! - [`synth`]: synthetic `.loads` files and images with real names, because
 //!   Cisco's firmware cannot ship with the project.
+//! - [`plan`]: the upgrade path from a phone's load to its target, stepping
+//!   stones included, or a diagnosis naming what to import.
+//! - [`provision`]: the per-phone state machine ([`Fleet`]) that walks phones
+//!   along their plans and works out what each one runs.
 //! - [`fuzzing`]: entry points for fuzz targets.
 //!
 //! The crate never opens files or sockets and never reads the clock: callers
@@ -60,6 +64,8 @@ pub mod fuzzing;
 mod load_name;
 mod loads;
 mod model;
+pub mod plan;
+pub mod provision;
 mod rng;
 pub mod synth;
 
@@ -68,3 +74,7 @@ pub use files::{classify, term_file_models, FirmwareFile, TermFile};
 pub use load_name::{LoadKind, LoadName, LoadNameError, Version, VersionError};
 pub use loads::{Boundary, HardwareComp, LoadsError, LoadsFile, SignedHeader, MAX_FILE_NAME};
 pub use model::{Family, HttpFirst, ImageSet, Model, ModelError, Protocol, SipConfigFormat};
+pub use plan::{plan, AvailableLoad, Hop, HopReason, Plan, PlanError};
+pub use provision::{
+    Diagnosis, Fleet, FleetEvent, Intent, Intents, PhoneRecord, PhoneView, Policy, Progress, Stage,
+};
