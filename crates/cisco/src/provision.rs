@@ -42,8 +42,8 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use crate::desired::{Mac, TargetLoad};
-use crate::files::{classify, FirmwareFile, TermFile};
-use crate::load_name::LoadName;
+use crate::files::{classify, FirmwareFile, ImageExt, TermFile};
+use crate::load_name::{LoadKind, LoadName};
 use crate::model::{ImageSet, Model, Protocol};
 use crate::plan::{direct_hop_ok, plan, AvailableLoad, Hop, Plan, PlanError};
 
@@ -380,7 +380,7 @@ pub struct PhoneView {
     pub model: Option<Model>,
     /// How the model is known.
     pub model_evidence: String,
-    /// The load it is believed to run.
+    /// The load it is believed to run (what it showed, else the operator's start load).
     pub current: Option<LoadName>,
     /// Why.
     pub evidence: String,
@@ -578,7 +578,7 @@ impl Phone {
         if self.model.is_none() {
             return Stage::Discovered;
         }
-        if self.current.is_some() && self.hops_left() == 0 {
+        if self.belief().is_some() && self.hops_left() == 0 {
             return Stage::Done;
         }
         if self.hops_done > 0 {
@@ -618,8 +618,12 @@ impl Phone {
             ip: self.ip,
             model: self.model,
             model_evidence: self.model_evidence.clone(),
-            current: self.current.clone(),
-            evidence: self.evidence.clone(),
+            current: self.belief().cloned(),
+            evidence: if self.current.is_none() && self.belief().is_some() {
+                "the operator's start load".to_owned()
+            } else {
+                self.evidence.clone()
+            },
             next: self.serving(),
             target,
             hops,
@@ -1212,13 +1216,18 @@ impl Fleet {
     }
 
     fn on_firmware(&mut self, now: Instant, mac: Mac, file: FirmwareFile, base: &str) {
-        let load = match &file {
-            FirmwareFile::Loads(l) => l.clone(),
-            FirmwareFile::Image { load, .. } if !load.has_loads_file() => load.clone(),
+        // Phones below 5.x may ask for `<load>.bin` even for a load with a `.loads`.
+        let (load, single) = match &file {
+            FirmwareFile::Loads(l) => (l.clone(), false),
+            FirmwareFile::Image {
+                load,
+                ext: ImageExt::Bin,
+            } if load.kind() == LoadKind::Application => (load.clone(), load.has_loads_file()),
+            FirmwareFile::Image { load, .. } if !load.has_loads_file() => (load.clone(), false),
             // Files inside a load: progress is counted when their transfer ends.
             _ => return,
         };
-        if !load.requested_file().eq_ignore_ascii_case(base) {
+        if !single && !load.requested_file().eq_ignore_ascii_case(base) {
             return;
         }
         let serving = self.serving_load(mac);
@@ -1260,7 +1269,10 @@ impl Fleet {
             .iter()
             .find(|a| a.name == load)
             .map(|a| (a.files.clone(), a.bytes));
-        let (files, bytes_total) = files.unwrap_or_else(|| (vec![load.requested_file()], 0));
+        let (files, bytes_total) = match files {
+            Some(f) if !single => f,
+            _ => (vec![base.to_owned()], 0),
+        };
         let phone = self.phone_mut(mac);
         let attempts = phone.attempts;
         phone.download = Some(Download {
@@ -1357,3 +1369,6 @@ pub fn check_invariants(fleet: &Fleet) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
