@@ -15,6 +15,35 @@
 //! - `handle_timeout(now)` when `poll_timeout()` passes (an early call does nothing);
 //! - after every call, drain `poll_event()`.
 //!
+//! ```
+//! use std::net::IpAddr;
+//! use std::time::Instant;
+//! use cisco::plan::AvailableLoad;
+//! use cisco::provision::{Fleet, Intent, Policy};
+//! use cisco::{LoadName, Mac, Model, Protocol, TargetLoad};
+//!
+//! let target = LoadName::parse("SIP41.9-4-2SR3-1S")?;
+//! // The binary resolves phone > model > family > defaults in this closure.
+//! let mut fleet = Fleet::new(Policy::default(), |_mac: Option<Mac>, _model: Model| Intent {
+//!     protocol: Protocol::Sip,
+//!     target: TargetLoad::Newest,
+//!     start_load: LoadName::parse("SCCP41.9-4-2SR3-1S").ok(),
+//! });
+//! fleet.set_catalog(vec![AvailableLoad::synthetic(&target)]);
+//!
+//! let now = Instant::now(); // drivers read the clock; the fleet never does
+//! let mac: Mac = "00:1e:4a:12:34:56".parse()?;
+//! let ip: IpAddr = "192.168.1.20".parse()?;
+//! fleet.on_dhcp(now, mac, ip, Model::from_vendor_class(b"Cisco Systems, Inc. IP Phone CP-7961G\0"));
+//! assert_eq!(fleet.on_request(now, ip, "SEP001E4A123456.cnf.xml"), Some(mac));
+//! // Render the config with this load in <loadInformation>.
+//! assert_eq!(fleet.serving_load(mac), Some(target));
+//! while let Some(event) = fleet.poll_event() {
+//!     println!("{event:?}");
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # What counts as evidence
 //!
 //! Nothing on the wire states the running load (PHONES.md "Knowing what a phone
@@ -32,6 +61,12 @@
 //! else the current load is unknown and the plan starts from the oldest
 //! possible load (see [`crate::plan`]). The belief and its evidence survive
 //! restarts through [`Fleet::snapshot`] and [`Fleet::restore`].
+//!
+//! The rule assumes every config the phone fetched (`SEP<MAC>.cnf.xml`,
+//! `XMLDefault.cnf.xml`, `SIPDefault.cnf`, `SIP<MAC>.cnf`) named
+//! [`Fleet::serving_load`] as it was right after `on_request`: render
+//! `XMLDefault.cnf.xml` per requesting phone when the fleet knows its MAC
+//! ([`Fleet::mac_for_ip`]), and [`Fleet::default_load`] otherwise.
 //!
 //! Hops are served one at a time: after a hop is verified the next one is
 //! named in the phone's config, which the phone reads on its next boot.
@@ -1310,9 +1345,8 @@ impl Fleet {
             .download
             .as_ref()
             .is_some_and(|d| d.load == told.load && d.complete);
-        if phone.download.as_ref().is_some_and(|d| d.load == told.load) {
-            phone.download = None;
-        }
+        // It is running the told load and fetching nothing: no download is under way.
+        phone.download = None;
         let Told { load, file } = told;
         if phone.current.as_ref() == Some(&load) {
             return;

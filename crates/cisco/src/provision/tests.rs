@@ -130,6 +130,8 @@ struct SimPhone {
     running: LoadName,
     /// Take this many complete downloads without booting the new image.
     keeps_old: u32,
+    /// Ask over HTTP first and fall back to TFTP for every file.
+    http_first: bool,
 }
 
 impl SimPhone {
@@ -140,7 +142,16 @@ impl SimPhone {
             model,
             running: l(running),
             keeps_old: 0,
+            http_first: false,
         }
+    }
+
+    /// Newer Java loads try HTTP on 6970 first; model a miss there, then TFTP.
+    fn fetch(&self, rig: &mut Rig, name: &str, ok: bool) {
+        if self.http_first {
+            rig.get(self.ip, name, false);
+        }
+        rig.get(self.ip, name, ok);
     }
 
     fn m(&self) -> String {
@@ -155,18 +166,18 @@ impl SimPhone {
     /// (what the renderer would put in, i.e. `serving_load` when asked).
     fn read_config(&self, rig: &mut Rig) -> Option<LoadName> {
         let m = self.m();
-        rig.get(self.ip, &format!("CTLSEP{m}.tlv"), false);
+        self.fetch(rig, &format!("CTLSEP{m}.tlv"), false);
         let xml = self.model.family().is_java() || self.running.protocol() != Some(Protocol::Sip);
         if self.model.family().is_java() {
-            rig.get(self.ip, &format!("ITLSEP{m}.tlv"), false);
-            rig.get(self.ip, "ITLFile.tlv", false);
+            self.fetch(rig, &format!("ITLSEP{m}.tlv"), false);
+            self.fetch(rig, "ITLFile.tlv", false);
         }
-        rig.get(self.ip, &format!("SEP{m}.cnf.xml"), true);
+        self.fetch(rig, &format!("SEP{m}.cnf.xml"), true);
         let mut named = rig.fleet.serving_load(self.mac);
         if !xml {
             // 79x0 SIP: the text configs; image_version must name the same load.
-            rig.get(self.ip, "SIPDefault.cnf", true);
-            rig.get(self.ip, &format!("SIP{m}.cnf"), true);
+            self.fetch(rig, "SIPDefault.cnf", true);
+            self.fetch(rig, &format!("SIP{m}.cnf"), true);
             named = rig.fleet.serving_load(self.mac);
         }
         named
@@ -178,7 +189,7 @@ impl SimPhone {
         match named {
             Some(load) if load != self.running => {
                 for f in rig.files_of(&load) {
-                    rig.get(self.ip, &f, true);
+                    self.fetch(rig, &f, true);
                 }
                 if self.keeps_old > 0 {
                     self.keeps_old -= 1;
@@ -195,7 +206,7 @@ impl SimPhone {
                     ["RINGLIST.DAT", "dialplan.xml"]
                 };
                 for f in after {
-                    rig.get(self.ip, f, false);
+                    self.fetch(rig, f, false);
                 }
                 false
             }
@@ -690,4 +701,26 @@ fn fetching_the_believed_load_refutes_the_belief() {
     assert_eq!(view.current, None);
     assert!(view.evidence.contains("does not run"), "{}", view.evidence);
     assert!(matches!(view.stage, Stage::Downloading { .. }));
+}
+
+#[test]
+fn http_misses_before_tftp_are_not_retries() {
+    let names = ["SIP42.8-5-2S", "SIP42.9-4-2SR3-1S"];
+    let mut rig = Rig::new(&names, |_, _| Intent {
+        protocol: Protocol::Sip,
+        target: TargetLoad::Newest,
+        start_load: Some(l("SIP42.8-5-2S")),
+    });
+    let mut phone = SimPhone::new(13, Model::Cp7962, "SIP42.8-5-2S");
+    phone.http_first = true;
+    phone.walk(&mut rig, 4);
+    assert_eq!(rig.hops_done(phone.mac), ["SIP42.9-4-2SR3-1S"]);
+    assert!(!rig
+        .events
+        .iter()
+        .any(|e| matches!(e, FleetEvent::HopRetry { .. })));
+    assert!(rig
+        .events
+        .iter()
+        .any(|e| matches!(e, FleetEvent::HopDone { attempts: 1, .. })));
 }
