@@ -817,6 +817,13 @@ impl Fleet {
         self.replan_all();
     }
 
+    /// The operator's config states this phone's model (for phones whose
+    /// DHCP comes from another server, so option 60 never reaches phoneboot).
+    pub fn set_model(&mut self, mac: Mac, model: Model) {
+        self.learn_model(mac, model, true, "the operator's config".to_owned());
+        self.update_stage(mac);
+    }
+
     /// Put back what [`Fleet::snapshot`] saved. Phones already known are overwritten.
     pub fn restore(&mut self, records: Vec<PhoneRecord>) {
         for r in records {
@@ -853,7 +860,7 @@ impl Fleet {
             *phone.timer(Timer::NoTftp) = deadline;
         }
         if let Some(m) = model {
-            self.set_model(mac, m, true, "DHCP option 60".to_owned());
+            self.learn_model(mac, m, true, "DHCP option 60".to_owned());
         }
         self.update_stage(mac);
     }
@@ -865,7 +872,7 @@ impl Fleet {
         let mac = self.attribute(ip, base)?;
         let kind = kind_of(base);
         if let Some(m) = model_of_file(&kind) {
-            self.set_model(mac, m, false, format!("asked for {base}"));
+            self.learn_model(mac, m, false, format!("asked for {base}"));
         }
         let stall = now.checked_add(self.policy.download_stall);
         let settle = now.checked_add(self.policy.settle);
@@ -1111,14 +1118,14 @@ impl Fleet {
                 self.bind(mac, ip);
             }
             if let Some(m) = model {
-                self.set_model(mac, m, false, format!("asked for {base}"));
+                self.learn_model(mac, m, false, format!("asked for {base}"));
             }
             return Some(mac);
         }
         self.by_ip.get(&ip).copied()
     }
 
-    fn set_model(&mut self, mac: Mac, model: Model, sure: bool, evidence: String) {
+    fn learn_model(&mut self, mac: Mac, model: Model, sure: bool, evidence: String) {
         let phone = self.phone_mut(mac);
         let change = match phone.model {
             None => true,

@@ -724,3 +724,19 @@ fn http_misses_before_tftp_are_not_retries() {
         .iter()
         .any(|e| matches!(e, FleetEvent::HopDone { attempts: 1, .. })));
 }
+
+#[test]
+fn operator_model_lets_a_phone_without_our_dhcp_walk() {
+    let names = ["SIP41.8-5-2S", "SIP41.9-4-2SR3-1S"];
+    let mut rig = Rig::new(&names, sip);
+    let phone = SimPhone::new(14, Model::Cp7961, "SIP41.9-4-2SR3-1S");
+    // No lease: the config request alone attributes it, but names nothing.
+    assert_eq!(phone.read_config(&mut rig), None);
+    rig.fleet.set_model(phone.mac, Model::Cp7961);
+    rig.drain();
+    assert_eq!(
+        rig.fleet.phone(phone.mac).expect("p").model_evidence,
+        "the operator's config"
+    );
+    assert_eq!(rig.fleet.serving_load(phone.mac), Some(l("SIP41.8-5-2S")));
+}
