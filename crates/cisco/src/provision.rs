@@ -503,6 +503,8 @@ struct Phone {
     returned: bool,
     told: Option<Told>,
     attempts: u32,
+    /// Downloads of the current hop restarted after part of it was fetched.
+    restarts: u32,
     term_requests: VecDeque<Instant>,
     stall: Option<Diagnosis>,
     last_seen: Option<Instant>,
@@ -529,6 +531,7 @@ impl Phone {
             returned: false,
             told: None,
             attempts: 0,
+            restarts: 0,
             term_requests: VecDeque::new(),
             stall: None,
             last_seen: None,
@@ -956,6 +959,7 @@ impl Fleet {
                         d.complete = true;
                         phone.returned = false;
                         phone.attempts = phone.attempts.saturating_add(1);
+                        phone.restarts = 0;
                         *phone.timer(Timer::Stall) = None;
                     }
                 }
@@ -1290,6 +1294,24 @@ impl Fleet {
             .is_some_and(|d| d.load == load && d.complete);
         if phone.download.as_ref().is_some_and(|d| d.load != load) {
             phone.attempts = 0;
+            phone.restarts = 0;
+        }
+        // Started over after fetching part of the load (beyond the list itself):
+        // it rebooted mid-download. Again and again means it cannot finish.
+        let cut_short = phone
+            .download
+            .as_ref()
+            .filter(|d| d.load == load && !d.complete && d.progress().files_done >= 2)
+            .map(|d| {
+                let loader = d
+                    .files
+                    .iter()
+                    .zip(&d.done)
+                    .any(|(f, done)| *done && is_loader(f));
+                (loader, d.missing())
+            });
+        if cut_short.is_some() {
+            phone.restarts = phone.restarts.saturating_add(1);
         }
         if phone.current.as_ref() == Some(&load)
             || (phone.current.is_none() && phone.belief() == Some(&load))
@@ -1326,6 +1348,16 @@ impl Fleet {
             complete: false,
         });
         phone.returned = false;
+        let restarts = phone.restarts;
+        if let Some((loader, missing)) = cut_short.filter(|_| restarts >= max) {
+            let load = load.clone();
+            let d = if loader {
+                Diagnosis::LoaderOnly { load, missing }
+            } else {
+                Diagnosis::DownloadStalled { load, missing }
+            };
+            self.stall(mac, d);
+        }
         if again {
             self.events.push_back(FleetEvent::HopRetry {
                 mac,

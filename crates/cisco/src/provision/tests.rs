@@ -740,3 +740,30 @@ fn operator_model_lets_a_phone_without_our_dhcp_walk() {
     );
     assert_eq!(rig.fleet.serving_load(phone.mac), Some(l("SIP41.8-5-2S")));
 }
+
+#[test]
+fn a_download_cut_short_again_and_again_is_diagnosed() {
+    let mut rig = Rig::new(&["P00308000900", "P0S3-8-12-00"], |_, _| Intent {
+        protocol: Protocol::Sip,
+        target: TargetLoad::Newest,
+        start_load: Some(l("P00308000900")),
+    });
+    let phone = SimPhone::new(15, Model::Cp7960, "P00308000900");
+    phone.power_on(&mut rig);
+    // Loader flashed, reboot, and round again: the application never comes.
+    for round in 0..4 {
+        phone.read_config(&mut rig);
+        rig.get(phone.ip, "P0S3-8-12-00.loads", true);
+        if round == 3 {
+            break;
+        }
+        assert!(rig.diagnoses(phone.mac).is_empty(), "round {round}");
+        rig.get(phone.ip, "P003-8-12-00.sbn", true);
+        rig.now += Duration::from_secs(30);
+    }
+    let d = rig.diagnoses(phone.mac);
+    assert!(
+        matches!(&d[..], [Diagnosis::LoaderOnly { missing, .. }] if missing.contains(&"P0S3-8-12-00.sb2".to_owned())),
+        "{d:?}"
+    );
+}
