@@ -118,6 +118,212 @@ pub fn vendor_class(data: &[u8]) {
     assert_eq!(Model::from_vendor_class(model.vendor_class()), Some(model));
 }
 
+/// What one fleet run reached, so the smoke test can tell a corpus that
+/// exercises the state machine from one that only bounces off it.
+#[derive(Debug, Default, Clone, Copy)]
+struct FleetReach {
+    downloads: usize,
+    hops: usize,
+}
+
+/// Fleet state machine: an arbitrary sequence of leases, requests, finished
+/// transfers, clock jumps, catalog changes and restarts never panics; every
+/// load the fleet would name fits the phone and breaks no upgrade rule; and
+/// after `handle_timeout(now)` no timer is left at or before `now`.
+pub fn fleet(data: &[u8]) {
+    let _ = drive_fleet(data);
+}
+
+// A harness, not a parser: it indexes fixed non-empty pools modulo their length.
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+fn drive_fleet(data: &[u8]) -> FleetReach {
+    use crate::desired::{Mac, TargetLoad};
+    use crate::plan::AvailableLoad;
+    use crate::provision::{check_invariants, Fleet, FleetEvent, Intent, Policy, Stage};
+    use crate::Protocol;
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::time::{Duration, Instant};
+
+    const LOADS: [&str; 14] = [
+        "P00303010102",
+        "P00305000500",
+        "P00306000200",
+        "P00308000900",
+        "P0030801SR02",
+        "P0S3-8-12-00",
+        "SCCP41.8-3-1S",
+        "SCCP41.8-5-2S",
+        "SIP41.8-5-2S",
+        "SIP41.9-4-2SR3-1S",
+        "SCCP41.9-4-2SR3-1S",
+        "SIP45.9-4-2SR3-1S",
+        "SCCP45.9-4-2SR4-3S",
+        "SIP42.9-4-2SR3-1S",
+    ];
+    const MODELS: [Model; 6] = [
+        Model::Cp7960,
+        Model::Cp7940,
+        Model::Cp7941,
+        Model::Cp7961Ge,
+        Model::Cp7965,
+        Model::Cp7942,
+    ];
+    let mut reach = FleetReach::default();
+    let mut bytes = data.iter().copied();
+    let mut next = move || bytes.next();
+    let (Some(a), Some(b), Some(c)) = (next(), next(), next()) else {
+        return reach;
+    };
+    let all: Vec<LoadName> = LOADS
+        .iter()
+        .filter_map(|n| LoadName::parse(n).ok())
+        .collect();
+    let entry = |i: usize, complete: bool| {
+        let mut e = AvailableLoad::synthetic(&all[i % all.len()]);
+        if !complete {
+            e.complete = false;
+            e.missing = e.files.split_off(e.files.len() - 1);
+        }
+        e
+    };
+    // Catalog: a bitmask over the pool; a second mask marks incomplete loads.
+    let make_catalog = |mask: u16, broken: u8| -> Vec<AvailableLoad> {
+        (0..all.len())
+            .filter(|i| mask & (1 << i) != 0)
+            .map(|i| entry(i, (broken >> (i % 8)) & 1 == 0))
+            .collect()
+    };
+    let start_pool = all.clone();
+    let intents = move |mac: Option<Mac>, model: Model| {
+        let key = mac.map_or(0, |m| m.0[5]) ^ a;
+        let protocol = if key & 1 == 0 {
+            Protocol::Sip
+        } else {
+            Protocol::Sccp
+        };
+        let start_load =
+            (key & 2 != 0).then(|| start_pool[usize::from(key >> 2) % start_pool.len()].clone());
+        let target = if key & 0x40 != 0 {
+            TargetLoad::Exact(start_pool[usize::from(key >> 3) % start_pool.len()].clone())
+        } else {
+            TargetLoad::Newest
+        };
+        let _ = model;
+        Intent {
+            protocol,
+            target,
+            start_load,
+        }
+    };
+    let mut fleet = Fleet::new(Policy::default(), intents.clone());
+    fleet.set_catalog(make_catalog(u16::from_le_bytes([b, c]) | 0x3f, 0));
+    #[allow(clippy::disallowed_methods)] // the one origin for virtual time
+    let mut now = Instant::now();
+    let macs: Vec<Mac> = (0..4u8).map(|i| Mac([0, 0x1e, 0x4a, 0, 0, i])).collect();
+    let ips: Vec<IpAddr> = (0..5u8)
+        .map(|i| IpAddr::V4(Ipv4Addr::new(10, 0, 0, 10 + i)))
+        .collect();
+    let name = |sel: u8, mac: Mac, catalog: &[AvailableLoad]| -> String {
+        let m = mac.file_form();
+        match sel % 16 {
+            0 => format!("CTLSEP{m}.tlv"),
+            1 => format!("SEP{m}.cnf.xml"),
+            2 => format!("SIP{}.cnf", m.to_ascii_lowercase()),
+            3 => "XMLDefault.cnf.xml".to_owned(),
+            4 => format!("SEP{m}.cnf.xml.sgn"),
+            5 => [
+                "term41.default.loads",
+                "term65.default.loads",
+                "term62.default.loads",
+            ][usize::from(sel / 16) % 3]
+                .to_owned(),
+            6 => "RINGLIST.DAT".to_owned(),
+            7 => "Desktops/320x212x16/List.xml".to_owned(),
+            8 => "ITLFile.tlv".to_owned(),
+            9 => "SIPDefault.cnf".to_owned(),
+            10 => "P00305000500.bin".to_owned(),
+            _ => {
+                let files: Vec<&String> = catalog.iter().flat_map(|e| &e.files).collect();
+                if files.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    files[usize::from(sel / 16 + sel % 5) % files.len()].clone()
+                }
+            }
+        }
+    };
+    let mut steps = 0usize;
+    while let Some(op) = next() {
+        steps += 1;
+        if steps > 400 {
+            break;
+        }
+        let arg = next().unwrap_or(0);
+        let mac = macs[usize::from(arg) % macs.len()];
+        let ip = ips[usize::from(arg / 4) % ips.len()];
+        match op % 9 {
+            0 => {
+                let model = (arg & 0x80 != 0).then(|| MODELS[usize::from(op / 9) % MODELS.len()]);
+                fleet.on_dhcp(now, mac, ip, model);
+            }
+            1..=3 => {
+                let n = name(next().unwrap_or(0), mac, fleet.catalog());
+                fleet.on_request(now, ip, &n);
+                let ok = arg & 0x40 == 0;
+                now += Duration::from_millis(u64::from(op));
+                let size = crate::synth::typical_size(&n).unwrap_or(100) as u64;
+                fleet.on_transfer_done(now, ip, &n, ok, if ok { size } else { 0 });
+            }
+            4 => {
+                let n = name(next().unwrap_or(0), mac, fleet.catalog());
+                fleet.on_transfer_done(now, ip, &n, arg & 1 == 0, u64::from(arg));
+            }
+            5 => now += Duration::from_secs(u64::from(arg) * 3),
+            6 => {
+                let mask = u16::from_le_bytes([arg, next().unwrap_or(0)]);
+                fleet.set_catalog(make_catalog(mask, next().unwrap_or(0)));
+            }
+            7 => {
+                // A restart: a new fleet restored from the old one's records.
+                let records = fleet.snapshot();
+                let catalog = fleet.catalog().to_vec();
+                let mut fresh = Fleet::new(Policy::default(), intents.clone());
+                fresh.set_catalog(catalog);
+                fresh.restore(records.clone());
+                let again = fresh.snapshot();
+                assert_eq!(again, records, "restore then snapshot changed the records");
+                fleet = fresh;
+            }
+            _ => {
+                if let Some(at) = fleet.poll_timeout() {
+                    now = now.max(at);
+                }
+            }
+        }
+        fleet.handle_timeout(now);
+        if let Some(at) = fleet.poll_timeout() {
+            assert!(at > now, "a timer at or before now survived handle_timeout");
+        }
+        while let Some(e) = fleet.poll_event() {
+            match e {
+                FleetEvent::Stage {
+                    stage: Stage::Downloading { progress, .. },
+                    ..
+                } => {
+                    assert!(progress.files_done <= progress.files_total);
+                    reach.downloads += 1;
+                }
+                FleetEvent::HopDone { .. } => reach.hops += 1,
+                _ => {}
+            }
+        }
+        if let Err(e) = check_invariants(&fleet) {
+            panic!("{e}");
+        }
+    }
+    reach
+}
+
 /// Generated-file name matcher: never panics; a match has a canonical name
 /// that parses back to it, in any case and with a leading `/`; only per-MAC
 /// files carry secrets, and only names without sub-paths match.
@@ -552,6 +758,52 @@ mod tests {
             10,
             0xdc_9060,
         );
+    }
+
+    #[test]
+    fn fleet_target() {
+        // Inputs are op streams; a corpus of plausible boots keeps them on the long path.
+        let corpus: Vec<Vec<u8>> = vec![
+            vec![
+                0, 0, 0, 0x80, 1, 0, 0, 1, 0, 1, 1, 0, 11, 1, 0, 27, 1, 0, 43, 5, 200, 1, 0, 1, 1,
+                0, 6,
+            ],
+            vec![
+                3, 255, 255, 0, 0x81, 2, 1, 2, 2, 1, 9, 2, 1, 11, 2, 1, 43, 2, 1, 59, 8, 0, 7, 0,
+                2, 1, 6,
+            ],
+            vec![
+                2, 1, 0, 0, 0x83, 1, 3, 0, 1, 3, 1, 1, 3, 5, 1, 3, 5, 1, 3, 5, 5, 255, 8, 0,
+            ],
+        ];
+        let mut downloads = 0usize;
+        let mut hops = 0usize;
+        for seed in seeds(0xf1ee7, 2000) {
+            let mut rng = XorShift64::new(seed);
+            let input = if rng.below(4) == 0 {
+                random(&mut rng)
+            } else {
+                let pick = &corpus[rng.below(corpus.len() as u64) as usize];
+                let mut v = mutate(&mut rng, pick);
+                for _ in 0..rng.below(4) {
+                    v.extend(mutate(&mut rng, pick));
+                }
+                v
+            };
+            match catch_unwind(AssertUnwindSafe(|| drive_fleet(&input))) {
+                Ok(r) => {
+                    downloads += usize::from(r.downloads > 0);
+                    hops += usize::from(r.hops > 0);
+                }
+                Err(_) => panic!(
+                    "fuzzing::fleet failed for seed {seed} (rerun with CISCO_FUZZ_SEED={seed}); input {input:02x?}"
+                ),
+            }
+        }
+        if std::env::var("CISCO_FUZZ_SEED").is_err() {
+            assert!(downloads >= 100, "only {downloads} runs started a download");
+            assert!(hops >= 1, "no run completed a hop");
+        }
     }
 
     #[test]

@@ -11,6 +11,10 @@
 //!   79x0 `SIPDefault.cnf`/`SIP<MAC>.cnf`, …) and [`GeneratedFile`] to tell them apart.
 //! - [`synth`]: synthetic `.loads` files and images with real names, because
 //!   Cisco's firmware cannot ship with the project.
+//! - [`plan`]: the upgrade path from a phone's load to its target, stepping
+//!   stones included, or a diagnosis naming what to import.
+//! - [`provision`]: the per-phone state machine ([`Fleet`]) that walks phones
+//!   along their plans and works out what each one runs.
 //! - [`fuzzing`]: entry points for fuzz targets.
 //!
 //! The crate never opens files or sockets and never reads the clock: callers
@@ -62,6 +66,8 @@ pub mod fuzzing;
 mod load_name;
 mod loads;
 mod model;
+pub mod plan;
+pub mod provision;
 pub mod render;
 mod rng;
 pub mod synth;
@@ -71,4 +77,8 @@ pub use files::{classify, term_file_models, FirmwareFile, TermFile};
 pub use load_name::{LoadKind, LoadName, LoadNameError, Version, VersionError};
 pub use loads::{Boundary, HardwareComp, LoadsError, LoadsFile, SignedHeader, MAX_FILE_NAME};
 pub use model::{Family, HttpFirst, ImageSet, Model, ModelError, Protocol, SipConfigFormat};
+pub use plan::{plan, AvailableLoad, Hop, HopReason, Plan, PlanError};
+pub use provision::{
+    Diagnosis, Fleet, FleetEvent, Intent, Intents, PhoneRecord, PhoneView, Policy, Progress, Stage,
+};
 pub use render::GeneratedFile;

@@ -1,0 +1,769 @@
+//! Fleet tests: simulated phones walk the request sequences PHONES.md
+//! describes, against a fleet driven with an injected clock.
+
+use super::*;
+use crate::plan::AvailableLoad;
+use crate::synth;
+use std::net::Ipv4Addr;
+
+fn l(s: &str) -> LoadName {
+    LoadName::parse(s).expect(s)
+}
+
+fn catalog(names: &[&str]) -> Vec<AvailableLoad> {
+    names
+        .iter()
+        .map(|n| AvailableLoad::synthetic(&l(n)))
+        .collect()
+}
+
+const P0X3: [&str; 6] = [
+    "P00303010102",
+    "P00305000500",
+    "P00306000200",
+    "P00308000900",
+    "P0030801SR02",
+    "P0S3-8-12-00",
+];
+
+/// The one clock read: an origin for virtual time (Instant has no other constructor).
+#[allow(clippy::disallowed_methods)]
+fn epoch() -> Instant {
+    Instant::now()
+}
+
+/// A fleet with a virtual clock; every input is followed by an invariant check
+/// and the events are collected.
+struct Rig {
+    fleet: Fleet,
+    now: Instant,
+    events: Vec<FleetEvent>,
+}
+
+impl Rig {
+    fn new(names: &[&str], intent: impl Fn(Option<Mac>, Model) -> Intent + Send + 'static) -> Rig {
+        let mut fleet = Fleet::new(Policy::default(), intent);
+        fleet.set_catalog(catalog(names));
+        let mut rig = Rig {
+            fleet,
+            now: epoch(),
+            events: Vec::new(),
+        };
+        rig.drain();
+        rig
+    }
+
+    fn drain(&mut self) {
+        while let Some(e) = self.fleet.poll_event() {
+            self.events.push(e);
+        }
+        if let Err(e) = check_invariants(&self.fleet) {
+            panic!("invariant broken: {e}");
+        }
+    }
+
+    fn advance(&mut self, secs: u64) {
+        self.now += Duration::from_secs(secs);
+        self.fleet.handle_timeout(self.now);
+        self.drain();
+    }
+
+    fn dhcp(&mut self, mac: Mac, ip: IpAddr, model: Option<Model>) {
+        self.fleet.on_dhcp(self.now, mac, ip, model);
+        self.drain();
+    }
+
+    /// A request that the server answers (`ok`) or not ("not found").
+    fn get(&mut self, ip: IpAddr, name: &str, ok: bool) -> Option<Mac> {
+        let mac = self.fleet.on_request(self.now, ip, name);
+        self.drain();
+        self.now += Duration::from_millis(200);
+        let bytes = if ok {
+            synth::typical_size(name).unwrap_or(1000) as u64
+        } else {
+            0
+        };
+        self.fleet.on_transfer_done(self.now, ip, name, ok, bytes);
+        self.drain();
+        mac
+    }
+
+    fn files_of(&self, load: &LoadName) -> Vec<String> {
+        self.fleet
+            .catalog()
+            .iter()
+            .find(|a| a.name == *load)
+            .map(|a| a.files.clone())
+            .unwrap_or_else(|| panic!("{load} not in the catalog"))
+    }
+
+    fn hops_done(&self, mac: Mac) -> Vec<String> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                FleetEvent::HopDone { mac: m, load, .. } if *m == mac => Some(load.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn diagnoses(&self, mac: Mac) -> Vec<Diagnosis> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                FleetEvent::Diagnosis { mac: m, diagnosis } if *m == mac => Some(diagnosis.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn stage(&self, mac: Mac) -> Stage {
+        self.fleet.phone(mac).expect("known phone").stage
+    }
+}
+
+/// A simulated phone: what it runs, and how it boots.
+struct SimPhone {
+    mac: Mac,
+    ip: IpAddr,
+    model: Model,
+    running: LoadName,
+    /// Take this many complete downloads without booting the new image.
+    keeps_old: u32,
+    /// Ask over HTTP first and fall back to TFTP for every file.
+    http_first: bool,
+}
+
+impl SimPhone {
+    fn new(last: u8, model: Model, running: &str) -> SimPhone {
+        SimPhone {
+            mac: Mac([0x00, 0x1e, 0x4a, 0x12, 0x34, last]),
+            ip: IpAddr::V4(Ipv4Addr::new(192, 168, 1, 100u8.wrapping_add(last))),
+            model,
+            running: l(running),
+            keeps_old: 0,
+            http_first: false,
+        }
+    }
+
+    /// Newer Java loads try HTTP on 6970 first; model a miss there, then TFTP.
+    fn fetch(&self, rig: &mut Rig, name: &str, ok: bool) {
+        if self.http_first {
+            rig.get(self.ip, name, false);
+        }
+        rig.get(self.ip, name, ok);
+    }
+
+    fn m(&self) -> String {
+        self.mac.file_form()
+    }
+
+    fn power_on(&self, rig: &mut Rig) {
+        rig.dhcp(self.mac, self.ip, Some(self.model));
+    }
+
+    /// The configs this phone reads, in order; returns the load they named
+    /// (what the renderer would put in, i.e. `serving_load` when asked).
+    fn read_config(&self, rig: &mut Rig) -> Option<LoadName> {
+        let m = self.m();
+        self.fetch(rig, &format!("CTLSEP{m}.tlv"), false);
+        let xml = self.model.family().is_java() || self.running.protocol() != Some(Protocol::Sip);
+        if self.model.family().is_java() {
+            self.fetch(rig, &format!("ITLSEP{m}.tlv"), false);
+            self.fetch(rig, "ITLFile.tlv", false);
+        }
+        self.fetch(rig, &format!("SEP{m}.cnf.xml"), true);
+        let mut named = rig.fleet.serving_load(self.mac);
+        if !xml {
+            // 79x0 SIP: the text configs; image_version must name the same load.
+            self.fetch(rig, "SIPDefault.cnf", true);
+            self.fetch(rig, &format!("SIP{m}.cnf"), true);
+            named = rig.fleet.serving_load(self.mac);
+        }
+        named
+    }
+
+    /// One boot. Returns whether it downloaded (and so will reboot).
+    fn boot(&mut self, rig: &mut Rig) -> bool {
+        let named = self.read_config(rig);
+        match named {
+            Some(load) if load != self.running => {
+                for f in rig.files_of(&load) {
+                    self.fetch(rig, &f, true);
+                }
+                if self.keeps_old > 0 {
+                    self.keeps_old -= 1;
+                } else {
+                    self.running = load;
+                }
+                rig.now += Duration::from_secs(40); // flashing and rebooting
+                true
+            }
+            _ => {
+                let after = if self.model.family().is_java() {
+                    ["Ringlist.xml", "dialplan.xml"]
+                } else {
+                    ["RINGLIST.DAT", "dialplan.xml"]
+                };
+                for f in after {
+                    self.fetch(rig, f, false);
+                }
+                false
+            }
+        }
+    }
+
+    /// Boot until the fleet says done (or give up after `max` boots).
+    fn walk(&mut self, rig: &mut Rig, max: usize) {
+        self.power_on(rig);
+        for _ in 0..max {
+            self.boot(rig);
+            if rig.stage(self.mac) == Stage::Done {
+                return;
+            }
+        }
+        panic!(
+            "{} did not finish: {:?}",
+            self.model,
+            rig.fleet.phone(self.mac)
+        );
+    }
+}
+
+fn sip(_: Option<Mac>, _: Model) -> Intent {
+    Intent {
+        protocol: Protocol::Sip,
+        target: TargetLoad::Newest,
+        start_load: None,
+    }
+}
+
+#[test]
+fn factory_7960_walks_to_sip_via_5x_and_8_0_9() {
+    let mut rig = Rig::new(&P0X3, sip);
+    let mut phone = SimPhone::new(1, Model::Cp7960, "P00303010102");
+    phone.walk(&mut rig, 10);
+    assert_eq!(
+        rig.hops_done(phone.mac),
+        ["P00305000500", "P00308000900", "P0S3-8-12-00"]
+    );
+    assert_eq!(phone.running, l("P0S3-8-12-00"));
+    let view = rig.fleet.phone(phone.mac).expect("phone");
+    assert_eq!(view.current, Some(l("P0S3-8-12-00")));
+    assert_eq!(view.next, Some(l("P0S3-8-12-00")));
+    assert!(
+        view.evidence.contains("did not fetch it again"),
+        "{}",
+        view.evidence
+    );
+    assert_eq!(view.diagnosis, None);
+    // Every stage of the walk was reported, in order.
+    let stages: Vec<Stage> = rig
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            FleetEvent::Stage { mac, stage } if *mac == phone.mac => Some(*stage),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        stages.contains(&Stage::Rebooting { hop: 1, of: 3 }),
+        "{stages:?}"
+    );
+    assert!(
+        stages.contains(&Stage::OnHop { hop: 2, of: 3 }),
+        "{stages:?}"
+    );
+    assert_eq!(stages.last(), Some(&Stage::Done));
+    // A settled phone that boots again downloads nothing.
+    assert!(!phone.boot(&mut rig));
+}
+
+#[test]
+fn sccp_7941_on_8_3_1_walks_to_sip_9_4_2_via_8_5_2() {
+    let names = [
+        "SCCP41.8-3-1S",
+        "SCCP41.8-5-2S",
+        "SIP41.9-4-2SR3-1S",
+        "SCCP41.9-4-2SR3-1S",
+    ];
+    let mut rig = Rig::new(&names, |_, _| Intent {
+        protocol: Protocol::Sip,
+        target: TargetLoad::Newest,
+        start_load: Some(l("SCCP41.8-3-1S")),
+    });
+    let mut phone = SimPhone::new(2, Model::Cp7941, "SCCP41.8-3-1S");
+    phone.power_on(&mut rig);
+    assert_eq!(rig.fleet.serving_load(phone.mac), Some(l("SCCP41.8-5-2S")));
+
+    // Watch progress mid-download.
+    phone.read_config(&mut rig);
+    let files = rig.files_of(&l("SCCP41.8-5-2S"));
+    for f in &files[..3] {
+        rig.get(phone.ip, f, true);
+    }
+    match rig.stage(phone.mac) {
+        Stage::Downloading {
+            hop: 1,
+            of: 2,
+            progress,
+        } => {
+            assert_eq!((progress.files_done, progress.files_total), (3, 6));
+            assert!(progress.bytes_done > 0 && progress.bytes_done < progress.bytes_total);
+        }
+        other => panic!("{other:?}"),
+    }
+    for f in &files[3..] {
+        rig.get(phone.ip, f, true);
+    }
+    assert_eq!(rig.stage(phone.mac), Stage::Rebooting { hop: 1, of: 2 });
+    phone.running = l("SCCP41.8-5-2S");
+    phone.walk(&mut rig, 6);
+    assert_eq!(
+        rig.hops_done(phone.mac),
+        ["SCCP41.8-5-2S", "SIP41.9-4-2SR3-1S"]
+    );
+}
+
+#[test]
+fn sip_7965_switches_to_sccp() {
+    let names = ["SIP45.9-4-2SR3-1S", "SCCP45.9-4-2SR4-3S", "SCCP45.8-5-2S"];
+    let mut rig = Rig::new(&names, |_, _| Intent {
+        protocol: Protocol::Sccp,
+        target: TargetLoad::Newest,
+        start_load: Some(l("SIP45.9-4-2SR3-1S")),
+    });
+    let mut phone = SimPhone::new(3, Model::Cp7965, "SIP45.9-4-2SR3-1S");
+    phone.walk(&mut rig, 4);
+    assert_eq!(rig.hops_done(phone.mac), ["SCCP45.9-4-2SR4-3S"]);
+}
+
+#[test]
+fn a_phone_that_does_not_fetch_the_named_load_runs_it() {
+    // Unknown load: the fleet names the 8.5(2) stone; this phone runs it already.
+    let names = ["SIP45.8-5-2S", "SIP45.9-4-2SR3-1S"];
+    let mut rig = Rig::new(&names, sip);
+    let mut phone = SimPhone::new(4, Model::Cp7945, "SIP45.8-5-2S");
+    phone.power_on(&mut rig);
+    assert_eq!(rig.fleet.serving_load(phone.mac), Some(l("SIP45.8-5-2S")));
+    assert!(!phone.boot(&mut rig));
+    let view = rig.fleet.phone(phone.mac).expect("phone");
+    assert_eq!(view.current, Some(l("SIP45.8-5-2S")));
+    assert!(
+        view.evidence.contains("did not fetch it"),
+        "{}",
+        view.evidence
+    );
+    assert!(rig.hops_done(phone.mac).is_empty(), "not a hop it took");
+    assert_eq!(view.next, Some(l("SIP45.9-4-2SR3-1S")));
+    phone.walk(&mut rig, 4);
+    assert_eq!(rig.hops_done(phone.mac), ["SIP45.9-4-2SR3-1S"]);
+}
+
+#[test]
+fn silence_after_the_config_also_settles() {
+    let names = ["SIP45.8-5-2S", "SIP45.9-4-2SR3-1S"];
+    let mut rig = Rig::new(&names, sip);
+    let phone = SimPhone::new(5, Model::Cp7965, "SIP45.8-5-2S");
+    phone.power_on(&mut rig);
+    phone.read_config(&mut rig);
+    let deadline = rig.fleet.poll_timeout().expect("settle timer");
+    rig.now = deadline - Duration::from_secs(1);
+    rig.fleet.handle_timeout(rig.now);
+    rig.drain();
+    assert_eq!(
+        rig.fleet.phone(phone.mac).expect("p").current,
+        None,
+        "early call does nothing"
+    );
+    rig.advance(1);
+    assert_eq!(
+        rig.fleet.phone(phone.mac).expect("p").current,
+        Some(l("SIP45.8-5-2S"))
+    );
+}
+
+#[test]
+fn reboot_mid_download_continues_the_same_hop() {
+    let names = ["SIP41.8-5-2S", "SIP41.9-4-2SR3-1S"];
+    let mut rig = Rig::new(&names, |_, _| Intent {
+        protocol: Protocol::Sip,
+        target: TargetLoad::Newest,
+        start_load: Some(l("SIP41.8-5-2S")),
+    });
+    let mut phone = SimPhone::new(6, Model::Cp7961, "SIP41.8-5-2S");
+    phone.power_on(&mut rig);
+    let target = phone.read_config(&mut rig).expect("named");
+    assert_eq!(target, l("SIP41.9-4-2SR3-1S"));
+    let files = rig.files_of(&target);
+    for f in &files[..3] {
+        rig.get(phone.ip, f, true);
+    }
+    // Power cut: it comes back and reads its config again.
+    rig.now += Duration::from_secs(30);
+    assert_eq!(phone.read_config(&mut rig), Some(target.clone()));
+    assert!(rig.hops_done(phone.mac).is_empty());
+    assert!(!rig
+        .events
+        .iter()
+        .any(|e| matches!(e, FleetEvent::HopRetry { .. })));
+    assert_eq!(
+        rig.fleet.phone(phone.mac).expect("p").current,
+        Some(l("SIP41.8-5-2S"))
+    );
+    // Then the whole load, and the check.
+    for f in &files {
+        rig.get(phone.ip, f, true);
+    }
+    phone.running = target;
+    phone.walk(&mut rig, 3);
+    assert_eq!(rig.hops_done(phone.mac), ["SIP41.9-4-2SR3-1S"]);
+    let attempts = rig.events.iter().find_map(|e| match e {
+        FleetEvent::HopDone { attempts, .. } => Some(*attempts),
+        _ => None,
+    });
+    assert_eq!(attempts, Some(1));
+}
+
+#[test]
+fn a_phone_that_keeps_its_old_image_once_is_retried() {
+    let mut rig = Rig::new(&["P0030801SR02", "P0S3-8-12-00"], sip);
+    let mut phone = SimPhone::new(7, Model::Cp7960, "P0030801SR02");
+    phone.keeps_old = 1;
+    rig.fleet.set_intents(|_: Option<Mac>, _: Model| Intent {
+        protocol: Protocol::Sip,
+        target: TargetLoad::Newest,
+        start_load: Some(l("P0030801SR02")),
+    });
+    phone.walk(&mut rig, 6);
+    let retries: Vec<u32> = rig
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            FleetEvent::HopRetry { attempts, .. } => Some(*attempts),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(retries, [1]);
+    let done: Vec<u32> = rig
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            FleetEvent::HopDone { attempts, .. } => Some(*attempts),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(done, [2]);
+    assert!(rig.diagnoses(phone.mac).is_empty());
+}
+
+#[test]
+fn a_phone_that_never_takes_the_image_is_diagnosed() {
+    let mut rig = Rig::new(&["P0030801SR02", "P0S3-8-12-00"], |_, _| Intent {
+        protocol: Protocol::Sip,
+        target: TargetLoad::Newest,
+        start_load: Some(l("P0030801SR02")),
+    });
+    let mut phone = SimPhone::new(8, Model::Cp7940, "P0030801SR02");
+    phone.keeps_old = u32::MAX;
+    phone.power_on(&mut rig);
+    for _ in 0..4 {
+        phone.boot(&mut rig);
+    }
+    let d = rig.diagnoses(phone.mac);
+    assert!(
+        matches!(d.as_slice(), [Diagnosis::ImageRefused { attempts: 3, .. }]),
+        "{d:?}"
+    );
+    assert!(d[0].to_string().contains("old image"), "{}", d[0]);
+    assert_eq!(rig.stage(phone.mac), Stage::Stalled);
+    assert!(rig.hops_done(phone.mac).is_empty());
+}
+
+#[test]
+fn a_missing_hop_is_diagnosed_and_nothing_unsafe_is_served() {
+    let mut names: Vec<&str> = P0X3.to_vec();
+    names.retain(|n| *n != "P00308000900");
+    let mut rig = Rig::new(&names, sip);
+    let mut cat = rig.fleet.catalog().to_vec();
+    cat.push(AvailableLoad {
+        complete: false,
+        missing: vec!["P00308000900.sb2".to_owned()],
+        ..AvailableLoad::synthetic(&l("P00308000900"))
+    });
+    rig.fleet.set_catalog(cat.clone());
+    let mut phone = SimPhone::new(9, Model::Cp7960, "P00303010102");
+    phone.power_on(&mut rig);
+    assert_eq!(rig.stage(phone.mac), Stage::Failed);
+    // Unknown load and no complete plan: nothing is named at all.
+    assert_eq!(rig.fleet.serving_load(phone.mac), None);
+    let d = rig.diagnoses(phone.mac);
+    assert!(
+        matches!(&d[..], [Diagnosis::Plan(PlanError::Incomplete { missing, .. })] if missing == &["P00308000900.sb2"]),
+        "{d:?}"
+    );
+    assert!(d[0].to_string().contains("phoneboot firmware import"));
+    for _ in 0..3 {
+        assert!(!phone.boot(&mut rig));
+    }
+    assert_eq!(phone.running, l("P00303010102"), "never moved");
+    // The operator imports the missing file: the walk resumes.
+    cat.last_mut().expect("entry").complete = true;
+    rig.fleet.set_catalog(cat);
+    rig.drain();
+    phone.walk(&mut rig, 10);
+    assert_eq!(rig.hops_done(phone.mac).len(), 3);
+}
+
+#[test]
+fn term_loop_is_diagnosed_and_names_the_model() {
+    let mut rig = Rig::new(&["SIP41.8-5-2S", "SIP41.9-4-2SR3-1S"], sip);
+    let ip: IpAddr = "192.168.1.50".parse().expect("ip");
+    let mac = Mac([0, 0x1e, 0x4a, 0, 0, 1]);
+    rig.dhcp(mac, ip, None);
+    for _ in 0..3 {
+        rig.get(ip, "term61.default.loads", true);
+        rig.advance(60);
+    }
+    let view = rig.fleet.phone(mac).expect("phone");
+    assert_eq!(view.model.map(|m| m.image_set()), Some(ImageSet::Java41));
+    assert!(
+        view.model_evidence.contains("term61.default.loads"),
+        "{}",
+        view.model_evidence
+    );
+    assert!(
+        matches!(view.diagnosis, Some(Diagnosis::TermLoop { count: 3, .. })),
+        "{:?}",
+        view.diagnosis
+    );
+    assert_eq!(view.stage, Stage::Stalled);
+}
+
+#[test]
+fn signed_config_request_means_an_old_trust_list() {
+    let mut rig = Rig::new(&["SIP42.9-4-2SR3-1S"], sip);
+    let ip: IpAddr = "10.0.0.9".parse().expect("ip");
+    // No lease known: the MAC comes from the name.
+    let mac = rig
+        .get(ip, "SEP00112233AABB.cnf.xml.sgn", false)
+        .expect("attributed");
+    assert_eq!(mac, Mac([0, 0x11, 0x22, 0x33, 0xaa, 0xbb]));
+    let d = rig.diagnoses(mac);
+    assert!(matches!(&d[..], [Diagnosis::OldTrustList { .. }]), "{d:?}");
+    assert!(d[0].to_string().contains("Trust List"), "{}", d[0]);
+    assert_eq!(rig.fleet.mac_for_ip(ip), Some(mac));
+    // Lower-case MACs and sub-paths are attributed too, through the IP.
+    assert_eq!(
+        rig.get(ip, "Desktops/320x212x16/List.xml", false),
+        Some(mac)
+    );
+    assert_eq!(
+        rig.get(
+            "10.0.0.10".parse().expect("ip"),
+            "ctlsep00112233aabc.tlv",
+            false
+        ),
+        Some(Mac([0, 0x11, 0x22, 0x33, 0xaa, 0xbc]))
+    );
+    assert_eq!(
+        rig.get("10.0.0.11".parse().expect("ip"), "RINGLIST.DAT", false),
+        None
+    );
+}
+
+#[test]
+fn loader_without_application_is_diagnosed() {
+    let mut rig = Rig::new(&["P00308000900", "P0S3-8-12-00"], |_, _| Intent {
+        protocol: Protocol::Sip,
+        target: TargetLoad::Newest,
+        start_load: Some(l("P00308000900")),
+    });
+    let phone = SimPhone::new(10, Model::Cp7960, "P00308000900");
+    phone.power_on(&mut rig);
+    phone.read_config(&mut rig);
+    rig.get(phone.ip, "P0S3-8-12-00.loads", true);
+    rig.get(phone.ip, "P003-8-12-00.sbn", true);
+    // Flashed the loader, rebooted, and never came back.
+    rig.advance(299);
+    assert!(rig.diagnoses(phone.mac).is_empty());
+    rig.advance(1);
+    let d = rig.diagnoses(phone.mac);
+    assert!(
+        matches!(&d[..], [Diagnosis::LoaderOnly { missing, .. }] if missing == &["P0S3-8-12-00.sb2"]),
+        "{d:?}"
+    );
+    assert!(d[0].to_string().contains("150"), "{}", d[0]);
+    assert_eq!(rig.stage(phone.mac), Stage::Stalled);
+    // It comes back: the stall clears and the download starts over.
+    phone.read_config(&mut rig);
+    rig.get(phone.ip, "P0S3-8-12-00.loads", true);
+    assert!(matches!(rig.stage(phone.mac), Stage::Downloading { .. }));
+}
+
+#[test]
+fn lease_without_tftp_is_diagnosed() {
+    let mut rig = Rig::new(&["SIP41.8-5-2S", "SIP41.9-4-2SR3-1S"], sip);
+    let mac = Mac([0, 0x1e, 0x4a, 0, 0, 2]);
+    let ip: IpAddr = "192.168.1.51".parse().expect("ip");
+    rig.dhcp(
+        mac,
+        ip,
+        Model::from_vendor_class(b"Cisco Systems, Inc. IP Phone CP-7941G\0"),
+    );
+    assert_eq!(
+        rig.fleet.poll_timeout(),
+        Some(rig.now + Duration::from_secs(120))
+    );
+    rig.advance(119);
+    assert!(rig.diagnoses(mac).is_empty());
+    rig.advance(1);
+    assert!(matches!(
+        &rig.diagnoses(mac)[..],
+        [Diagnosis::NoTftp { .. }]
+    ));
+    assert_eq!(rig.fleet.poll_timeout(), None);
+    // A request clears it.
+    rig.get(ip, &format!("CTLSEP{}.tlv", mac.file_form()), false);
+    assert_ne!(rig.stage(mac), Stage::Stalled);
+}
+
+#[test]
+fn model_from_requested_names_and_option_60_wins() {
+    let mut rig = Rig::new(&P0X3, sip);
+    let ip: IpAddr = "192.168.1.60".parse().expect("ip");
+    let mac = rig.get(ip, "SIP0011223344AA.cnf", false).expect("mac");
+    let view = rig.fleet.phone(mac).expect("phone");
+    assert_eq!(
+        view.model.map(|m| m.family()),
+        Some(crate::Family::Series79x0)
+    );
+    rig.dhcp(mac, ip, Some(Model::Cp7940));
+    let view = rig.fleet.phone(mac).expect("phone");
+    assert_eq!(view.model, Some(Model::Cp7940));
+    assert_eq!(view.model_evidence, "DHCP option 60");
+    // A guess from a file does not override option 60.
+    rig.get(ip, "term41.default.loads", false);
+    assert_eq!(rig.fleet.phone(mac).expect("p").model, Some(Model::Cp7940));
+    // Moving to another address follows the lease.
+    let ip2: IpAddr = "192.168.1.61".parse().expect("ip");
+    rig.dhcp(mac, ip2, None);
+    assert_eq!(rig.fleet.mac_for_ip(ip2), Some(mac));
+    assert_eq!(rig.fleet.mac_for_ip(ip), None);
+}
+
+#[test]
+fn beliefs_survive_a_restart() {
+    let mut rig = Rig::new(&P0X3, sip);
+    let mut phone = SimPhone::new(11, Model::Cp7960, "P00303010102");
+    phone.walk(&mut rig, 10);
+    let records = rig.fleet.snapshot();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].current, Some(l("P0S3-8-12-00")));
+    assert!(!records[0].evidence.is_empty());
+
+    let mut fresh = Fleet::new(Policy::default(), sip);
+    fresh.set_catalog(catalog(&P0X3));
+    fresh.restore(records.clone());
+    assert_eq!(fresh.serving_load(phone.mac), Some(l("P0S3-8-12-00")));
+    assert_eq!(fresh.phone(phone.mac).expect("p").stage, Stage::Done);
+    assert_eq!(fresh.snapshot(), records);
+    assert_eq!(fresh.mac_for_ip(phone.ip), Some(phone.mac));
+}
+
+#[test]
+fn xml_default_names_the_first_safe_hop_per_model() {
+    let rig = Rig::new(&P0X3, sip);
+    assert_eq!(
+        rig.fleet.default_load(Model::Cp7960),
+        Ok(Some(l("P00305000500")))
+    );
+    assert!(matches!(
+        rig.fleet.default_load(Model::Cp7941),
+        Err(PlanError::NoLoad { .. })
+    ));
+}
+
+#[test]
+fn fetching_the_believed_load_refutes_the_belief() {
+    // The operator says SIP 9.4(2), but the phone fetches it: it is not on it.
+    let mut rig = Rig::new(&["SIP41.8-5-2S", "SIP41.9-4-2SR3-1S"], |_, _| Intent {
+        protocol: Protocol::Sip,
+        target: TargetLoad::Newest,
+        start_load: Some(l("SIP41.9-4-2SR3-1S")),
+    });
+    let phone = SimPhone::new(12, Model::Cp7941, "SIP41.8-5-2S");
+    phone.power_on(&mut rig);
+    assert_eq!(rig.stage(phone.mac), Stage::Done);
+    phone.read_config(&mut rig);
+    rig.get(phone.ip, "SIP41.9-4-2SR3-1S.loads", true);
+    let view = rig.fleet.phone(phone.mac).expect("p");
+    assert_eq!(view.current, None);
+    assert!(view.evidence.contains("does not run"), "{}", view.evidence);
+    assert!(matches!(view.stage, Stage::Downloading { .. }));
+}
+
+#[test]
+fn http_misses_before_tftp_are_not_retries() {
+    let names = ["SIP42.8-5-2S", "SIP42.9-4-2SR3-1S"];
+    let mut rig = Rig::new(&names, |_, _| Intent {
+        protocol: Protocol::Sip,
+        target: TargetLoad::Newest,
+        start_load: Some(l("SIP42.8-5-2S")),
+    });
+    let mut phone = SimPhone::new(13, Model::Cp7962, "SIP42.8-5-2S");
+    phone.http_first = true;
+    phone.walk(&mut rig, 4);
+    assert_eq!(rig.hops_done(phone.mac), ["SIP42.9-4-2SR3-1S"]);
+    assert!(!rig
+        .events
+        .iter()
+        .any(|e| matches!(e, FleetEvent::HopRetry { .. })));
+    assert!(rig
+        .events
+        .iter()
+        .any(|e| matches!(e, FleetEvent::HopDone { attempts: 1, .. })));
+}
+
+#[test]
+fn operator_model_lets_a_phone_without_our_dhcp_walk() {
+    let names = ["SIP41.8-5-2S", "SIP41.9-4-2SR3-1S"];
+    let mut rig = Rig::new(&names, sip);
+    let phone = SimPhone::new(14, Model::Cp7961, "SIP41.9-4-2SR3-1S");
+    // No lease: the config request alone attributes it, but names nothing.
+    assert_eq!(phone.read_config(&mut rig), None);
+    rig.fleet.set_model(phone.mac, Model::Cp7961);
+    rig.drain();
+    assert_eq!(
+        rig.fleet.phone(phone.mac).expect("p").model_evidence,
+        "the operator's config"
+    );
+    assert_eq!(rig.fleet.serving_load(phone.mac), Some(l("SIP41.8-5-2S")));
+}
+
+#[test]
+fn a_download_cut_short_again_and_again_is_diagnosed() {
+    let mut rig = Rig::new(&["P00308000900", "P0S3-8-12-00"], |_, _| Intent {
+        protocol: Protocol::Sip,
+        target: TargetLoad::Newest,
+        start_load: Some(l("P00308000900")),
+    });
+    let phone = SimPhone::new(15, Model::Cp7960, "P00308000900");
+    phone.power_on(&mut rig);
+    // Loader flashed, reboot, and round again: the application never comes.
+    for round in 0..4 {
+        phone.read_config(&mut rig);
+        rig.get(phone.ip, "P0S3-8-12-00.loads", true);
+        if round == 3 {
+            break;
+        }
+        assert!(rig.diagnoses(phone.mac).is_empty(), "round {round}");
+        rig.get(phone.ip, "P003-8-12-00.sbn", true);
+        rig.now += Duration::from_secs(30);
+    }
+    let d = rig.diagnoses(phone.mac);
+    assert!(
+        matches!(&d[..], [Diagnosis::LoaderOnly { missing, .. }] if missing.contains(&"P0S3-8-12-00.sb2".to_owned())),
+        "{d:?}"
+    );
+}
