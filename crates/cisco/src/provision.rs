@@ -502,6 +502,9 @@ struct Phone {
     /// The download finished and the phone has made a request since.
     returned: bool,
     told: Option<Told>,
+    /// Boots that began after a config named this load, without the load
+    /// being fetched in between.
+    quiet_boots: Option<(LoadName, u32)>,
     attempts: u32,
     /// Downloads of the current hop restarted after part of it was fetched.
     restarts: u32,
@@ -530,6 +533,7 @@ impl Phone {
             download: None,
             returned: false,
             told: None,
+            quiet_boots: None,
             attempts: 0,
             restarts: 0,
             term_requests: VecDeque::new(),
@@ -902,9 +906,28 @@ impl Fleet {
         }
         match kind {
             Kind::Boot => {
-                // A new boot: whatever an earlier config said no longer applies.
-                phone.told = None;
+                // Starting over after a config named X, without fetching X,
+                // is past the load decision: twice in a row (a power cut in
+                // that window is not twice in a row) means it runs X. Phones
+                // that cannot register fall back to TFTP this way.
+                // (Java phones ask for several trust files per boot; only
+                // the first, after a config, counts.)
+                let quiet = match phone.told.take() {
+                    Some(t) => match phone.quiet_boots.take() {
+                        Some((l, n)) if l == t.load => Some((t, n.saturating_add(1))),
+                        _ => Some((t, 1)),
+                    },
+                    None => None,
+                };
                 *phone.timer(Timer::Settle) = None;
+                match quiet {
+                    Some((told, n)) if n >= 2 => {
+                        phone.told = Some(told);
+                        self.conclude(mac, format!("then started over {n} times without fetching it"));
+                    }
+                    Some((told, n)) => phone.quiet_boots = Some((told.load, n)),
+                    None => {}
+                }
             }
             Kind::Signed => {
                 let d = Diagnosis::OldTrustList {
@@ -1262,6 +1285,7 @@ impl Fleet {
     }
 
     fn on_firmware(&mut self, now: Instant, mac: Mac, file: FirmwareFile, base: &str) {
+        self.phone_mut(mac).quiet_boots = None;
         // Phones below 5.x may ask for `<load>.bin` even for a load with a `.loads`.
         let (load, single) = match &file {
             FirmwareFile::Loads(l) => (l.clone(), false),

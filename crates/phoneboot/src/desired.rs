@@ -61,6 +61,15 @@ pub mod file {
         /// Serve per-MAC files (which carry SIP passwords) only to the IP
         /// that holds that MAC's lease. On unless turned off.
         pub restrict_per_mac_files: Option<bool>,
+        /// After its config, a phone that has not asked for the load it was
+        /// told to run is taken to run it after this long.
+        pub settle: Option<String>,
+        /// A lease with no TFTP request after this long is diagnosed.
+        pub no_tftp_after: Option<String>,
+        /// An unfinished download with no request for this long is diagnosed.
+        pub download_stall: Option<String>,
+        /// Complete downloads of one hop before "keeps its old image".
+        pub max_attempts: Option<u32>,
     }
 
     #[derive(Debug, Deserialize)]
@@ -163,6 +172,8 @@ pub struct DesiredState {
     pub phones: BTreeMap<Mac, PhoneEntry>,
     /// Serve per-MAC files only to the IP holding that MAC's lease.
     pub restrict_per_mac_files: bool,
+    /// Timings of the per-phone state machine.
+    pub policy: cisco::Policy,
     /// The time zone, and whether the operator named an NTP server (if not,
     /// phoneboot's own SNTP address is filled in by `serve`).
     pub ntp_configured: bool,
@@ -635,6 +646,40 @@ impl DesiredState {
             }
         }
         let ntp_configured = site.ntp_server.is_some();
+        let provision = s.provision.unwrap_or_default();
+        let mut policy = cisco::Policy::default();
+        for (key, value, slot) in [
+            ("settle", &provision.settle, &mut policy.settle),
+            (
+                "no_tftp_after",
+                &provision.no_tftp_after,
+                &mut policy.no_tftp_after,
+            ),
+            (
+                "download_stall",
+                &provision.download_stall,
+                &mut policy.download_stall,
+            ),
+        ] {
+            if let Some(text) = value {
+                *slot = humantime::parse_duration(text).map_err(|e| {
+                    err(
+                        "[provision]",
+                        key,
+                        format!("{text:?} is not a duration like \"90s\" or \"5m\": {e}"),
+                    )
+                })?;
+                if slot.is_zero() {
+                    return Err(err("[provision]", key, "must be longer than zero"));
+                }
+            }
+        }
+        if let Some(n) = provision.max_attempts {
+            if n == 0 {
+                return Err(err("[provision]", "max_attempts", "must be at least 1"));
+            }
+            policy.max_attempts = n;
+        }
         Ok(DesiredState {
             site,
             asterisk: AsteriskSettings { context, codecs },
@@ -643,17 +688,15 @@ impl DesiredState {
             models,
             groups,
             phones,
-            restrict_per_mac_files: s
-                .provision
-                .and_then(|p| p.restrict_per_mac_files)
-                .unwrap_or(true),
+            restrict_per_mac_files: provision.restrict_per_mac_files.unwrap_or(true),
+            policy,
             ntp_configured,
         })
     }
 
     /// All layers for one phone, most specific first applied last.
-    fn layers_for(&self, mac: Mac, model: Option<Model>) -> (Layer, Option<&PhoneEntry>) {
-        let entry = self.phones.get(&mac);
+    fn layers_for(&self, mac: Option<Mac>, model: Option<Model>) -> (Layer, Option<&PhoneEntry>) {
+        let entry = mac.and_then(|m| self.phones.get(&m));
         let model = entry.and_then(|e| e.model).or(model);
         let mut merged = self.defaults.clone();
         if let Some(m) = model {
@@ -676,7 +719,7 @@ impl DesiredState {
     /// Where a phone should end up. `model` is what phoneboot learned (DHCP
     /// option 60, requested files); a configured model wins.
     pub fn intent(&self, mac: Mac, model: Option<Model>, fallback_protocol: Protocol) -> Intent {
-        let (merged, entry) = self.layers_for(mac, model);
+        let (merged, entry) = self.layers_for(Some(mac), model);
         let model = entry.and_then(|e| e.model).or(model);
         let protocol = merged.protocol.unwrap_or(fallback_protocol);
         // An exact load of the other protocol at a less specific level must
@@ -703,6 +746,25 @@ impl DesiredState {
             start_load: merged.start_load,
             settings,
         }
+    }
+
+    /// Where phones of `model` without their own entry should end up (what
+    /// `XMLDefault.cnf.xml` names for them).
+    pub fn model_intent(
+        &self,
+        model: Model,
+        fallback_protocol: Protocol,
+    ) -> (Protocol, TargetLoad, Option<LoadName>) {
+        let (merged, _) = self.layers_for(None, Some(model));
+        let protocol = merged.protocol.unwrap_or(fallback_protocol);
+        let target = match merged.load {
+            Some(TargetLoad::Exact(l)) if l.protocol().is_some_and(|p| p != protocol) => {
+                TargetLoad::Newest
+            }
+            Some(t) => t,
+            None => TargetLoad::Newest,
+        };
+        (protocol, target, merged.start_load)
     }
 
     /// Every exact load the desired state names, with the entry naming it,

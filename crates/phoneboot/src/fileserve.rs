@@ -12,10 +12,10 @@ use crate::resolver::{ResolveError, Resolved, Resolver};
 /// `spawn_blocking`.
 pub fn serve_file(
     resolver: &Resolver,
-    _client: SocketAddr,
+    client: SocketAddr,
     path: &str,
 ) -> Result<Resolved, ResolveError> {
-    resolver.resolve(path)
+    resolver.resolve(client.ip(), path)
 }
 
 /// The HTTP status that matches a TFTP error code, so a refusal reads the

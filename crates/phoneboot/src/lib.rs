@@ -12,6 +12,7 @@ pub mod config;
 pub mod desired;
 pub mod dhcp_driver;
 pub mod doctor;
+pub mod engine;
 pub mod events;
 pub mod fileserve;
 pub mod firmware;
@@ -312,7 +313,6 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let library_dir = cfg.data_dir.join(firmware::LIBRARY_DIR);
     let library = resolver::LibrarySource::open(&library_dir, cfg.default_protocol)
         .with_context(|| format!("cannot open the firmware library {}", library_dir.display()))?;
-    let resolver = Arc::new(resolver::Resolver::new(root).with_library(library));
     if cfg.http.token.is_none() && !cfg.http.listen.ip().is_loopback() {
         anyhow::bail!(
             "the operator API would listen on {}, which other machines can reach, without a token: \
@@ -356,6 +356,25 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             Some(l) => Some(l.local_addr()?),
             None => None,
         };
+        let iface_addr = dhcp.as_ref().map(|d| d.iface.addr);
+        let lookup = dhcp
+            .as_ref()
+            .map(|d| syslog_driver::lookup_in(d.server.clone()));
+        let (time_tasks, listeners) = start_time_and_syslog(
+            &cfg,
+            iface_addr,
+            lookup.clone(),
+            events.clone(),
+            shutdown.clone(),
+        )?;
+        tracing::debug!("listeners for phones: {listeners:?}");
+        let engine = start_engine(&cfg, iface_addr, local, &listeners, lookup, &events)?;
+        let engine_task = tokio::spawn(engine.clone().run_timers(shutdown.clone()));
+        let resolver = Arc::new(
+            resolver::Resolver::new(root)
+                .with_library(library)
+                .with_engine(engine.clone()),
+        );
         let files = std::fs::read_dir(resolver.root())
             .map(|d| d.count())
             .unwrap_or(0);
@@ -377,18 +396,6 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 if s.terms.is_empty() { "none".to_owned() } else { s.terms.join(", ") }
             );
         }
-        let iface_addr = dhcp.as_ref().map(|d| d.iface.addr);
-        let lookup = dhcp
-            .as_ref()
-            .map(|d| syslog_driver::lookup_in(d.server.clone()));
-        let (time_tasks, listeners) = start_time_and_syslog(
-            &cfg,
-            iface_addr,
-            lookup,
-            events.clone(),
-            shutdown.clone(),
-        )?;
-        tracing::debug!("listeners for phones: {listeners:?}");
         println!(
             "phoneboot: API on http://{api_addr} ({})",
             if cfg.http.token.is_some() { "token required" } else { "no token" }
@@ -464,12 +471,61 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         for t in time_tasks {
             t.await.context("the SNTP or syslog task failed")??;
         }
+        engine_task.await.context("the provisioning task failed")?;
         if let Some(c) = committer {
             tokio::task::spawn_blocking(move || c.shutdown()).await.ok();
         }
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The provisioning engine, with the addresses phones are given: the SIP
+/// server (configured, else ours), NTP and syslog (ours when we run them).
+fn start_engine(
+    cfg: &Config,
+    iface_addr: Option<std::net::Ipv4Addr>,
+    tftp_local: std::net::SocketAddr,
+    listeners: &Listeners,
+    lookup: Option<syslog_driver::LeaseLookup>,
+    events: &events::EventBus,
+) -> anyhow::Result<Arc<engine::Engine>> {
+    let own = iface_addr
+        .map(std::net::IpAddr::V4)
+        .or_else(|| Some(tftp_local.ip()).filter(|ip| !ip.is_unspecified()));
+    let own_text = own.map(|ip| ip.to_string()).unwrap_or_default();
+    let mut site = cfg.desired.site.clone();
+    site.sip_server = cfg.desired.sip_server_or(&own_text);
+    if site.sip_server.is_empty() {
+        tracing::warn!(
+            "no SIP server: set [sip] server to the Asterisk host (phoneboot listens on all addresses, so it cannot offer its own)"
+        );
+    }
+    if site.ntp_server.is_none() {
+        site.ntp_server = listeners.ntp_for_phones.clone();
+    }
+    site.syslog_server = listeners.syslog_for_phones.clone();
+    let lease_holder: Option<engine::LeaseHolder> = lookup.map(|l| {
+        let f: engine::LeaseHolder = Arc::new(move |ip: std::net::IpAddr| match ip {
+            std::net::IpAddr::V4(v4) => l(v4).and_then(|(mac, _)| mac.parse().ok()),
+            std::net::IpAddr::V6(_) => None,
+        });
+        f
+    });
+    let engine = engine::Engine::new(
+        engine::EngineConfig {
+            desired: cfg.desired.clone(),
+            site,
+            fallback: cfg.default_protocol,
+            data_dir: cfg.data_dir.clone(),
+            policy: cfg.desired.policy.clone(),
+            lease_holder,
+        },
+        events.clone(),
+    )?;
+    let observer = engine.clone();
+    events.observe(Arc::new(move |e| observer.observe(e)));
+    Ok(engine)
 }
 
 /// The SNTP server and syslog receiver as the rest of `serve` sees them:

@@ -21,6 +21,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io;
+use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
@@ -46,6 +47,8 @@ pub enum ResolveError {
     NotAFile,
     #[error("firmware library file {path:?} is damaged ({problem}); run `phoneboot firmware verify`, then remove the load and import its bundle again")]
     Damaged { path: PathBuf, problem: String },
+    #[error("per-MAC config with SIP passwords asked for by an address that does not hold that MAC's lease")]
+    NotLeaseHolder,
     #[error("cannot read file: {0}")]
     Io(#[from] io::Error),
 }
@@ -53,7 +56,9 @@ pub enum ResolveError {
 impl ResolveError {
     pub fn tftp_code(&self) -> tftp::ErrorCode {
         match self {
-            ResolveError::NotFound | ResolveError::Ambiguous(_) => tftp::ErrorCode::FileNotFound,
+            ResolveError::NotFound | ResolveError::Ambiguous(_) | ResolveError::NotLeaseHolder => {
+                tftp::ErrorCode::FileNotFound
+            }
             ResolveError::OutsideRoot | ResolveError::NotAFile => tftp::ErrorCode::AccessViolation,
             ResolveError::Io(_) | ResolveError::Damaged { .. } => tftp::ErrorCode::NotDefined,
         }
@@ -62,7 +67,11 @@ impl ResolveError {
     /// The text the client sees: short, and never a server path.
     pub fn client_message(&self) -> &'static str {
         match self {
-            ResolveError::NotFound | ResolveError::Ambiguous(_) => "file not found",
+            // Someone probing for passwords learns nothing, not even that
+            // the file exists.
+            ResolveError::NotFound | ResolveError::Ambiguous(_) | ResolveError::NotLeaseHolder => {
+                "file not found"
+            }
             ResolveError::OutsideRoot | ResolveError::NotAFile => "access violation",
             ResolveError::Io(_) | ResolveError::Damaged { .. } => "read error",
         }
@@ -352,6 +361,14 @@ impl LibrarySource {
         }
     }
 
+    /// What the provisioning engine plans with.
+    pub fn catalog(&self) -> Vec<cisco::AvailableLoad> {
+        match self.state.read() {
+            Ok(state) => crate::engine::catalog(&state.lib),
+            Err(_) => Vec::new(),
+        }
+    }
+
     /// Reloads the library if its index was replaced; true if it was.
     fn refresh(&self) -> bool {
         let now = IndexStamp::read(&self.dir);
@@ -388,19 +405,21 @@ impl LibrarySource {
 
     /// The library file for a flat name, `None` when the library has none
     /// (the root is asked next).
-    fn resolve(&self, rel: &str, cache: &FileCache) -> Option<Result<Resolved, ResolveError>> {
+    fn resolve(
+        &self,
+        rel: &str,
+        protocol: Protocol,
+        cache: &FileCache,
+    ) -> Option<Result<Resolved, ResolveError>> {
         if rel.contains('/') {
             return None;
         }
         let found = {
             let state = self.state.read().ok()?;
             if cisco::TermFile::parse(rel).is_some() {
-                state.lib.term_default(rel, self.protocol).map(|f| {
+                state.lib.term_default(rel, protocol).map(|f| {
                     let lists = if f.load.is_empty() { "?" } else { &f.load };
-                    (
-                        f.clone(),
-                        format!("library:{} term ({lists})", self.protocol),
-                    )
+                    (f.clone(), format!("library:{protocol} term ({lists})"))
                 })
             } else {
                 state
@@ -464,6 +483,7 @@ fn read_blob(file: &library::FileRef, cache: &FileCache) -> Result<Bytes, Resolv
 pub struct Resolver {
     root: RootSource,
     library: Option<LibrarySource>,
+    engine: Option<std::sync::Arc<crate::engine::Engine>>,
 }
 
 impl Resolver {
@@ -471,6 +491,7 @@ impl Resolver {
         Resolver {
             root,
             library: None,
+            engine: None,
         }
     }
 
@@ -482,6 +503,28 @@ impl Resolver {
         self
     }
 
+    /// Generated configs in front of everything, and per-phone term files.
+    pub fn with_engine(mut self, engine: std::sync::Arc<crate::engine::Engine>) -> Resolver {
+        if let Some(lib) = &self.library {
+            engine.set_catalog(lib.catalog());
+        }
+        for name in self.root.top_level_files() {
+            if cisco::GeneratedFile::parse(&name).is_some() {
+                tracing::warn!(
+                    "{name} in the TFTP root {} is not served: phoneboot generates it from the desired state \
+                     (remove the root copy to silence this)",
+                    self.root.root().display()
+                );
+            }
+        }
+        self.engine = Some(engine);
+        self
+    }
+
+    pub fn engine(&self) -> Option<&std::sync::Arc<crate::engine::Engine>> {
+        self.engine.as_ref()
+    }
+
     pub fn root(&self) -> &Path {
         self.root.root()
     }
@@ -490,12 +533,30 @@ impl Resolver {
         self.library.as_ref()
     }
 
-    pub fn resolve(&self, rel: &str) -> Result<Resolved, ResolveError> {
+    /// What `client` gets for `rel`: a generated config, a library file (term
+    /// files for the protocol this client should recover into), or a root
+    /// file. The engine hears of every request first.
+    pub fn resolve(&self, client: IpAddr, rel: &str) -> Result<Resolved, ResolveError> {
         if let Some(lib) = &self.library {
             if lib.refresh() {
                 self.warn_shadowed();
+                if let Some(engine) = &self.engine {
+                    engine.set_catalog(lib.catalog());
+                }
             }
-            if let Some(found) = lib.resolve(rel, &self.root.cache) {
+        }
+        if let Some(engine) = &self.engine {
+            engine.observe_request(client, rel);
+            if let Some(generated) = engine.render(client, rel) {
+                return generated;
+            }
+        }
+        if let Some(lib) = &self.library {
+            let protocol = match &self.engine {
+                Some(e) if cisco::TermFile::parse(rel).is_some() => e.protocol_for(client),
+                _ => lib.protocol,
+            };
+            if let Some(found) = lib.resolve(rel, protocol, &self.root.cache) {
                 return found;
             }
         }
@@ -517,6 +578,8 @@ impl Resolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
     fn scratch(name: &str) -> PathBuf {
         let d =
@@ -622,12 +685,12 @@ mod tests {
 
         let loads = bytes(&sip41, "SIP41.9-4-2SR3-1S.loads");
         for name in ["SIP41.9-4-2SR3-1S.loads", "sip41.9-4-2sr3-1s.LOADS"] {
-            let got = r.resolve(name).unwrap();
+            let got = r.resolve(LOCAL, name).unwrap();
             assert_eq!(&got.content[..], &loads[..], "{name}: the library wins");
             assert_eq!(got.source, "library:SIP41.9-4-2SR3-1S");
         }
-        let a = r.resolve("JAR41SIP.9-4-2ES26.SBN").unwrap().content;
-        let b = r.resolve("jar41sip.9-4-2ES26.sbn").unwrap().content;
+        let a = r.resolve(LOCAL, "JAR41SIP.9-4-2ES26.SBN").unwrap().content;
+        let b = r.resolve(LOCAL, "jar41sip.9-4-2ES26.sbn").unwrap().content;
         assert_eq!(
             a.as_ptr(),
             b.as_ptr(),
@@ -635,24 +698,26 @@ mod tests {
         );
         // Sub-paths are the root's; so is whatever the library lacks.
         assert_eq!(
-            &r.resolve("sub/jar41sip.9-4-2ES26.sbn").unwrap().content[..],
+            &r.resolve(LOCAL, "sub/jar41sip.9-4-2ES26.sbn")
+                .unwrap()
+                .content[..],
             b"root copy"
         );
         assert_eq!(
-            &r.resolve("xmldefault.cnf.xml").unwrap().content[..],
+            &r.resolve(LOCAL, "xmldefault.cnf.xml").unwrap().content[..],
             b"cfg"
         );
         // The incomplete load is never served; nor is its term file.
         assert!(matches!(
-            r.resolve("SIP42.9-4-2SR3-1S.loads"),
+            r.resolve(LOCAL, "SIP42.9-4-2SR3-1S.loads"),
             Err(ResolveError::NotFound)
         ));
         assert!(matches!(
-            r.resolve("term42.default.loads"),
+            r.resolve(LOCAL, "term42.default.loads"),
             Err(ResolveError::NotFound)
         ));
         // Term files for the configured protocol only.
-        let term = r.resolve("Term41.Default.Loads").unwrap();
+        let term = r.resolve(LOCAL, "Term41.Default.Loads").unwrap();
         assert_eq!(
             &term.content[..],
             &bytes(&sip41, "term41.default.loads")[..]
@@ -660,7 +725,7 @@ mod tests {
         let sccp = Resolver::new(RootSource::new(&root).unwrap())
             .with_library(LibrarySource::open(&dir, Protocol::Sccp).unwrap());
         assert!(matches!(
-            sccp.resolve("term41.default.loads"),
+            sccp.resolve(LOCAL, "term41.default.loads"),
             Err(ResolveError::NotFound)
         ));
         assert_eq!(
@@ -683,7 +748,7 @@ mod tests {
         let r = Resolver::new(RootSource::new(&root).unwrap())
             .with_library(LibrarySource::open(&dir, Protocol::Sip).unwrap());
         assert!(matches!(
-            r.resolve("P0S3-8-12-00.sb2"),
+            r.resolve(LOCAL, "P0S3-8-12-00.sb2"),
             Err(ResolveError::NotFound)
         ));
         // Another process (here, another handle) imports.
@@ -696,12 +761,12 @@ mod tests {
             )
             .unwrap();
         assert_eq!(
-            &r.resolve("P0S3-8-12-00.sb2").unwrap().content[..],
+            &r.resolve(LOCAL, "P0S3-8-12-00.sb2").unwrap().content[..],
             &bytes(&p0s3, "P0S3-8-12-00.sb2")[..]
         );
         other.remove("P0S3-8-12-00", |_| None).unwrap();
         assert!(matches!(
-            r.resolve("P0S3-8-12-00.sb2"),
+            r.resolve(LOCAL, "P0S3-8-12-00.sb2"),
             Err(ResolveError::NotFound)
         ));
 
@@ -711,11 +776,17 @@ mod tests {
         let mut data = bytes(&sip41, name);
         data[7] ^= 1;
         fs::write(&blob, &data).unwrap();
-        assert!(matches!(r.resolve(name), Err(ResolveError::Damaged { .. })));
+        assert!(matches!(
+            r.resolve(LOCAL, name),
+            Err(ResolveError::Damaged { .. })
+        ));
         fs::write(&blob, b"short").unwrap();
-        assert!(matches!(r.resolve(name), Err(ResolveError::Damaged { .. })));
+        assert!(matches!(
+            r.resolve(LOCAL, name),
+            Err(ResolveError::Damaged { .. })
+        ));
         fs::remove_file(&blob).unwrap();
-        let err = r.resolve(name).unwrap_err();
+        let err = r.resolve(LOCAL, name).unwrap_err();
         assert!(err.to_string().contains("missing"), "{err}");
         assert_eq!(err.tftp_code(), tftp::ErrorCode::NotDefined);
         fs::remove_dir_all(d).unwrap();

@@ -61,6 +61,15 @@ pub struct SimulateArgs {
     /// Pause between boots.
     #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
     pub reboot_delay: Duration,
+    /// After a phone settles, read its config again this often until it
+    /// names the running load `--resync-stable` times in a row (phones that
+    /// cannot register fall back to TFTP; this is how they reach their next
+    /// hop without a power cycle). 0s: a settled phone stays settled.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub resync: Duration,
+    /// See --resync.
+    #[arg(long, default_value_t = 3)]
+    pub resync_stable: u32,
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
@@ -109,6 +118,10 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     cfg.timeout = args.timeout;
     cfg.max_boots = args.max_boots;
     cfg.reboot_delay = args.reboot_delay;
+    cfg.resync = (!args.resync.is_zero()).then_some(phonesim::Resync {
+        every: args.resync,
+        stable: args.resync_stable,
+    });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -155,26 +155,33 @@ fn serve_with_no_arguments_uses_the_documented_defaults() {
     );
     assert!(s.path().join("tftpboot").is_dir());
     assert!(s.path().join("phoneboot-data").is_dir());
-    write_file(
-        &s.path().join("tftpboot/XMLDefault.cnf.xml"),
-        b"<Default/>\n",
+    write_file(&s.path().join("tftpboot/Chirp1.raw"), b"ring ring\n");
+    let fetch = |name: &str| {
+        let out = s.path().join("got");
+        let _ = std::fs::remove_file(&out);
+        run(Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns,
+                "tftp",
+                "-m",
+                "binary",
+                "127.0.0.1",
+                "-c",
+                "get",
+                name,
+            ])
+            .arg(&out));
+        std::fs::read(&out).unwrap()
+    };
+    assert_eq!(fetch("Chirp1.raw"), b"ring ring\n");
+    // Generated from the built-in desired state, not read from the root.
+    let xml = String::from_utf8(fetch("XMLDefault.cnf.xml")).unwrap();
+    assert!(
+        xml.contains("<Default>") && xml.contains("<callManagerGroup>"),
+        "{xml}"
     );
-    let out = s.path().join("got");
-    run(Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns,
-            "tftp",
-            "-m",
-            "binary",
-            "127.0.0.1",
-            "-c",
-            "get",
-            "XMLDefault.cnf.xml",
-        ])
-        .arg(&out));
-    assert_eq!(std::fs::read(&out).unwrap(), b"<Default/>\n");
     let status = server.stop();
     assert!(
         status.success(),

@@ -16,7 +16,8 @@ use library::Format;
 use serde_json::Value;
 use store::LeaseStore;
 
-const PHONE: &str = "SEP001122334455.cnf.xml";
+/// A MAC-bearing name the root serves as-is (SEP….cnf.xml would be generated).
+const PHONE: &str = "CTLSEP001122334455.tlv";
 const PHONE_MAC: &str = "00:11:22:33:44:55";
 
 fn json_get(addr: SocketAddr, path: &str, headers: &str) -> (u16, Value) {

@@ -67,7 +67,7 @@ use std::time::Instant;
 pub use phone::{Faults, Phone};
 pub use report::{fnv64, Hop, PhoneReport, Report, RequestRecord, State};
 pub use spec::{
-    nth_addr, nth_mac, parse_mix, parse_net, Addressing, PhoneSpec, SimConfig, SpecError,
+    nth_addr, nth_mac, parse_mix, parse_net, Addressing, PhoneSpec, Resync, SimConfig, SpecError,
     TftpOptions,
 };
 pub use tftp_client::{FetchResult, Fetched, Fetcher, TftpClient};
@@ -201,7 +201,7 @@ async fn run_phone(
         phone.set_ip(bind);
         let mut client = TftpClient::new(server, bind, cfg.tftp.clone(), cfg.loss, seed);
         phone
-            .run(&mut client, cfg.reboot_delay, cfg.max_boots)
+            .run(&mut client, cfg.reboot_delay, cfg.max_boots, cfg.resync)
             .await
     };
     let (state, reason) = match tokio::time::timeout_at(deadline, body).await {

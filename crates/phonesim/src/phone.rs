@@ -92,7 +92,10 @@ impl Phone {
         fetcher: &mut F,
         reboot_delay: Duration,
         max_boots: u32,
+        resync: Option<crate::Resync>,
     ) -> (State, Option<String>) {
+        // Settled boots in a row that changed nothing.
+        let mut quiet = 0u32;
         loop {
             if self.boots >= max_boots {
                 let last_miss = self
@@ -114,10 +117,22 @@ impl Phone {
             let end = self.boot(fetcher).await;
             tracing::debug!(phone = self.index, boot = self.boots, ?end, "boot ended");
             match end {
-                BootEnd::Settle => return (State::Settled, None),
+                BootEnd::Settle => match resync {
+                    Some(r) if quiet + 1 < r.stable.max(1) => {
+                        quiet += 1;
+                        // Re-reading config is not a reboot: it does not
+                        // count towards the loop limit.
+                        self.boots -= 1;
+                        tokio::time::sleep(r.every).await;
+                    }
+                    _ => return (State::Settled, None),
+                },
                 BootEnd::Brick(why) => return (State::Bricked, Some(why)),
                 BootEnd::Fail(why) => return (State::Failed, Some(why)),
-                BootEnd::Reboot => tokio::time::sleep(reboot_delay).await,
+                BootEnd::Reboot => {
+                    quiet = 0;
+                    tokio::time::sleep(reboot_delay).await
+                }
             }
         }
     }
@@ -476,7 +491,7 @@ mod tests {
             HashMap::from([("OS79XX.TXT".to_owned(), b"P00308000900 \r\n".to_vec())]),
         );
         let mut p = phone(Model::Cp7960, "P0S3-06-3-00");
-        let (state, _) = p.run(&mut f, Duration::ZERO, 5).await;
+        let (state, _) = p.run(&mut f, Duration::ZERO, 5, None).await;
         assert_eq!(state, State::Settled);
         assert_eq!(p.running().as_str(), "P00308000900");
         let first: Vec<&str> = p.requests.iter().take(5).map(|r| r.file.as_str()).collect();
@@ -502,7 +517,7 @@ mod tests {
         );
         let mut f = with_load("SIP42.9-4-2SR3-1S", map);
         let mut p = phone(Model::Cp7941, "SCCP41.8-5-2S");
-        let (state, reason) = p.run(&mut f, Duration::ZERO, 5).await;
+        let (state, reason) = p.run(&mut f, Duration::ZERO, 5, None).await;
         assert_eq!(state, State::Failed);
         assert!(reason.unwrap().contains("not a 7941 load"));
         assert!(!p.requests.iter().any(|r| r.file.ends_with(".loads")));
@@ -526,7 +541,7 @@ mod tests {
             map.insert(f.clone(), vec![1; 10]);
         }
         let mut p = phone(Model::Cp7960, "P00303010102");
-        let (state, reason) = p.run(&mut MapFetcher(map), Duration::ZERO, 5).await;
+        let (state, reason) = p.run(&mut MapFetcher(map), Duration::ZERO, 5, None).await;
         assert_eq!(state, State::Bricked, "{reason:?}");
     }
 }

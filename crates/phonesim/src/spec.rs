@@ -152,6 +152,13 @@ pub struct SimConfig {
     pub reboot_delay: Duration,
     /// A phone that boots this often without settling has failed (a loop).
     pub max_boots: u32,
+    /// After settling, read the config again every `every` until it names
+    /// the running load `stable` times in a row. Models phones that fall
+    /// back to TFTP because they cannot register (nothing here answers SCCP
+    /// or SIP), which is what carries a real phone to its next hop without
+    /// a power cycle when its call manager is unreachable. `None`: a settled
+    /// phone stays settled.
+    pub resync: Option<Resync>,
     pub tftp: TftpOptions,
 }
 
@@ -169,12 +176,20 @@ impl SimConfig {
             timeout: Duration::from_secs(300),
             reboot_delay: Duration::from_millis(100),
             max_boots: 20,
+            resync: None,
             tftp: TftpOptions::default(),
         }
     }
 }
 
 /// `base + i` over the whole 48 bits.
+/// See [`SimConfig::resync`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resync {
+    pub every: Duration,
+    pub stable: u32,
+}
+
 pub fn nth_mac(base: Mac, i: usize) -> Mac {
     let mut v = [0u8; 8];
     v[2..].copy_from_slice(&base.0);

@@ -1,0 +1,427 @@
+//! The provisioning engine end to end: `phoneboot serve` with synthetic
+//! firmware in its library, and `phoneboot simulate` phones (the client
+//! nobody on the server side wrote) walking their upgrade paths with no
+//! operator action. Loopback for direct TFTP; network namespaces for DHCP.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::*;
+use library::fixtures::Bundle;
+use library::{Format, ImportOptions, Library};
+
+struct Bench {
+    scratch: Scratch,
+}
+
+impl Bench {
+    fn new(name: &str) -> Bench {
+        Bench {
+            scratch: Scratch::new(&format!("provision-{name}")),
+        }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.scratch.path().join("data")
+    }
+
+    fn root(&self) -> PathBuf {
+        self.scratch.path().join("root")
+    }
+
+    /// Imports synthetic bundles (real names, real `.loads` structure).
+    fn import(&self, loads: &[&str]) {
+        self.import_bundles(
+            loads
+                .iter()
+                .map(|l| Bundle::new(l).unwrap().image_size(30_000)),
+        );
+    }
+
+    fn import_bundles(&self, bundles: impl Iterator<Item = Bundle>) {
+        let mut lib = Library::open(self.data().join("firmware")).unwrap();
+        let tmp = self.scratch.path().join("bundles");
+        std::fs::create_dir_all(&tmp).unwrap();
+        for b in bundles {
+            let path = b.write(&tmp, Format::Zip).unwrap();
+            lib.import(&path, &ImportOptions::default().allow_incomplete(true))
+                .unwrap_or_else(|e| panic!("import {}: {e}", b.load()));
+        }
+    }
+
+    fn config(&self, text: &str) -> PathBuf {
+        let path = self.scratch.path().join("phoneboot.toml");
+        // Phones re-read their config quickly here; the settle fallback is
+        // short so a phone that shows nothing is concluded within the test.
+        std::fs::write(&path, format!("{text}\n[provision]\nsettle = \"1s\"\n")).unwrap();
+        path
+    }
+
+    fn serve(&self, config: &str) -> Server {
+        let cfg = self.config(config);
+        std::fs::create_dir_all(self.root()).unwrap();
+        Server::start(
+            &self.root(),
+            &self.data(),
+            &["--config", cfg.to_str().unwrap()],
+        )
+    }
+}
+
+/// Runs simulated phones against `server` over loopback (each phone from
+/// its own 127.x address); returns the exit status and the JSON report.
+fn simulate(
+    server: &Server,
+    net: &str,
+    args: &[&str],
+) -> (std::process::ExitStatus, serde_json::Value) {
+    let out = Command::new(BIN)
+        .arg("simulate")
+        .args([
+            "--server",
+            &server.addr.to_string(),
+            "--source-net",
+            net,
+            "--json",
+        ])
+        .args([
+            "--timeout",
+            "90s",
+            "--reboot-delay",
+            "0s",
+            "--resync",
+            "150ms",
+            "--resync-stable",
+            "12",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON ({e}): stdout {} stderr {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status, json)
+}
+
+/// The loads a simulated phone went through, start first.
+fn path_of(phone: &serde_json::Value) -> Vec<String> {
+    let mut path = vec![phone["start_load"].as_str().unwrap().to_owned()];
+    for hop in phone["hops"].as_array().unwrap() {
+        path.push(hop["to"].as_str().unwrap().to_owned());
+    }
+    path
+}
+
+fn phone_events(server: &Server, kind: &str) -> Vec<serde_json::Value> {
+    server
+        .events()
+        .into_iter()
+        .filter(|e| e["type"] == "phone" && e["kind"] == kind)
+        .collect()
+}
+
+#[test]
+fn a_factory_7960_walks_from_sccp_3x_to_sip_through_5x_and_8_0_9() {
+    let b = Bench::new("7960");
+    b.import(&["P00305000500", "P00308000900", "P0S3-8-12-00"]);
+    let server =
+        b.serve("[defaults]\nprotocol = \"sip\"\n[models.7960]\nstart_load = \"P00303010102\"\n");
+    let (status, report) = simulate(
+        &server,
+        "127.20.0.0/16",
+        &[
+            "--phones",
+            "1",
+            "--model",
+            "7960",
+            "--start-load",
+            "P00303010102",
+        ],
+    );
+    assert!(status.success(), "{report:#}\n{}", server.log_text());
+    let phone = &report["phones"][0];
+    assert_eq!(
+        path_of(phone),
+        [
+            "P00303010102",
+            "P00305000500",
+            "P00308000900",
+            "P0S3-8-12-00"
+        ],
+        "{}",
+        server.log_text()
+    );
+    assert_eq!(phone["registered"], true);
+    // phoneboot verified each hop itself (the phone came back and did not
+    // fetch the load again) and says so.
+    let done: Vec<String> = phone_events(&server, "hop_done")
+        .iter()
+        .map(|e| e["load"].as_str().unwrap().to_owned())
+        .collect();
+    for load in ["P00305000500", "P00308000900", "P0S3-8-12-00"] {
+        assert!(
+            done.iter().any(|l| l == load),
+            "no verified hop to {load}: {done:?}"
+        );
+    }
+}
+
+#[test]
+fn a_7941_on_sccp_8_3_1_reaches_sip_9_4_2_through_8_5_2_and_a_7965_goes_back_to_sccp() {
+    let b = Bench::new("java");
+    b.import(&[
+        "SCCP41.8-5-2S",
+        "SIP41.9-4-2SR3-1S",
+        "SCCP45.9-4-2SR3-1S",
+        "SIP45.9-4-2SR3-1S",
+    ]);
+    let server = b.serve(
+        "[defaults]\nprotocol = \"sip\"\n\
+         [models.7941]\nstart_load = \"SCCP41.8-3-1S\"\n\
+         [models.7965]\nprotocol = \"sccp\"\nstart_load = \"SIP45.9-4-2SR3-1S\"\n",
+    );
+    let (status, report) = simulate(
+        &server,
+        "127.21.0.0/16",
+        &["--mix", "7941:SCCP41.8-3-1S:1,7965:SIP45.9-4-2SR3-1S:1"],
+    );
+    assert!(status.success(), "{report:#}\n{}", server.log_text());
+    assert_eq!(
+        path_of(&report["phones"][0]),
+        ["SCCP41.8-3-1S", "SCCP41.8-5-2S", "SIP41.9-4-2SR3-1S"]
+    );
+    assert_eq!(
+        path_of(&report["phones"][1]),
+        ["SIP45.9-4-2SR3-1S", "SCCP45.9-4-2SR3-1S"]
+    );
+    assert_eq!(
+        report["phones"][1]["registered"], false,
+        "SCCP phones do not register by SIP"
+    );
+}
+
+#[test]
+fn interrupted_downloads_resume_and_an_old_image_is_caught_under_loss() {
+    let b = Bench::new("faults");
+    b.import(&["SIP45.9-4-2SR3-1S"]);
+    let server = b.serve("[models.7965]\nstart_load = \"SCCP45.9-4-2SR3-1S\"\n");
+    let (status, report) = simulate(
+        &server,
+        "127.22.0.0/16",
+        &[
+            "--phones",
+            "3",
+            "--model",
+            "7965",
+            "--start-load",
+            "SCCP45.9-4-2SR3-1S",
+            "--reboot-mid-download",
+            "1",
+            "--keep-old-image",
+            "1",
+            "--loss",
+            "0.05",
+        ],
+    );
+    assert!(status.success(), "{report:#}\n{}", server.log_text());
+    for p in report["phones"].as_array().unwrap() {
+        assert_eq!(p["final_load"], "SIP45.9-4-2SR3-1S", "{p:#}");
+    }
+    assert!(report["phones"][0]["aborted_downloads"].as_u64().unwrap() >= 1);
+    // The phone that booted its old image fetched the hop again; phoneboot
+    // counted that as a failed attempt, then saw the second one take.
+    let retries = phone_events(&server, "hop_retry");
+    assert_eq!(retries.len(), 1, "{retries:#?}");
+    assert_eq!(retries[0]["load"], "SIP45.9-4-2SR3-1S");
+}
+
+#[test]
+fn a_missing_stepping_stone_is_diagnosed_and_the_phone_is_not_bricked() {
+    let b = Bench::new("missing");
+    // 8.0(9) is missing: the 5.x phone must not be sent straight to SIP.
+    b.import(&["P0S3-8-12-00"]);
+    let server =
+        b.serve("[defaults]\nprotocol = \"sip\"\n[models.7960]\nstart_load = \"P00305000500\"\n");
+    let (_, report) = simulate(
+        &server,
+        "127.23.0.0/16",
+        &[
+            "--phones",
+            "1",
+            "--model",
+            "7960",
+            "--start-load",
+            "P00305000500",
+        ],
+    );
+    let phone = &report["phones"][0];
+    assert_ne!(phone["state"], "bricked", "{phone:#}");
+    assert_eq!(phone["final_load"], "P00305000500", "{phone:#}");
+    let diagnoses = phone_events(&server, "diagnosis");
+    let text = serde_json::to_string(&diagnoses).unwrap();
+    assert!(
+        text.contains("missing_load") && text.contains("P00308000900"),
+        "{text}"
+    );
+    assert!(text.contains("phoneboot firmware import"), "{text}");
+}
+
+#[test]
+fn per_mac_configs_with_passwords_go_only_to_the_lease_holder() {
+    require("tftp");
+    let b = Bench::new("secret");
+    b.import(&["SIP45.9-4-2SR3-1S"]);
+    let server = b.serve(
+        "[[phone]]\nmac = \"00:1e:4a:00:00:09\"\nmodel = \"7965\"\n\
+         lines = [{ extension = \"101\", password = \"secret-pw-101\" }]\n\
+         [[phone]]\nmac = \"00:1e:4a:00:00:0a\"\nmodel = \"7965\"\n",
+    );
+    let get = |name: &str| -> Option<Vec<u8>> {
+        let out = b.scratch.path().join("got");
+        let _ = std::fs::remove_file(&out);
+        let status = Command::new("tftp")
+            .args([
+                "-m",
+                "binary",
+                "127.0.0.1",
+                &server.addr.port().to_string(),
+                "-c",
+                "get",
+                name,
+            ])
+            .arg(&out)
+            .output()
+            .unwrap();
+        let got = std::fs::read(&out).ok().filter(|b| !b.is_empty());
+        assert!(status.status.success() || got.is_none());
+        got
+    };
+    // No lease: the phone with a SIP password gets nothing, and nothing
+    // tells the asker the file exists.
+    assert_eq!(get("SEP001E4A000009.cnf.xml"), None);
+    assert!(
+        server.log_text().contains("carries SIP passwords"),
+        "{}",
+        server.log_text()
+    );
+    // A phone with no secrets is served to anyone, generated and valid.
+    let xml = String::from_utf8(get("SEP001E4A00000A.cnf.xml").expect("served")).unwrap();
+    assert!(
+        xml.contains("<loadInformation>SIP45.9-4-2SR3-1S</loadInformation>"),
+        "{xml}"
+    );
+    assert!(!xml.contains("secret-pw"), "{xml}");
+}
+
+#[test]
+fn what_a_phone_runs_is_remembered_across_restarts() {
+    let b = Bench::new("restart");
+    b.import(&["SIP45.9-4-2SR3-1S"]);
+    let cfg = "[models.7965]\nstart_load = \"SCCP45.9-4-2SR3-1S\"\n";
+    let server = b.serve(cfg);
+    let (status, report) = simulate(
+        &server,
+        "127.24.0.0/16",
+        &[
+            "--phones",
+            "1",
+            "--model",
+            "7965",
+            "--start-load",
+            "SCCP45.9-4-2SR3-1S",
+        ],
+    );
+    assert!(status.success(), "{report:#}");
+    assert!(server.stop().success());
+    let saved = std::fs::read_to_string(b.data().join("phones.json")).unwrap();
+    assert!(saved.contains("SIP45.9-4-2SR3-1S"), "{saved}");
+    // Restarted, it knows the phone is on its target: the config names the
+    // target, and the phone (already there) downloads nothing.
+    let server = b.serve(cfg);
+    let (status, report) = simulate(
+        &server,
+        "127.24.0.0/16",
+        &[
+            "--phones",
+            "1",
+            "--model",
+            "7965",
+            "--start-load",
+            "SIP45.9-4-2SR3-1S",
+        ],
+    );
+    assert!(status.success(), "{report:#}");
+    assert_eq!(
+        report["phones"][0]["hops"].as_array().unwrap().len(),
+        0,
+        "{report:#}"
+    );
+}
+
+/// 100 phones of four models at once, addressed by DHCP (option 60 names
+/// each model) from `serve --interface` inside network namespaces.
+#[test]
+fn a_hundred_mixed_phones_by_dhcp_all_reach_their_targets() {
+    require("ip");
+    let net = NetnsPair::new("pv", 95);
+    let id = std::process::id() % 10000;
+    let (server_if, client_if) = (format!("vpvs{id}"), format!("vpvc{id}"));
+    run(Command::new("ip").args(["-n", &net.client_ns, "addr", "flush", "dev", &client_if]));
+    let b = Bench::new("hundred");
+    b.import(&[
+        "P00308000900",
+        "P0S3-8-12-00",
+        "SCCP41.8-5-2S",
+        "SIP41.9-4-2SR3-1S",
+        "SIP45.9-4-2SR3-1S",
+    ]);
+    let cfg = b.config(&format!(
+        "[dhcp]\nprobe_wait = \"300ms\"\nconflict_check = false\npool = [\"10.231.95.10-10.231.95.250\"]\n\
+         [defaults]\nprotocol = \"sip\"\n[sip]\nserver = \"{}\"\n",
+        net.server_ip
+    ));
+    std::fs::create_dir_all(b.root()).unwrap();
+    let server = Server::spawn(
+        net.in_server(BIN)
+            .args(["serve", "--interface", &server_if, "--tftp-listen"])
+            .arg(format!("{}:69", net.server_ip))
+            .args(["--http-listen", "127.0.0.1:0", "--phone-http-listen", "off"])
+            .arg("--root")
+            .arg(b.root())
+            .arg("--data-dir")
+            .arg(b.data())
+            .arg("--config")
+            .arg(&cfg),
+    );
+    let out = net
+        .in_client(BIN)
+        .args(["simulate", "--interface", &client_if, "--json", "--timeout", "240s"])
+        .args(["--reboot-delay", "0s", "--resync", "150ms", "--resync-stable", "12"])
+        .args(["--mix", "7940:P00308000900:25,7960:P00308000900:25,7941:SCCP41.8-3-1S:25,7965:SCCP45.9-4-2SR3-1S:25"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    assert!(
+        out.status.success(),
+        "{report:#}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(report["settled"], 100);
+    for p in report["phones"].as_array().unwrap() {
+        let want = match p["model"].as_str().unwrap() {
+            "7940" | "7960" => "P0S3-8-12-00",
+            "7941" => "SIP41.9-4-2SR3-1S",
+            _ => "SIP45.9-4-2SR3-1S",
+        };
+        assert_eq!(p["final_load"], want, "{p:#}");
+        assert_eq!(p["registered"], true);
+    }
+    drop(server);
+}
