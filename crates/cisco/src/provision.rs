@@ -923,7 +923,10 @@ impl Fleet {
                 match quiet {
                     Some((told, n)) if n >= 2 => {
                         phone.told = Some(told);
-                        self.conclude(mac, format!("then started over {n} times without fetching it"));
+                        self.conclude(
+                            mac,
+                            format!("then started over {n} times without fetching it"),
+                        );
                     }
                     Some((told, n)) => phone.quiet_boots = Some((told.load, n)),
                     None => {}

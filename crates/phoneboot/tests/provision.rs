@@ -210,7 +210,7 @@ fn a_7941_on_sccp_8_3_1_reaches_sip_9_4_2_through_8_5_2_and_a_7965_goes_back_to_
 fn interrupted_downloads_resume_and_an_old_image_is_caught_under_loss() {
     let b = Bench::new("faults");
     b.import(&["SIP45.9-4-2SR3-1S"]);
-    let server = b.serve("[models.7965]\nstart_load = \"SCCP45.9-4-2SR3-1S\"\n");
+    let server = b.serve("[families.79x5]\nstart_load = \"SCCP45.9-4-2SR3-1S\"\n");
     let (status, report) = simulate(
         &server,
         "127.22.0.0/16",
@@ -247,7 +247,7 @@ fn a_missing_stepping_stone_is_diagnosed_and_the_phone_is_not_bricked() {
     // 8.0(9) is missing: the 5.x phone must not be sent straight to SIP.
     b.import(&["P0S3-8-12-00"]);
     let server =
-        b.serve("[defaults]\nprotocol = \"sip\"\n[models.7960]\nstart_load = \"P00305000500\"\n");
+        b.serve("[defaults]\nprotocol = \"sip\"\n[[phone]]\nmac = \"00:1e:4a:00:00:00\"\nmodel = \"7960\"\nstart_load = \"P00305000500\"\n");
     let (_, report) = simulate(
         &server,
         "127.23.0.0/16",
@@ -280,7 +280,7 @@ fn per_mac_configs_with_passwords_go_only_to_the_lease_holder() {
     let server = b.serve(
         "[[phone]]\nmac = \"00:1e:4a:00:00:09\"\nmodel = \"7965\"\n\
          lines = [{ extension = \"101\", password = \"secret-pw-101\" }]\n\
-         [[phone]]\nmac = \"00:1e:4a:00:00:0a\"\nmodel = \"7965\"\n",
+         [[phone]]\nmac = \"00:1e:4a:00:00:0a\"\nmodel = \"7965\"\nstart_load = \"SCCP45.9-4-2SR3-1S\"\n",
     );
     let get = |name: &str| -> Option<Vec<u8>> {
         let out = b.scratch.path().join("got");
@@ -323,7 +323,7 @@ fn per_mac_configs_with_passwords_go_only_to_the_lease_holder() {
 fn what_a_phone_runs_is_remembered_across_restarts() {
     let b = Bench::new("restart");
     b.import(&["SIP45.9-4-2SR3-1S"]);
-    let cfg = "[models.7965]\nstart_load = \"SCCP45.9-4-2SR3-1S\"\n";
+    let cfg = "[families.79x5]\nstart_load = \"SCCP45.9-4-2SR3-1S\"\n";
     let server = b.serve(cfg);
     let (status, report) = simulate(
         &server,
@@ -383,7 +383,10 @@ fn a_hundred_mixed_phones_by_dhcp_all_reach_their_targets() {
     ]);
     let cfg = b.config(&format!(
         "[dhcp]\nprobe_wait = \"300ms\"\nconflict_check = false\npool = [\"10.231.95.10-10.231.95.250\"]\n\
-         [defaults]\nprotocol = \"sip\"\n[sip]\nserver = \"{}\"\n",
+         [defaults]\nprotocol = \"sip\"\n[sip]\nserver = \"{}\"\n\
+         [families.79x0]\nstart_load = \"P00308000900\"\n\
+         [families.79x1]\nstart_load = \"SCCP41.8-3-1S\"\n\
+         [families.79x5]\nstart_load = \"SCCP45.9-4-2SR3-1S\"\n",
         net.server_ip
     ));
     std::fs::create_dir_all(b.root()).unwrap();
