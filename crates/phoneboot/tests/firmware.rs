@@ -345,7 +345,7 @@ fn serve_hands_library_files_to_curl_and_tftp_hpa() {
     assert_eq!(import(&data, &inc_path, &["--allow-incomplete"]).0, 0);
     // A half-copied root file with a library file's name must not win.
     write_file(&root.join("sip41.9-4-2sr3-1s.LOADS"), b"half a file");
-    write_file(&root.join("XMLDefault.cnf.xml"), b"<Default/>\n");
+    write_file(&root.join("Chirp1.raw"), b"ring\n");
 
     let server = Server::start(&root, &data, &[]);
     let port = server.port();
@@ -367,7 +367,7 @@ fn serve_hands_library_files_to_curl_and_tftp_hpa() {
         assert_eq!(sha256(&std::fs::read(&got).unwrap()), sha256(&want));
     }
     // The root still serves what the library does not hold.
-    assert!(curl_get(port, "xmldefault.cnf.xml", &got));
+    assert!(curl_get(port, "chirp1.RAW", &got));
     // term41.default.loads: the SIP one (the default protocol).
     assert!(curl_get(port, "TERM41.default.loads", &got));
     assert_eq!(

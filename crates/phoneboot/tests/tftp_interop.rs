@@ -15,7 +15,8 @@ struct Fixture {
     files: Vec<(&'static str, String)>,
 }
 
-const SMALL: &str = "SEP00215555AA01.cnf.xml";
+/// A MAC-bearing name served from the root as-is (SEP….cnf.xml is generated).
+const SMALL: &str = "CTLSEP00215555AA01.tlv";
 const BLOCKS: &str = "blocks512.bin";
 const BIG: &str = "P0S3-8-12-00.sb2";
 const BIG_LEN: usize = 33 * 1024 * 1024 + 5;
