@@ -454,6 +454,25 @@ fn slow_tftp_get(server: SocketAddr, file: &str, pace: Duration) -> u64 {
     }
 }
 
+/// An active lease in the store, as an earlier DHCP run leaves it.
+fn seed_lease(data: &Path) {
+    use store::LeaseStore;
+    let mut db = store::SqliteStore::open(data.join("leases.sqlite")).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    db.apply(&[store::LeaseChange::Upsert(store::LeaseRecord {
+        mac: [0, 0x11, 0x22, 0x33, 0x44, 0x55],
+        client_id: None,
+        ip: [10, 0, 0, 5].into(),
+        expires_unix_ms: now + 3_600_000,
+        model: Some("7941".into()),
+        hostname: None,
+    })])
+    .unwrap();
+}
+
 fn api_status(api: SocketAddr, path: &str) -> u16 {
     http_get(api, "GET", path, "").0
 }
@@ -487,6 +506,7 @@ fn the_dashboard_follows_traffic_live() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
+    seed_lease(&data);
     let server = Server::start(&root, &data, &[]);
     let api = server.api_addr();
     let base = format!("http://{api}");
@@ -639,6 +659,12 @@ fn the_dashboard_follows_traffic_live() {
     );
     b.screenshot("firmware");
     b.click("a[data-tab=leases]");
+    b.wait_for(
+        "the lease from the store",
+        "const tr = document.querySelector('#leases tr[data-mac=\"00:11:22:33:44:55\"]');
+         return tr && tr.textContent.includes('10.0.0.5') && tr.textContent.includes('active')",
+        json!([]),
+    );
     b.screenshot("leases");
     b.click("a[data-tab=desired]");
     let desired = if api_status(api, "/api/desired") == 404 {
@@ -648,6 +674,7 @@ fn the_dashboard_follows_traffic_live() {
     };
     b.wait_for("the desired state", desired, json!([]));
     b.screenshot("desired");
+    assert_eq!(b.script("return phoneboot.errors", json!([])), json!([]));
 }
 
 /// The engine's `/api/phones` shape, rendered: progress bars, diagnosis,
@@ -782,6 +809,7 @@ fn a_token_becomes_a_session_cookie_and_the_phones_table_renders_the_engine_shap
     assert_eq!(macs("byMac"), [m(3)]);
     b.script("phoneboot.renderPhones(arguments[0])", json!([phones]));
     b.screenshot("phones-engine-shape");
+    assert_eq!(b.script("return phoneboot.errors", json!([])), json!([]));
 }
 
 /// The cookie path without a browser: what `/?token=` answers, which

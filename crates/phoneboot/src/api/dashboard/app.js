@@ -24,6 +24,12 @@ const state = {
   timeline: [],
 };
 
+// Script errors and CSP refusals, for the browser test (and the console).
+const errors = [];
+window.addEventListener("error", (e) => errors.push(`error: ${e.message}`));
+window.addEventListener("unhandledrejection", (e) => errors.push(`unhandled: ${e.reason}`));
+document.addEventListener("securitypolicyviolation", (e) => errors.push(`csp: ${e.violatedDirective} ${e.blockedURI}`));
+
 // ---- small helpers -------------------------------------------------------
 
 const $ = (sel) => document.querySelector(sel);
@@ -587,6 +593,6 @@ function start() {
 }
 
 // For tests and the browser console.
-window.phoneboot = { state, renderPhones, renderEvents, eventText };
+window.phoneboot = { state, errors, renderPhones, renderEvents, eventText };
 
 start();
