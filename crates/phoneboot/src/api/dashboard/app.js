@@ -90,6 +90,11 @@ function normMac(m) {
   return hex.length === 12 ? hex.match(/../g).join(":") : String(m || "").toLowerCase();
 }
 
+/** The hex digits of a MAC (or part of one), for matching any notation. */
+function macHex(m) {
+  return String(m || "").toLowerCase().replace(/[^0-9a-f]/g, "");
+}
+
 function ipKey(ip) {
   if (!ip) return "";
   return ip.split(".").map((o) => pad(o, 3)).join(".");
@@ -225,7 +230,9 @@ function phoneMatches(p, text, stage) {
   const hay = [p.mac, p.model, p.ip, p.protocol, p.stage, p.stage_text, p.current_load, p.next_load,
     p.target_load, p.diagnosis && p.diagnosis.message, p.diagnosis && p.diagnosis.code]
     .filter(Boolean).join(" ").toLowerCase();
-  return text.toLowerCase().split(/\s+/).every((w) => hay.includes(w) || hay.includes(normMac(w)));
+  const mac = macHex(p.mac);
+  const macLike = (w) => /^[0-9a-f:.-]+$/.test(w) && macHex(w).length >= 4;
+  return text.toLowerCase().split(/\s+/).every((w) => hay.includes(w) || (macLike(w) && mac.includes(macHex(w))));
 }
 
 function phoneRow(p) {
@@ -398,7 +405,7 @@ function eventMatches(e) {
   const type = $("#ev-type").value;
   const text = $("#ev-text").value.trim().toLowerCase();
   if (type && e.type !== type) return false;
-  if (mac && !(e.mac || "").includes(normMac(mac)) && !(e.mac || "").includes(mac.toLowerCase())) return false;
+  if (mac && !(macHex(mac) && macHex(e.mac).includes(macHex(mac)))) return false;
   if (text && !`${e.type} ${e.mac || ""} ${eventText(e)}`.toLowerCase().includes(text)) return false;
   return true;
 }
