@@ -5,14 +5,16 @@
 //! - one [`ApiState`] shared by every handler; later parts add their
 //!   routes in [`routes`] (`/api/phones`, desired state) beside these;
 //! - when a token is configured every operator request needs
-//!   `Authorization: Bearer <token>`, compared in constant time; a listener
-//!   off loopback without a token refuses to start (see `lib.rs`);
+//!   `Authorization: Bearer <token>` (or the [`dashboard`]'s session
+//!   cookie), compared in constant time; a listener off loopback without a
+//!   token refuses to start (see `lib.rs`);
 //! - every error, including unknown paths, wrong methods and bad queries, is
 //!   JSON `{"error": "…"}` with a 4xx/5xx status; nothing here panics on
 //!   input;
 //! - nothing reads the config's secrets: the API has no route to the config.
 
 pub mod client;
+pub mod dashboard;
 pub mod eventlog;
 pub mod metrics;
 pub mod phone;
@@ -94,6 +96,7 @@ type Shared = Arc<ApiState>;
 /// The whole operator router, authentication included.
 pub fn router(state: Shared) -> Router {
     routes()
+        .merge(dashboard::routes())
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -126,28 +129,49 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
+/// The bearer header, or the dashboard's session cookie (see
+/// [`dashboard`]); `/?token=…` turns a valid token into that cookie.
 async fn auth(State(s): State<Shared>, req: Request, next: Next) -> Response {
-    if let Some(token) = &s.token {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        if !given.is_some_and(|g| same_secret(g.as_bytes(), token.as_bytes())) {
-            let mut r = ApiError(
-                StatusCode::UNAUTHORIZED,
-                "this server needs a token: send `Authorization: Bearer <token>` \
-                 (the CLI takes --token or PHONEBOOT_HTTP_TOKEN)"
-                    .into(),
-            )
-            .into_response();
-            r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return r;
+    let login = dashboard::login_token(&req);
+    let Some(token) = &s.token else {
+        if login.is_some() {
+            // Nothing to log in to; drop the token from the address bar.
+            return dashboard::login_redirect(None);
         }
+        return next.run(req).await;
+    };
+    let ok = |given: &str| same_secret(given.as_bytes(), token.as_bytes());
+    if let Some(given) = login {
+        return if ok(given.trim()) {
+            dashboard::login_redirect(Some(token))
+        } else {
+            dashboard::login_page(true)
+        };
     }
-    next.run(req).await
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let session = dashboard::cookie(req.headers())
+        .is_some_and(|c| same_secret(c.as_bytes(), dashboard::session_value(token).as_bytes()));
+    if bearer.is_some_and(ok) || session {
+        return next.run(req).await;
+    }
+    if req.uri().path() == "/" {
+        return dashboard::login_page(false);
+    }
+    let mut r = ApiError(
+        StatusCode::UNAUTHORIZED,
+        "this server needs a token: send `Authorization: Bearer <token>` \
+         (the CLI takes --token or PHONEBOOT_HTTP_TOKEN; a browser opens /?token=<token> once)"
+            .into(),
+    )
+    .into_response();
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r
 }
 
 async fn not_found(req: Request) -> ApiError {
