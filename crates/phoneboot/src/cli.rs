@@ -78,6 +78,11 @@ pub enum Command {
         #[command(flatten)]
         api: ApiClientArgs,
     },
+    /// Every phone the running server knows: model, loads, stage, diagnosis.
+    Phones {
+        #[command(flatten)]
+        api: ApiClientArgs,
+    },
     /// Recent events of the running server; --follow keeps printing new ones.
     Events {
         #[command(flatten)]

@@ -49,6 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::DhcpOption { code, addresses } => dhcp_option(code, &addresses),
         Command::Simulate(args) => simulate::run(args),
         Command::Status { api } => api::client::status(&api),
+        Command::Phones { api } => api::client::phones(&api),
         Command::Events {
             api,
             follow,

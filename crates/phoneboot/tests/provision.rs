@@ -55,7 +55,11 @@ impl Bench {
         let path = self.scratch.path().join("phoneboot.toml");
         // Phones re-read their config quickly here; the settle fallback is
         // short so a phone that shows nothing is concluded within the test.
-        std::fs::write(&path, format!("{text}\n[provision]\nsettle = \"1s\"\n")).unwrap();
+        let text = match text.find("[provision]\n") {
+            Some(at) => format!("{}settle = \"1s\"\n{}", &text[..at + 12], &text[at + 12..]),
+            None => format!("{text}\n[provision]\nsettle = \"1s\"\n"),
+        };
+        std::fs::write(&path, text).unwrap();
         path
     }
 
@@ -203,6 +207,80 @@ fn a_7941_on_sccp_8_3_1_reaches_sip_9_4_2_through_8_5_2_and_a_7965_goes_back_to_
     assert_eq!(
         report["phones"][1]["registered"], false,
         "SCCP phones do not register by SIP"
+    );
+}
+
+#[test]
+fn the_api_and_cli_show_each_phone_and_never_a_password() {
+    let b = Bench::new("api");
+    b.import(&["SIP45.9-4-2SR3-1S"]);
+    let server = b.serve(
+        "[families.79x5]\nstart_load = \"SCCP45.9-4-2SR3-1S\"\n\
+         [[phone]]\nmac = \"00:1e:4a:00:00:00\"\nmodel = \"7965\"\nlabel = \"Desk\"\n\
+         lines = [{ extension = \"101\", password = \"pw-never-shown\" }]\n\
+         [provision]\nrestrict_per_mac_files = false\n",
+    );
+    let (status, report) = simulate(
+        &server,
+        "127.25.0.0/16",
+        &[
+            "--phones",
+            "1",
+            "--model",
+            "7965",
+            "--start-load",
+            "SCCP45.9-4-2SR3-1S",
+        ],
+    );
+    assert!(status.success(), "{report:#}");
+    let api = server.api_addr();
+    let get = |path: &str| {
+        let (code, _, body) = http_get(api, "GET", path, "");
+        assert_eq!(code, 200, "{path}: {}", String::from_utf8_lossy(&body));
+        let text = String::from_utf8(body).unwrap();
+        assert!(
+            !text.contains("pw-never-shown"),
+            "{path} leaks a password: {text}"
+        );
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+    };
+    let phones = get("/api/phones");
+    let p = &phones[0];
+    assert_eq!(p["mac"], "00:1e:4a:00:00:00");
+    assert_eq!(p["model"], "7965");
+    assert_eq!(p["stage"], "done", "{p:#}");
+    assert_eq!(p["current_load"], "SIP45.9-4-2SR3-1S");
+    assert_eq!(p["target_load"], "SIP45.9-4-2SR3-1S");
+    assert_eq!(p["ip"], "127.25.0.1");
+    let one = get("/api/phones/001E4A000000");
+    let kinds: Vec<&str> = one["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"hop_done"), "{kinds:?}");
+    let desired = get("/api/desired");
+    assert_eq!(desired["phones"][0]["lines"][0]["password"], "***");
+    let metrics = String::from_utf8(http_get(api, "GET", "/metrics", "").2).unwrap();
+    assert!(
+        metrics.contains("phoneboot_phones{stage=\"done\"} 1"),
+        "{metrics}"
+    );
+    let (code, _, body) = http_get(api, "GET", "/api/phones/not-a-mac", "");
+    assert_eq!(code, 400, "{}", String::from_utf8_lossy(&body));
+    // The CLI reads the same.
+    let out = Command::new(BIN)
+        .args(["phones", "--server", &format!("http://{api}")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("00:1e:4a:00:00:00")
+            && text.contains("SIP45.9-4-2SR3-1S")
+            && text.contains("done"),
+        "{text}"
     );
 }
 

@@ -137,6 +137,10 @@ pub fn status(args: &ApiClientArgs) -> anyhow::Result<ExitCode> {
         c["leases_active"], c["transfers_active"], c["transfers_done"],
         c["firmware_loads_complete"], c["firmware_loads_incomplete"], c["events"]
     );
+    if let Some(by) = c["phones"].as_object().filter(|m| !m.is_empty()) {
+        let parts: Vec<String> = by.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        println!("  phones {}", parts.join(" · "));
+    }
     let problems = s["problems"].as_array().cloned().unwrap_or_default();
     if problems.is_empty() {
         println!("no problems");
@@ -146,6 +150,41 @@ pub fn status(args: &ApiClientArgs) -> anyhow::Result<ExitCode> {
             println!("  - {}", p.as_str().unwrap_or_default());
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `phoneboot phones`: one line per phone the engine knows.
+pub fn phones(args: &ApiClientArgs) -> anyhow::Result<ExitCode> {
+    let api = Api::new(args)?;
+    let list = runtime()?.block_on(api.json("/api/phones"))?;
+    let list = list.as_array().cloned().unwrap_or_default();
+    println!(
+        "{:<17}  {:<15}  {:<8}  {:<20}  {:<20}  stage",
+        "MAC", "IP", "model", "runs", "target"
+    );
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
+    for p in &list {
+        println!(
+            "{:<17}  {:<15}  {:<8}  {:<20}  {:<20}  {}",
+            text(&p["mac"]),
+            text(&p["ip"]),
+            text(&p["model"]),
+            text(&p["current_load"]),
+            text(&p["target_load"]),
+            text(&p["stage_text"]),
+        );
+        if let Some(d) = p["diagnosis"].as_object() {
+            println!(
+                "    ! {}",
+                d.get("message").and_then(|m| m.as_str()).unwrap_or("")
+            );
+            println!(
+                "      fix: {}",
+                d.get("fix").and_then(|m| m.as_str()).unwrap_or("")
+            );
+        }
+    }
+    println!("{} phones", list.len());
     Ok(ExitCode::SUCCESS)
 }
 

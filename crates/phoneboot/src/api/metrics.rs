@@ -70,6 +70,8 @@ pub struct Gauges {
     pub loads_complete: usize,
     pub loads_incomplete: usize,
     pub events_lagged: u64,
+    /// Phones the provisioning engine knows, by stage.
+    pub phones_by_stage: BTreeMap<&'static str, usize>,
 }
 
 impl Metrics {
@@ -155,6 +157,15 @@ impl Metrics {
         );
         for (p, n) in &g.transfers_active {
             let _ = writeln!(out, "phoneboot_transfers_active{{protocol=\"{p}\"}} {n}");
+        }
+        head(
+            &mut out,
+            "phoneboot_phones",
+            "gauge",
+            "Phones the provisioning engine knows, by stage.",
+        );
+        for (stage, n) in &g.phones_by_stage {
+            let _ = writeln!(out, "phoneboot_phones{{stage=\"{stage}\"}} {n}");
         }
         head(
             &mut out,

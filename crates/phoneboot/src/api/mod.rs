@@ -18,6 +18,7 @@ pub mod dashboard;
 pub mod eventlog;
 pub mod metrics;
 pub mod phone;
+pub mod phones;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -114,6 +115,9 @@ pub fn routes() -> Router<Shared> {
         .route("/api/events", get(events))
         .route("/api/events/stream", get(event_stream))
         .route("/api/firmware", get(firmware))
+        .route("/api/phones", get(phones::phones))
+        .route("/api/phones/{mac}", get(phones::phone))
+        .route("/api/desired", get(phones::desired))
 }
 
 /// Constant time for equal lengths, so the token cannot be guessed byte by
@@ -381,6 +385,17 @@ async fn status(
             "{n} × {kind} since start (see `phoneboot events --type …`)"
         ));
     }
+    let mut phones_by_stage: std::collections::BTreeMap<&'static str, usize> = Default::default();
+    if let Some(engine) = s.resolver.engine() {
+        for v in engine.phones() {
+            *phones_by_stage
+                .entry(crate::engine::stage_word(&v.stage))
+                .or_default() += 1;
+            if let Some(d) = &v.diagnosis {
+                problems.push(format!("phone {}: {d}", v.mac));
+            }
+        }
+    }
     Ok(Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "started_unix_ms": s.started_unix_ms,
@@ -393,6 +408,7 @@ async fn status(
             "firmware_loads_complete": loads.iter().filter(|l| l.complete).count(),
             "firmware_loads_incomplete": loads.iter().filter(|l| !l.complete).count(),
             "events": s.log.len(),
+            "phones": phones_by_stage,
         },
         "errors": errors,
         "problems": problems,
@@ -550,6 +566,17 @@ async fn metrics(State(s): State<Shared>) -> Result<Response, ApiError> {
         loads_complete: loads.iter().filter(|l| l.complete).count(),
         loads_incomplete: loads.iter().filter(|l| !l.complete).count(),
         events_lagged: s.log.lagged.load(Ordering::Relaxed),
+        phones_by_stage: s
+            .resolver
+            .engine()
+            .map(|e| {
+                let mut by: std::collections::BTreeMap<&'static str, usize> = Default::default();
+                for v in e.phones() {
+                    *by.entry(crate::engine::stage_word(&v.stage)).or_default() += 1;
+                }
+                by
+            })
+            .unwrap_or_default(),
     };
     Ok((
         [(

@@ -1,0 +1,171 @@
+//! `/api/phones`, `/api/phones/{mac}` and `/api/desired`: the provisioning
+//! engine's view, for the dashboard and `phoneboot phones`. SIP passwords
+//! never leave here: the desired state is returned with them replaced.
+
+use std::collections::BTreeMap;
+use std::collections::HashMap;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::eventlog::Filter;
+use super::{only, ApiError, Shared};
+use crate::engine::{self, Engine};
+
+fn engine(s: &Shared) -> Result<&std::sync::Arc<Engine>, ApiError> {
+    s.resolver.engine().ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            "no such endpoint: the provisioning engine is not running".into(),
+        )
+    })
+}
+
+/// One phone as the API shows it (the shape `docs/api.md` documents).
+pub fn phone_json(e: &Engine, v: &cisco::PhoneView) -> Value {
+    let (hop, of) = match v.stage {
+        cisco::Stage::Downloading { hop, of, .. }
+        | cisco::Stage::Rebooting { hop, of }
+        | cisco::Stage::Verifying { hop, of }
+        | cisco::Stage::OnHop { hop, of } => (Some(hop), Some(of)),
+        _ => (None, None),
+    };
+    let hops_left = v.hops.len() as u32;
+    let hops_done = match (hop, of) {
+        (Some(h), _) if matches!(v.stage, cisco::Stage::OnHop { .. }) => h,
+        (Some(h), _) => h.saturating_sub(1),
+        _ => 0,
+    };
+    let protocol = v
+        .target
+        .as_ref()
+        .and_then(|t| t.protocol())
+        .map(|p| p.to_string());
+    json!({
+        "mac": v.mac.to_string(),
+        "ip": v.ip,
+        "model": v.model.map(|m| m.name()),
+        "model_evidence": v.model_evidence,
+        "protocol": protocol,
+        "stage": engine::stage_word(&v.stage),
+        "stage_text": v.stage.to_string(),
+        "current_load": v.current.as_ref().map(ToString::to_string),
+        "evidence": v.evidence,
+        "next_load": v.next.as_ref().map(ToString::to_string),
+        "target_load": v.target.as_ref().map(ToString::to_string),
+        "hops_done": hops_done,
+        "hops_total": of.unwrap_or(hops_done + hops_left),
+        "hops": v.hops.iter().map(|h| json!({"load": h.load.to_string(), "why": h.why.as_str()})).collect::<Vec<_>>(),
+        "attempts": v.attempts,
+        "progress": v.progress.map(|p| json!({
+            "files_done": p.files_done,
+            "files_total": p.files_total,
+            "bytes_done": p.bytes_done,
+            "bytes_total": p.bytes_total,
+        })),
+        "diagnosis": v.diagnosis.as_ref().map(|d| json!({
+            "code": engine::diagnosis_code(d),
+            "message": engine::diagnosis_problem(d),
+            "fix": d.fix(),
+        })),
+        "last_seen_unix_ms": v.last_seen.map(|t| e.unix_ms(t)),
+    })
+}
+
+pub async fn phones(
+    State(s): State<Shared>,
+    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    only(&q?.0, &[])?;
+    let e = engine(&s)?;
+    let list: Vec<Value> = e.phones().iter().map(|v| phone_json(e, v)).collect();
+    Ok(Json(Value::Array(list)))
+}
+
+pub async fn phone(
+    State(s): State<Shared>,
+    Path(mac): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let e = engine(&s)?;
+    let parsed: cisco::Mac = mac
+        .parse()
+        .map_err(|err: cisco::MacError| ApiError::bad_request(err.to_string()))?;
+    let view = e.phone(parsed).ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            format!("phoneboot has not seen phone {parsed}"),
+        )
+    })?;
+    let mut out = phone_json(e, &view);
+    let filter = Filter {
+        mac: Some(parsed.0),
+        ..Filter::default()
+    };
+    let events: Vec<Value> = s
+        .log
+        .query(&filter, 500)
+        .iter()
+        .map(|e| e.json.clone())
+        .collect();
+    out["events"] = Value::Array(events);
+    Ok(Json(out))
+}
+
+/// The desired state, with every SIP password replaced by `***`.
+pub async fn desired(
+    State(s): State<Shared>,
+    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    only(&q?.0, &[])?;
+    let e = engine(&s)?;
+    let d = e.desired();
+    let site = e.site();
+    let layer = |l: &crate::desired::Layer| {
+        json!({
+            "protocol": l.protocol.map(|p| p.to_string()),
+            "load": l.load.as_ref().map(engine::target_text),
+            "start_load": l.start_load.as_ref().map(ToString::to_string),
+            "sccp_server": l.sccp_server,
+        })
+    };
+    let named = |m: BTreeMap<String, Value>| Value::Object(m.into_iter().collect());
+    let phones: Vec<Value> = d
+        .phones
+        .iter()
+        .map(|(mac, p)| {
+            json!({
+                "mac": mac.to_string(),
+                "model": p.model.map(|m| m.name()),
+                "group": p.group,
+                "layer": layer(&p.layer),
+                "label": p.label,
+                "lines": p.lines.iter().map(|l| json!({
+                    "extension": l.extension,
+                    "display": l.display,
+                    "auth": l.auth,
+                    "password": "***",
+                    "label": l.label,
+                })).collect::<Vec<_>>(),
+                "speed_dials": p.speed_dials.iter().map(|s| json!({"number": s.number, "label": s.label})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "sip": {
+            "server": site.sip_server,
+            "port": site.sip_port,
+            "transport": site.transport.as_str(),
+        },
+        "time": { "zone": site.time_zone, "ntp": site.ntp_server },
+        "syslog": site.syslog_server,
+        "defaults": layer(&d.defaults),
+        "families": named(d.families.iter().map(|(f, l)| (f.to_string(), layer(l))).collect()),
+        "models": named(d.models.iter().map(|(m, l)| (m.name().to_owned(), layer(l))).collect()),
+        "groups": named(d.groups.iter().map(|(g, l)| (g.clone(), layer(l))).collect()),
+        "phones": phones,
+        "restrict_per_mac_files": d.restrict_per_mac_files,
+    })))
+}
