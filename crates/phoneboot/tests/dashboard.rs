@@ -17,12 +17,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cisco::synth::{self, LoadsBuilder};
-use cisco::LoadName;
 use common::*;
 use serde_json::{json, Value};
 
-const PHONE: &str = "SEP001122334455.cnf.xml";
+/// A MAC-bearing name the root serves as-is (SEP….cnf.xml is generated).
+const PHONE: &str = "CTLSEP001122334455.tlv";
 const SIM_MAC: &str = "00:1e:4a:00:00:01";
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -405,17 +404,6 @@ fn wait_phone_row(b: &Browser, mac: &str, done: impl Fn(&PhoneRow) -> bool) -> P
 
 // ---- traffic ----------------------------------------------------------------
 
-fn put_load(root: &Path, load: &str) {
-    let load = LoadName::parse(load).unwrap();
-    if load.has_loads_file() {
-        let b = LoadsBuilder::for_load(&load).unwrap();
-        write_file(&root.join(b.file_name()), &b.build());
-    }
-    for f in synth::load_files(&load) {
-        write_file(&root.join(&f), &synth::image(&f, 20_000));
-    }
-}
-
 fn tftp_get(server: &Server, file: &str, out: &Path) {
     run(Command::new("tftp")
         .args(["-m", "binary", "127.0.0.1", &server.port().to_string()])
@@ -484,30 +472,40 @@ fn the_dashboard_follows_traffic_live() {
     require("tftp");
     let s = Scratch::new("dashboard-live");
     let root = s.path().join("root");
-    put_load(&root, "SIP45.9-4-2SR3-1S");
-    write_file(
-        &root.join("XMLDefault.cnf.xml"),
-        b"<Default>\n<loadInformation436>SIP45.9-4-2SR3-1S</loadInformation436>\n</Default>\n",
-    );
     write_file(&root.join(PHONE), b"<device/>\n");
     write_file(&root.join("big.bin"), &random_bytes(300_000, 3));
     let data = s.path().join("data");
     let bundles = s.path().join("bundles");
     std::fs::create_dir_all(&bundles).unwrap();
+    // SIP41 is imported with the CLI; SIP45 (what the simulated 7965s walk
+    // to) has images big enough that a download, slowed by loss, is seen
+    // in progress.
     let bundle = library::fixtures::Bundle::new("SIP41.9-4-2SR3-1S")
         .unwrap()
+        .write(&bundles, library::Format::Zip)
+        .unwrap();
+    let big = library::fixtures::Bundle::new("SIP45.9-4-2SR3-1S")
+        .unwrap()
+        .image_size(1_500_000)
         .write(&bundles, library::Format::Zip)
         .unwrap();
     let out = Command::new(BIN)
         .args(["firmware", "import"])
         .arg(&bundle)
+        .arg(&big)
         .arg("--data-dir")
         .arg(&data)
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     seed_lease(&data);
-    let server = Server::start(&root, &data, &[]);
+    let cfg = s.path().join("phoneboot.toml");
+    std::fs::write(
+        &cfg,
+        "[families.79x5]\nstart_load = \"SCCP45.9-3-1SR1-1S\"\n[provision]\nsettle = \"1s\"\n",
+    )
+    .unwrap();
+    let server = Server::start(&root, &data, &["--config", cfg.to_str().unwrap()]);
     let api = server.api_addr();
     let base = format!("http://{api}");
 
@@ -524,8 +522,16 @@ fn the_dashboard_follows_traffic_live() {
     let tftp = server.addr.to_string();
     let sim = std::thread::spawn(move || {
         Command::new(BIN)
-            .args(["simulate", "--server", &tftp, "--json", "--timeout", "60s"])
-            .args(["--reboot-delay", "0s", "--mac-base", SIM_MAC])
+            .args(["simulate", "--server", &tftp, "--json", "--timeout", "120s"])
+            .args([
+                "--reboot-delay",
+                "0s",
+                "--mac-base",
+                SIM_MAC,
+                "--loss",
+                "0.03",
+            ])
+            .args(["--resync", "150ms", "--resync-stable", "12"])
             .args(["--mix", "7965:SCCP45.9-3-1SR1-1S:2"])
             .args(["--source-net", "127.12.0.0/16"])
             .output()
@@ -534,9 +540,23 @@ fn the_dashboard_follows_traffic_live() {
     b.wait_for(
         "a simulated phone's config transfer",
         "return [...document.querySelectorAll('#event-list li[data-type=tftp_transfer]')]
-           .some(li => li.dataset.mac === arguments[0] && li.textContent.includes('SEP001E4A000001.cnf.xml'))",
+           .some(li => li.dataset.mac === arguments[0] && li.textContent.includes('XMLDefault.cnf.xml'))",
         json!([SIM_MAC]),
     );
+    // The phones table: a row appears for the phone, and its download's
+    // progress bar moves while the simulator fetches the firmware.
+    b.click("a[data-tab=phones]");
+    let first = wait_phone_row(&b, SIM_MAC, |r| r.progress.is_some_and(|(v, _)| v > 0.0));
+    b.screenshot("phones-downloading");
+    let (v1, _) = first.progress.unwrap();
+    let moved = wait_phone_row(&b, SIM_MAC, |r| {
+        r.stage != "downloading" || r.progress.is_some_and(|(v, _)| v > v1)
+    });
+    assert!(
+        moved.stage != "downloading" || moved.progress.unwrap().0 > v1,
+        "{first:?} -> {moved:?}"
+    );
+    b.click("a[data-tab=events]");
     let sim = sim.join().unwrap();
     assert!(
         sim.status.success(),
@@ -644,8 +664,8 @@ fn the_dashboard_follows_traffic_live() {
         );
         assert_eq!(b.count("#phones tbody tr"), 0);
     } else {
-        let row = wait_phone_row(&b, SIM_MAC, |_| true);
-        assert!(row.text.contains("7965"), "{row:?}");
+        let row = wait_phone_row(&b, SIM_MAC, |r| r.stage == "done");
+        assert!(row.text.contains("SIP45.9-4-2SR3-1S"), "{row:?}");
     }
     b.screenshot("phones");
 

@@ -170,11 +170,19 @@ impl EventLog {
                     _ => None,
                 };
                 if let Some((client, file)) = client_file {
+                    // A MAC-bearing name (CTLSEP…, SEP…) ties the address to
+                    // the phone for its other requests too (XMLDefault,
+                    // firmware), as a lease does.
+                    if let Some(m) = mac_in_file_name(file) {
+                        // Bounded: a flood of made-up names from many
+                        // addresses must not grow it without end.
+                        if leased.len() >= 65_536 {
+                            leased.clear();
+                        }
+                        leased.insert(client.ip(), m);
+                    }
                     if let Some(m) = leased.get(&client.ip()) {
                         push(*m);
-                    }
-                    if let Some(m) = mac_in_file_name(file) {
-                        push(m);
                     }
                 }
             }
