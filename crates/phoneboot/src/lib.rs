@@ -357,6 +357,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             Some(l) => Some(l.local_addr()?),
             None => None,
         };
+        let files = std::fs::read_dir(root.root())
+            .map(|d| d.count())
+            .unwrap_or(0);
+        // One line on stdout that people and tests can rely on: the first.
+        println!(
+            "phoneboot: TFTP listening on {local}, serving {} ({files} entries); data in {}",
+            root.root().display(),
+            cfg.data_dir.display()
+        );
         let iface_addr = dhcp.as_ref().map(|d| d.iface.addr);
         let lookup = dhcp
             .as_ref()
@@ -375,15 +384,6 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             resolver::Resolver::new(root)
                 .with_library(library)
                 .with_engine(engine.clone()),
-        );
-        let files = std::fs::read_dir(resolver.root())
-            .map(|d| d.count())
-            .unwrap_or(0);
-        // One line on stdout that people and tests can rely on.
-        println!(
-            "phoneboot: TFTP listening on {local}, serving {} ({files} entries); data in {}",
-            resolver.root().display(),
-            cfg.data_dir.display()
         );
         if let Some(lib) = resolver.library() {
             let s = lib.summary();
@@ -420,6 +420,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             transfers: transfers.clone(),
             token: cfg.http.token.clone(),
             shutdown: shutdown.clone(),
+            listeners: [("sntp", &listeners.sntp), ("syslog", &listeners.syslog)]
+                .into_iter()
+                .filter_map(|(name, c)| c.clone().map(|c| (name, c)))
+                .collect(),
         });
         let api_task = tokio::spawn(api::serve(api_listener, api_state));
         let phone_task = phone_listener.map(|l| {

@@ -302,6 +302,22 @@ fn a_garbage_flood_is_counted_and_does_not_grow_memory() {
         grown < 16 * 1024,
         "RSS grew by {grown} KiB during the flood"
     );
+    // /metrics counts both listeners while they run.
+    let (code, _, body) = http_get(server.api_addr(), "GET", "/metrics", "");
+    assert_eq!(code, 200);
+    let metrics = String::from_utf8(body).unwrap();
+    for what in ["sntp", "syslog"] {
+        let line = metrics
+            .lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "phoneboot_{what}_datagrams_total{{result=\"malformed\"}} "
+                ))
+            })
+            .unwrap_or_else(|| panic!("no {what} metrics: {metrics}"));
+        let n: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(n > 10_000, "{line}");
+    }
 
     assert!(server.terminate().success());
     for what in ["sntp", "syslog"] {

@@ -68,6 +68,8 @@ pub struct ApiState {
     pub token: Option<String>,
     /// Ends SSE streams so shutdown is not held up by open readers.
     pub shutdown: CancellationToken,
+    /// The SNTP server's and syslog receiver's counters, when they run.
+    pub listeners: Vec<(&'static str, Arc<crate::listener::Counters>)>,
 }
 
 /// An error as every endpoint returns it: a status and `{"error": "…"}`.
@@ -578,14 +580,41 @@ async fn metrics(State(s): State<Shared>) -> Result<Response, ApiError> {
             })
             .unwrap_or_default(),
     };
+    let mut text = s.log.metrics.render(&g);
+    listener_metrics(&mut text, &s.listeners);
     Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        s.log.metrics.render(&g),
+        text,
     )
         .into_response())
+}
+
+/// `phoneboot_sntp_datagrams_total{result=…}` and the same for syslog.
+fn listener_metrics(
+    out: &mut String,
+    listeners: &[(&'static str, Arc<crate::listener::Counters>)],
+) {
+    use std::fmt::Write as _;
+    for (name, counters) in listeners {
+        let c = counters.snapshot();
+        let metric = format!("phoneboot_{name}_datagrams_total");
+        let _ = writeln!(
+            out,
+            "# HELP {metric} Datagrams the {name} listener received, by what became of them.\n# TYPE {metric} counter"
+        );
+        for (result, n) in [
+            ("received", c.received),
+            ("answered", c.answered),
+            ("malformed", c.malformed),
+            ("rate_limited", c.rate_limited),
+            ("error", c.errors),
+        ] {
+            let _ = writeln!(out, "{metric}{{result=\"{result}\"}} {n}");
+        }
+    }
 }
 
 /// Binds a TCP listener, on one interface only when `device` is given
