@@ -63,6 +63,7 @@ fn start(name: &str, files: &[(&str, &[u8])]) -> Phoneboot {
     let mut child = Command::new(phoneboot_bin())
         .arg("serve")
         .arg("--tftp-listen=127.0.0.1:0")
+        .args(["--http-listen", "127.0.0.1:0", "--phone-http-listen", "off"])
         .arg("--root")
         .arg(&root)
         .arg("--data-dir")
