@@ -9,6 +9,7 @@ pub mod api;
 pub mod asterisk;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod desired;
 pub mod dhcp_driver;
 pub mod doctor;
@@ -48,6 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::DhcpOption { code, addresses } => dhcp_option(code, &addresses),
         Command::Simulate(args) => simulate::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Status { api } => api::client::status(&api),
         Command::Phones { api } => api::client::phones(&api),
         Command::Events {
