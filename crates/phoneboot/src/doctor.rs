@@ -109,7 +109,37 @@ pub async fn run(cfg: &Config, interface: Option<&str>, probe_wait: Duration) ->
         out.extend(interface_checks(cfg, name, probe_wait).await);
     }
     out.push(firmware(cfg));
+    out.push(time_sync(cfg));
     out
+}
+
+/// Phones take their time from us (or the NTP server they are told): an
+/// unsynchronised host means wrong call logs and, with our SNTP server, phones
+/// that refuse the time.
+fn time_sync(cfg: &Config) -> Finding {
+    let status = crate::sntp_driver::clock_status();
+    if status.synchronised {
+        finding(
+            Severity::Ok,
+            "time",
+            "the host clock is synchronised".into(),
+            None,
+        )
+    } else if cfg.time.host_is_reference {
+        finding(
+            Severity::Ok,
+            "time",
+            "the host clock is not synchronised, but [time] host_is_reference makes it the bench's clock".into(),
+            None,
+        )
+    } else {
+        finding(
+            Severity::Warning,
+            "time",
+            "the host clock is not synchronised: phoneboot's SNTP server will tell phones so, and they keep a wrong time".into(),
+            Some("synchronise it (chrony, systemd-timesyncd), or on an isolated bench set the clock by hand and [time] host_is_reference = true".into()),
+        )
+    }
 }
 
 fn capability(bit: u32) -> bool {
