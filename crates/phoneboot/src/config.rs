@@ -193,6 +193,8 @@ pub struct Config {
     /// Where each phone should end up, and the SIP/time settings its
     /// generated configs carry.
     pub desired: crate::desired::DesiredState,
+    /// The desired state as written, for validating run-time edits.
+    pub desired_sections: crate::desired::Sections,
     pub time: TimeConfig,
     pub syslog: SyslogConfig,
 }
@@ -523,7 +525,7 @@ impl Config {
             max_rto,
             max_retries: t.retries.unwrap_or(defaults.max_retries),
         };
-        let desired = crate::desired::DesiredState::from_sections(crate::desired::Sections {
+        let desired_sections = crate::desired::Sections {
             sip: raw.sip,
             time: raw.time.as_ref().map(|t| crate::desired::file::Time {
                 zone: t.zone.clone(),
@@ -535,11 +537,12 @@ impl Config {
             groups: raw.groups,
             phones: raw.phone,
             provision: raw.provision,
-        })
-        .map_err(|error| ConfigError::Desired {
-            path: origin.to_owned(),
-            error,
-        })?;
+        };
+        let desired = crate::desired::DesiredState::from_sections(desired_sections.clone())
+            .map_err(|error| ConfigError::Desired {
+                path: origin.to_owned(),
+                error,
+            })?;
         let default_protocol = desired.defaults.protocol.unwrap_or(DEFAULT_PROTOCOL);
         let dhcp = dhcp_settings(raw.dhcp.unwrap_or_default(), &invalid)?;
         let addr = |key: &'static str, text: Option<&str>, default: &str| {
@@ -610,6 +613,7 @@ impl Config {
             http,
             default_protocol,
             desired,
+            desired_sections,
             time,
             syslog,
         })

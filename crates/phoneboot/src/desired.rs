@@ -21,10 +21,10 @@ use cisco::{TargetLoad, Transport};
 
 pub mod file {
     //! The TOML as written.
-    use serde::Deserialize;
+    use serde::{Deserialize, Serialize};
     use std::collections::BTreeMap;
 
-    #[derive(Debug, Default, Deserialize)]
+    #[derive(Debug, Default, Deserialize, Serialize, Clone)]
     #[serde(deny_unknown_fields)]
     pub struct Sip {
         pub server: Option<String>,
@@ -38,7 +38,7 @@ pub mod file {
         pub codecs: Option<Vec<String>>,
     }
 
-    #[derive(Debug, Default, Deserialize)]
+    #[derive(Debug, Default, Deserialize, Serialize, Clone)]
     #[serde(deny_unknown_fields)]
     pub struct Time {
         pub zone: Option<String>,
@@ -46,7 +46,7 @@ pub mod file {
     }
 
     /// `[defaults]`, `[models.X]`, `[families.X]`, `[groups.X]`: one layer.
-    #[derive(Debug, Default, Deserialize, Clone)]
+    #[derive(Debug, Default, Deserialize, Serialize, Clone)]
     #[serde(deny_unknown_fields)]
     pub struct Layer {
         pub protocol: Option<String>,
@@ -55,7 +55,7 @@ pub mod file {
         pub sccp_server: Option<String>,
     }
 
-    #[derive(Debug, Default, Deserialize)]
+    #[derive(Debug, Default, Deserialize, Serialize, Clone)]
     #[serde(deny_unknown_fields)]
     pub struct Provision {
         /// Serve per-MAC files (which carry SIP passwords) only to the IP
@@ -72,7 +72,7 @@ pub mod file {
         pub max_attempts: Option<u32>,
     }
 
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, Serialize, Clone)]
     #[serde(deny_unknown_fields)]
     pub struct Phone {
         pub mac: String,
@@ -89,7 +89,7 @@ pub mod file {
         pub speed_dials: Vec<SpeedDial>,
     }
 
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, Serialize, Clone)]
     #[serde(deny_unknown_fields)]
     pub struct Line {
         pub extension: String,
@@ -99,7 +99,7 @@ pub mod file {
         pub label: Option<String>,
     }
 
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, Serialize, Clone)]
     #[serde(deny_unknown_fields)]
     pub struct SpeedDial {
         pub number: String,
@@ -179,8 +179,9 @@ pub struct DesiredState {
     pub ntp_configured: bool,
 }
 
-/// The raw sections `from_file` reads.
-#[derive(Debug, Default)]
+/// The raw sections `from_file` reads (kept, so run-time edits are
+/// validated against the whole file again).
+#[derive(Debug, Default, Clone)]
 pub struct Sections {
     pub sip: Option<file::Sip>,
     pub time: Option<file::Time>,

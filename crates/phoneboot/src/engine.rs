@@ -18,9 +18,10 @@
 //! restrict_per_mac_files = false`); other clients get "file not found", as
 //! if the file did not exist, and the refusal is logged.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -32,7 +33,7 @@ use cisco::{
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::desired::DesiredState;
+use crate::desired::{file, DesiredError, DesiredState, Sections};
 use crate::events::{Event, EventBus, PhoneEvent};
 use crate::leases::WallClock;
 use crate::resolver::{ResolveError, Resolved};
@@ -42,7 +43,14 @@ pub type LeaseHolder = Arc<dyn Fn(IpAddr) -> Option<Mac> + Send + Sync>;
 
 pub struct Engine {
     fleet: Mutex<Fleet>,
-    desired: Arc<DesiredState>,
+    /// The desired state in force: the config file with the run-time edits
+    /// (`<data_dir>/desired-phones.json`) applied. Swapped whole on an edit.
+    desired: Arc<RwLock<Arc<DesiredState>>>,
+    /// The config file's sections, to validate edits against.
+    base: Sections,
+    /// Phones added or replaced at run time, by MAC.
+    edits: Mutex<BTreeMap<Mac, file::Phone>>,
+    edits_file: PathBuf,
     site: Site,
     fallback: Protocol,
     bus: EventBus,
@@ -56,6 +64,9 @@ pub struct Engine {
 /// The settings the engine starts from.
 pub struct EngineConfig {
     pub desired: DesiredState,
+    /// The config file's desired-state sections (run-time edits are
+    /// validated as if written there).
+    pub sections: Sections,
     /// With the SIP server, NTP and syslog addresses filled in.
     pub site: Site,
     pub fallback: Protocol,
@@ -85,31 +96,28 @@ struct StoredPhone {
 
 impl Engine {
     pub fn new(cfg: EngineConfig, bus: EventBus) -> anyhow::Result<Arc<Engine>> {
-        let desired = Arc::new(cfg.desired);
-        let intents = {
-            let desired = desired.clone();
-            let fallback = cfg.fallback;
-            move |mac: Option<Mac>, model: Model| match mac {
-                Some(mac) => {
-                    let i = desired.intent(mac, Some(model), fallback);
-                    Intent {
-                        protocol: i.protocol,
-                        target: i.target,
-                        start_load: i.start_load,
-                    }
-                }
-                None => {
-                    let (protocol, target, start_load) = desired.model_intent(model, fallback);
-                    Intent {
-                        protocol,
-                        target,
-                        start_load,
-                    }
-                }
-            }
+        let edits_file = cfg.data_dir.join("desired-phones.json");
+        let edits = load_edits(&edits_file)?;
+        let desired = if edits.is_empty() {
+            cfg.desired
+        } else {
+            tracing::info!(
+                "desired state: {} phone entries changed at run time, from {}",
+                edits.len(),
+                edits_file.display()
+            );
+            apply_edits(&cfg.sections, &edits).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: {e}; the config file changed since these edits were made: fix it, or move the file away",
+                    edits_file.display()
+                )
+            })?
         };
+        let desired = Arc::new(RwLock::new(Arc::new(desired)));
+        let intents = intents_of(desired.clone(), cfg.fallback);
         let mut fleet = Fleet::new(cfg.policy, intents);
-        for (mac, entry) in &desired.phones {
+        let current = read(&desired);
+        for (mac, entry) in &current.phones {
             if let Some(model) = entry.model {
                 fleet.set_model(*mac, model);
             }
@@ -127,6 +135,9 @@ impl Engine {
         Ok(Arc::new(Engine {
             fleet: Mutex::new(fleet),
             desired,
+            base: cfg.sections,
+            edits: Mutex::new(edits),
+            edits_file,
             site: cfg.site,
             fallback: cfg.fallback,
             bus,
@@ -251,9 +262,9 @@ impl Engine {
         let model = mac.and_then(|m| fleet.phone(m)).and_then(|v| v.model);
         drop(fleet);
         match (mac, model) {
-            (Some(mac), model) => self.desired.intent(mac, model, self.fallback).protocol,
-            (None, Some(model)) => self.desired.model_intent(model, self.fallback).0,
-            (None, None) => self.desired.defaults.protocol.unwrap_or(self.fallback),
+            (Some(mac), model) => self.desired().intent(mac, model, self.fallback).protocol,
+            (None, Some(model)) => self.desired().model_intent(model, self.fallback).0,
+            (None, None) => self.desired().defaults.protocol.unwrap_or(self.fallback),
         }
     }
 
@@ -285,7 +296,7 @@ impl Engine {
             GeneratedFile::SepCnfXml(mac) => {
                 let view = fleet.phone(*mac);
                 let model = view.as_ref().and_then(|v| v.model);
-                let intent = self.desired.intent(*mac, model, self.fallback);
+                let intent = self.desired().intent(*mac, model, self.fallback);
                 let Some(model) = intent.settings.model.or(model) else {
                     // Without the model there is no load to name: the phone
                     // falls back to XMLDefault.cnf.xml, which names one per model.
@@ -315,7 +326,7 @@ impl Engine {
             GeneratedFile::SipMacCnf(mac) => {
                 let view = fleet.phone(*mac);
                 let intent =
-                    self.desired
+                    self.desired()
                         .intent(*mac, view.as_ref().and_then(|v| v.model), self.fallback);
                 let model = intent
                     .settings
@@ -348,7 +359,7 @@ impl Engine {
         mac: Mac,
         has_secrets: bool,
     ) -> Result<(), ResolveError> {
-        if !has_secrets || !self.desired.restrict_per_mac_files {
+        if !has_secrets || !self.desired().restrict_per_mac_files {
             return Ok(());
         }
         let holder = self.lease_holder.as_ref().and_then(|f| f(client));
@@ -374,8 +385,57 @@ impl Engine {
         self.fleet().phone(mac)
     }
 
-    pub fn desired(&self) -> &DesiredState {
-        &self.desired
+    /// The desired state in force now.
+    pub fn desired(&self) -> Arc<DesiredState> {
+        read(&self.desired)
+    }
+
+    /// Adds or replaces one phone's entry at run time, validated exactly as
+    /// if it were in the config file, kept in `desired-phones.json`, and
+    /// applied at once (every phone is replanned).
+    pub fn set_phone(&self, mac: Mac, mut entry: file::Phone) -> Result<(), DesiredError> {
+        entry.mac = mac.to_string();
+        let mut edits = self.edits.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = edits.clone();
+        next.insert(mac, entry);
+        self.commit_edits(&mut edits, next)
+    }
+
+    /// Drops a run-time entry (the config file's own entry, if any, applies
+    /// again). False when there was none.
+    pub fn remove_phone(&self, mac: Mac) -> Result<bool, DesiredError> {
+        let mut edits = self.edits.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = edits.clone();
+        if next.remove(&mac).is_none() {
+            return Ok(false);
+        }
+        self.commit_edits(&mut edits, next).map(|()| true)
+    }
+
+    fn commit_edits(
+        &self,
+        edits: &mut BTreeMap<Mac, file::Phone>,
+        next: BTreeMap<Mac, file::Phone>,
+    ) -> Result<(), DesiredError> {
+        let desired = apply_edits(&self.base, &next)?;
+        let text = serde_json::to_string_pretty(&next.values().collect::<Vec<_>>())
+            .map_err(|e| internal(e.to_string()))?;
+        crate::asterisk::write_atomically(&self.edits_file, &text)
+            .map_err(|e| internal(format!("{e:#}")))?;
+        *edits = next;
+        let models: Vec<(Mac, Model)> = desired
+            .phones
+            .iter()
+            .filter_map(|(m, p)| p.model.map(|model| (*m, model)))
+            .collect();
+        *self.desired.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(desired);
+        let mut fleet = self.fleet();
+        for (mac, model) in models {
+            fleet.set_model(mac, model);
+        }
+        fleet.set_intents(intents_of(self.desired.clone(), self.fallback));
+        self.drain(fleet);
+        Ok(())
     }
 
     pub fn site(&self) -> &Site {
@@ -386,6 +446,89 @@ impl Engine {
     pub fn unix_ms(&self, t: Instant) -> i64 {
         self.clock.to_unix_ms(t)
     }
+}
+
+fn read(desired: &RwLock<Arc<DesiredState>>) -> Arc<DesiredState> {
+    desired.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+fn internal(problem: String) -> DesiredError {
+    DesiredError {
+        entry: "desired-phones.json".into(),
+        key: "write".into(),
+        problem,
+    }
+}
+
+/// The fleet's view of the desired state: read fresh on every question, so
+/// a run-time edit applies to the next request.
+fn intents_of(
+    desired: Arc<RwLock<Arc<DesiredState>>>,
+    fallback: Protocol,
+) -> impl Fn(Option<Mac>, Model) -> Intent + Send + 'static {
+    move |mac: Option<Mac>, model: Model| {
+        let d = read(&desired);
+        match mac {
+            Some(mac) => {
+                let i = d.intent(mac, Some(model), fallback);
+                Intent {
+                    protocol: i.protocol,
+                    target: i.target,
+                    start_load: i.start_load,
+                }
+            }
+            None => {
+                let (protocol, target, start_load) = d.model_intent(model, fallback);
+                Intent {
+                    protocol,
+                    target,
+                    start_load,
+                }
+            }
+        }
+    }
+}
+
+/// The config file's sections with run-time phone entries replacing (or
+/// adding to) its `[[phone]]` entries, validated as one file.
+fn apply_edits(
+    base: &Sections,
+    edits: &BTreeMap<Mac, file::Phone>,
+) -> Result<DesiredState, DesiredError> {
+    let mut sections = base.clone();
+    let mut phones: Vec<file::Phone> = sections
+        .phones
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| {
+            p.mac
+                .parse::<Mac>()
+                .map_or(true, |m| !edits.contains_key(&m))
+        })
+        .collect();
+    phones.extend(edits.values().cloned());
+    sections.phones = Some(phones);
+    DesiredState::from_sections(sections)
+}
+
+fn load_edits(path: &Path) -> anyhow::Result<BTreeMap<Mac, file::Phone>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+    };
+    let list: Vec<file::Phone> = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{} is damaged ({e}); move it away", path.display()))?;
+    list.into_iter()
+        .map(|p| {
+            let mac = p
+                .mac
+                .parse::<Mac>()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            Ok((mac, p))
+        })
+        .collect()
 }
 
 /// The catalog the fleet plans with, from the firmware library.

@@ -522,6 +522,7 @@ fn start_engine(
     let engine = engine::Engine::new(
         engine::EngineConfig {
             desired: cfg.desired.clone(),
+            sections: cfg.desired_sections.clone(),
             site,
             fallback: cfg.default_protocol,
             data_dir: cfg.data_dir.clone(),

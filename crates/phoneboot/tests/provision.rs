@@ -506,3 +506,90 @@ fn a_hundred_mixed_phones_by_dhcp_all_reach_their_targets() {
     }
     drop(server);
 }
+
+fn http_send(
+    api: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (code, _, bytes) = http_raw(api, request.as_bytes());
+    (
+        code,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// The desired state changed through the API while serving: validated like
+/// the file, applied to the next request, kept across a restart.
+#[test]
+fn the_desired_state_changes_at_run_time_and_is_kept() {
+    let b = Bench::new("edit");
+    b.import(&["SIP45.9-4-2SR3-1S", "SCCP45.9-4-2SR3-1S"]);
+    let cfg = "[defaults]\nprotocol = \"sip\"\n";
+    let server = b.serve(cfg);
+    let api = server.api_addr();
+    let path = "/api/desired/phones/001E4A000000";
+    // Refused like a bad config entry, naming the key; nothing changes.
+    let (code, body) = http_send(
+        api,
+        "PUT",
+        path,
+        r#"{"model": "7965", "label": "far too long a label"}"#,
+    );
+    assert_eq!(code, 422, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("label"), "{body}");
+    let (code, body) = http_send(api, "PUT", path, r#"{"modle": "7965"}"#);
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = http_send(api, "PUT", path, "not json");
+    assert_eq!(code, 400, "{body}");
+    // This phone stays on SCCP, with a line.
+    let (code, body) = http_send(
+        api,
+        "PUT",
+        path,
+        r#"{"model": "7965", "protocol": "sccp", "start_load": "SIP45.9-4-2SR3-1S",
+            "lines": [{"extension": "201", "password": "pw-201-hidden"}]}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    let (status, report) = simulate(
+        &server,
+        "127.26.0.0/16",
+        &[
+            "--phones",
+            "1",
+            "--model",
+            "7965",
+            "--start-load",
+            "SIP45.9-4-2SR3-1S",
+        ],
+    );
+    assert!(status.success(), "{report:#}");
+    assert_eq!(
+        path_of(&report["phones"][0]),
+        ["SIP45.9-4-2SR3-1S", "SCCP45.9-4-2SR3-1S"]
+    );
+    let (_, _, desired) = http_get(api, "GET", "/api/desired", "");
+    let desired = String::from_utf8(desired).unwrap();
+    assert!(
+        desired.contains("\"201\"") && !desired.contains("pw-201-hidden"),
+        "{desired}"
+    );
+    assert!(server.stop().success());
+
+    // Kept across a restart; removing it brings back the file's defaults.
+    let server = b.serve(cfg);
+    let api = server.api_addr();
+    let (_, _, desired) = http_get(api, "GET", "/api/desired", "");
+    assert!(String::from_utf8(desired).unwrap().contains("\"201\""));
+    let (code, body) = http_send(api, "DELETE", path, "");
+    assert_eq!(code, 200, "{body}");
+    let (code, _) = http_send(api, "DELETE", path, "");
+    assert_eq!(code, 404);
+    let (_, _, desired) = http_get(api, "GET", "/api/desired", "");
+    assert!(!String::from_utf8(desired).unwrap().contains("\"201\""));
+}

@@ -120,6 +120,10 @@ pub fn routes() -> Router<Shared> {
         .route("/api/phones", get(phones::phones))
         .route("/api/phones/{mac}", get(phones::phone))
         .route("/api/desired", get(phones::desired))
+        .route(
+            "/api/desired/phones/{mac}",
+            axum::routing::put(phones::put_phone).delete(phones::delete_phone),
+        )
 }
 
 /// Constant time for equal lengths, so the token cannot be guessed byte by

@@ -114,6 +114,57 @@ pub async fn phone(
     Ok(Json(out))
 }
 
+/// `PUT /api/desired/phones/{mac}`: add or replace one phone's entry, the
+/// same keys as a `[[phone]]` table (JSON), validated as if it were in the
+/// config file; kept across restarts; applied at once.
+pub async fn put_phone(
+    State(s): State<Shared>,
+    Path(mac): Path<String>,
+    body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let e = engine(&s)?.clone();
+    let mac: cisco::Mac = mac
+        .parse()
+        .map_err(|err: cisco::MacError| ApiError::bad_request(err.to_string()))?;
+    let Json(mut body) =
+        body.map_err(|r| ApiError::bad_request(format!("the body must be a JSON object: {r}")))?;
+    let Some(obj) = body.as_object_mut() else {
+        return Err(ApiError::bad_request(
+            "the body must be a JSON object with [[phone]] keys",
+        ));
+    };
+    obj.insert("mac".into(), Value::String(mac.to_string()));
+    let entry: crate::desired::file::Phone = serde_json::from_value(body)
+        .map_err(|err| ApiError::bad_request(format!("not a phone entry: {err}")))?;
+    tokio::task::spawn_blocking(move || e.set_phone(mac, entry))
+        .await
+        .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?
+        .map_err(|err| ApiError(StatusCode::UNPROCESSABLE_ENTITY, err.to_string()))?;
+    Ok(Json(json!({ "mac": mac.to_string(), "applied": true })))
+}
+
+/// `DELETE /api/desired/phones/{mac}`: drop a run-time entry.
+pub async fn delete_phone(
+    State(s): State<Shared>,
+    Path(mac): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let e = engine(&s)?.clone();
+    let mac: cisco::Mac = mac
+        .parse()
+        .map_err(|err: cisco::MacError| ApiError::bad_request(err.to_string()))?;
+    let removed = tokio::task::spawn_blocking(move || e.remove_phone(mac))
+        .await
+        .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?
+        .map_err(|err| ApiError(StatusCode::UNPROCESSABLE_ENTITY, err.to_string()))?;
+    if !removed {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no run-time entry for {mac} (entries from the config file are changed there)"),
+        ));
+    }
+    Ok(Json(json!({ "mac": mac.to_string(), "removed": true })))
+}
+
 /// The desired state, with every SIP password replaced by `***`.
 pub async fn desired(
     State(s): State<Shared>,
