@@ -330,6 +330,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        let signals = shutdown_signal();
         let shutdown = CancellationToken::new();
         let events = events::EventBus::new();
         // Follows the bus before anything emits, so the API sees every event.
@@ -463,7 +464,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 shutdown.clone(),
             )));
         }
-        wait_for_signal().await;
+        signals.await;
         tracing::info!("shutting down");
         shutdown.cancel();
         tftp_task.await.context("the TFTP server task failed")??;
@@ -713,17 +714,23 @@ async fn start_dhcp(cfg: &Config, name: &str) -> anyhow::Result<DhcpStart> {
     })
 }
 
-async fn wait_for_signal() {
+/// Installs the SIGTERM/SIGINT handlers now (so a signal that arrives while
+/// the rest starts up is not fatal) and returns a future that ends on one.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
     }
 }
