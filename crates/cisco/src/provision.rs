@@ -733,6 +733,13 @@ fn mac_after(lower: &str, prefix: &str) -> Option<Mac> {
     hex.parse().ok()
 }
 
+/// The phone a MAC-bearing file name is for (`SEP<MAC>.cnf.xml`,
+/// `CTLSEP<MAC>.tlv`, `ITLSEP<MAC>.tlv`, `SIP<MAC>.cnf`, signed configs, …),
+/// any letter case, folders ignored.
+pub fn mac_of_file(name: &str) -> Option<Mac> {
+    mac_in_name(base_name(name)).map(|(mac, _)| mac)
+}
+
 /// The MAC in a MAC-bearing name, and the model it implies, if any.
 fn mac_in_name(base: &str) -> Option<(Mac, Option<Model>)> {
     let lower = base.to_ascii_lowercase();

@@ -5,10 +5,11 @@
 
 /// xorshift64 (Marsaglia). Seed 0 is replaced by a fixed non-zero constant.
 #[derive(Debug, Clone)]
-pub(crate) struct XorShift64(u64);
+pub struct XorShift64(u64);
 
 impl XorShift64 {
-    pub(crate) fn new(seed: u64) -> Self {
+    /// A generator that replays exactly from `seed`.
+    pub fn new(seed: u64) -> Self {
         Self(if seed == 0 {
             0x9E37_79B9_7F4A_7C15
         } else {
@@ -16,7 +17,8 @@ impl XorShift64 {
         })
     }
 
-    pub(crate) fn next_u64(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
@@ -31,7 +33,8 @@ impl XorShift64 {
         self.next_u64().checked_rem(n).unwrap_or(0)
     }
 
-    pub(crate) fn fill(&mut self, buf: &mut [u8]) {
+    /// Fills `buf` with random bytes.
+    pub fn fill(&mut self, buf: &mut [u8]) {
         for chunk in buf.chunks_mut(8) {
             let bytes = self.next_u64().to_le_bytes();
             for (dst, src) in chunk.iter_mut().zip(bytes) {

@@ -15,7 +15,10 @@
 use crate::files::{classify, Component, ComponentKind, FirmwareFile, ImageExt};
 use crate::load_name::{LoadKind, LoadName, Version};
 use crate::model::{ImageSet, Model, Protocol};
-use crate::rng::{seed_from, XorShift64};
+use crate::rng::seed_from;
+/// The seeded generator behind every synthetic fixture, for simulators and
+/// seeded tests that must replay from a seed.
+pub use crate::rng::XorShift64;
 
 /// Signer name recorded in genuine Cisco headers (a literal placeholder).
 pub const SIGNER_NAME: &str = "CN=someSigner;OU=someOrgUnit;O=someOrg";

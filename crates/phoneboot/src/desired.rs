@@ -119,6 +119,21 @@ pub struct Layer {
 }
 
 impl Layer {
+    /// The protocol and target of a merged layer. An exact load of the other
+    /// protocol said at a less specific level must not drag the phone back:
+    /// the protocol said closer to the phone wins.
+    fn goal(&self, fallback: Protocol) -> (Protocol, TargetLoad) {
+        let protocol = self.protocol.unwrap_or(fallback);
+        let target = match &self.load {
+            Some(TargetLoad::Exact(l)) if l.protocol().is_some_and(|p| p != protocol) => {
+                TargetLoad::Newest
+            }
+            Some(t) => t.clone(),
+            None => TargetLoad::Newest,
+        };
+        (protocol, target)
+    }
+
     /// `self` where it says something, else `below`.
     fn over(&self, below: &Layer) -> Layer {
         Layer {
@@ -152,6 +167,16 @@ pub struct Intent {
     /// What it runs today, when the operator knows.
     pub start_load: Option<LoadName>,
     pub settings: PhoneSettings,
+}
+
+impl From<&Intent> for cisco::Intent {
+    fn from(i: &Intent) -> cisco::Intent {
+        cisco::Intent {
+            protocol: i.protocol,
+            target: i.target.clone(),
+            start_load: i.start_load.clone(),
+        }
+    }
 }
 
 /// Settings for the generated pjsip.conf.
@@ -722,16 +747,7 @@ impl DesiredState {
     pub fn intent(&self, mac: Mac, model: Option<Model>, fallback_protocol: Protocol) -> Intent {
         let (merged, entry) = self.layers_for(Some(mac), model);
         let model = entry.and_then(|e| e.model).or(model);
-        let protocol = merged.protocol.unwrap_or(fallback_protocol);
-        // An exact load of the other protocol at a less specific level must
-        // not drag the phone back: the protocol said closer to the phone wins.
-        let target = match merged.load {
-            Some(TargetLoad::Exact(l)) if l.protocol().is_some_and(|p| p != protocol) => {
-                TargetLoad::Newest
-            }
-            Some(t) => t,
-            None => TargetLoad::Newest,
-        };
+        let (protocol, target) = merged.goal(fallback_protocol);
         let settings = PhoneSettings {
             mac,
             model,
@@ -751,21 +767,14 @@ impl DesiredState {
 
     /// Where phones of `model` without their own entry should end up (what
     /// `XMLDefault.cnf.xml` names for them).
-    pub fn model_intent(
-        &self,
-        model: Model,
-        fallback_protocol: Protocol,
-    ) -> (Protocol, TargetLoad, Option<LoadName>) {
+    pub fn model_intent(&self, model: Model, fallback_protocol: Protocol) -> cisco::Intent {
         let (merged, _) = self.layers_for(None, Some(model));
-        let protocol = merged.protocol.unwrap_or(fallback_protocol);
-        let target = match merged.load {
-            Some(TargetLoad::Exact(l)) if l.protocol().is_some_and(|p| p != protocol) => {
-                TargetLoad::Newest
-            }
-            Some(t) => t,
-            None => TargetLoad::Newest,
-        };
-        (protocol, target, merged.start_load)
+        let (protocol, target) = merged.goal(fallback_protocol);
+        cisco::Intent {
+            protocol,
+            target,
+            start_load: merged.start_load,
+        }
     }
 
     /// Every exact load the desired state names, with the entry naming it,

@@ -263,7 +263,7 @@ impl Engine {
         drop(fleet);
         match (mac, model) {
             (Some(mac), model) => self.desired().intent(mac, model, self.fallback).protocol,
-            (None, Some(model)) => self.desired().model_intent(model, self.fallback).0,
+            (None, Some(model)) => self.desired().model_intent(model, self.fallback).protocol,
             (None, None) => self.desired().defaults.protocol.unwrap_or(self.fallback),
         }
     }
@@ -420,7 +420,7 @@ impl Engine {
         let desired = apply_edits(&self.base, &next)?;
         let text = serde_json::to_string_pretty(&next.values().collect::<Vec<_>>())
             .map_err(|e| internal(e.to_string()))?;
-        crate::asterisk::write_atomically(&self.edits_file, &text)
+        crate::fsutil::write_atomically(&self.edits_file, &text)
             .map_err(|e| internal(format!("{e:#}")))?;
         *edits = next;
         let models: Vec<(Mac, Model)> = desired
@@ -469,22 +469,8 @@ fn intents_of(
     move |mac: Option<Mac>, model: Model| {
         let d = read(&desired);
         match mac {
-            Some(mac) => {
-                let i = d.intent(mac, Some(model), fallback);
-                Intent {
-                    protocol: i.protocol,
-                    target: i.target,
-                    start_load: i.start_load,
-                }
-            }
-            None => {
-                let (protocol, target, start_load) = d.model_intent(model, fallback);
-                Intent {
-                    protocol,
-                    target,
-                    start_load,
-                }
-            }
+            Some(mac) => (&d.intent(mac, Some(model), fallback)).into(),
+            None => d.model_intent(model, fallback),
         }
     }
 }
@@ -585,6 +571,15 @@ pub fn stage_word(stage: &Stage) -> &'static str {
         Stage::Failed => "failed",
         _ => "unknown",
     }
+}
+
+/// How many phones are at each stage, for `/metrics` and `/api/status`.
+pub fn by_stage(phones: &[PhoneView]) -> BTreeMap<&'static str, usize> {
+    let mut by = BTreeMap::new();
+    for v in phones {
+        *by.entry(stage_word(&v.stage)).or_default() += 1;
+    }
+    by
 }
 
 /// A short code per diagnosis.
@@ -702,7 +697,7 @@ fn save_records(path: &Path, records: &[PhoneRecord]) -> anyhow::Result<()> {
         })
         .collect();
     let text = serde_json::to_string_pretty(&stored)?;
-    crate::asterisk::write_atomically(path, &text)
+    crate::fsutil::write_atomically(path, &text)
 }
 
 /// The target as the fleet would resolve it, for display.

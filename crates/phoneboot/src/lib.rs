@@ -17,6 +17,7 @@ pub mod engine;
 pub mod events;
 pub mod fileserve;
 pub mod firmware;
+pub mod fsutil;
 pub mod leases;
 pub mod listener;
 pub mod logging;
@@ -135,7 +136,7 @@ fn pjsip(common: &cli::Common, output: Option<&std::path::Path>) -> anyhow::Resu
     match output {
         None => print!("{text}"),
         Some(path) => {
-            asterisk::write_atomically(path, &text)?;
+            fsutil::write_atomically(path, &text)?;
             eprintln!("wrote {}", path.display());
         }
     }
@@ -242,12 +243,16 @@ pub(crate) fn missing_loads(cfg: &Config) -> anyhow::Result<Vec<String>> {
     } else {
         Vec::new()
     };
-    Ok(cfg
-        .desired
+    Ok(missing_from(cfg, &complete))
+}
+
+/// The desired state's loads that are not among `complete`, each with its fix.
+fn missing_from(cfg: &Config, complete: &[cisco::LoadName]) -> Vec<String> {
+    cfg.desired
         .check_library(&|l| complete.contains(l))
         .iter()
         .map(ToString::to_string)
-        .collect())
+        .collect()
 }
 
 fn print_summary(cfg: &Config) {
@@ -298,11 +303,6 @@ fn print_summary(cfg: &Config) {
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let cfg = Config::for_serve(&args)?;
-    // Phones that name a missing load get a diagnosis when they ask; the
-    // operator hears it now.
-    for m in missing_loads(&cfg)? {
-        tracing::warn!("{m}");
-    }
     std::fs::create_dir_all(&cfg.root)
         .with_context(|| format!("cannot create the TFTP root {}", cfg.root.display()))?;
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| {
@@ -316,6 +316,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let library_dir = cfg.data_dir.join(firmware::LIBRARY_DIR);
     let library = resolver::LibrarySource::open(&library_dir, cfg.default_protocol)
         .with_context(|| format!("cannot open the firmware library {}", library_dir.display()))?;
+    // Phones that name a missing load get a diagnosis when they ask; the
+    // operator hears it now.
+    let complete: Vec<cisco::LoadName> = library
+        .catalog()
+        .into_iter()
+        .filter(|l| l.complete)
+        .map(|l| l.name)
+        .collect();
+    for m in missing_from(&cfg, &complete) {
+        tracing::warn!("{m}");
+    }
     if cfg.http.token.is_none() && !cfg.http.listen.ip().is_loopback() {
         anyhow::bail!(
             "the operator API would listen on {}, which other machines can reach, without a token: \
@@ -570,19 +581,14 @@ fn start_time_and_syslog(
         syslog_for_phones: cfg.phone_syslog_server(iface_addr),
         ..Listeners::default()
     };
-    // Asked for explicitly, a busy port is an error; on by default (with
-    // --interface), an NTP daemon already on port 123 answers phones just
-    // as well, so say so and go on.
-    let sntp_socket = match cfg
-        .sntp_enabled()
-        .then(|| listener::bind_udp(cfg.time.sntp_listen, iface, "SNTP"))
-    {
-        Some(Err(e)) if cfg.time.sntp.is_none() => {
-            tracing::warn!("{e:#}; phoneboot's SNTP server is off, phones are pointed at this host's NTP server on port 123 instead");
-            None
-        }
-        other => other.transpose()?,
-    };
+    let sntp_socket = bind_listener(
+        cfg.sntp_enabled(),
+        cfg.time.sntp.is_some(),
+        cfg.time.sntp_listen,
+        iface,
+        "SNTP",
+        "phoneboot's SNTP server is off, phones are pointed at this host's NTP server on port 123 instead",
+    )?;
     if let Some(socket) = sntp_socket {
         let local = socket.local_addr()?;
         let policy = sntp::Policy {
@@ -608,19 +614,17 @@ fn start_time_and_syslog(
             shutdown.clone(),
         )));
     }
-    let syslog_socket = match cfg
-        .syslog_enabled()
-        .then(|| listener::bind_udp(cfg.syslog.listen, iface, "syslog"))
-    {
-        Some(Err(e)) if cfg.syslog.enabled.is_none() => {
-            tracing::warn!(
-                "{e:#}; the syslog receiver is off (another syslog daemon holds the port)"
-            );
-            listeners.syslog_for_phones = None;
-            None
-        }
-        other => other.transpose()?,
-    };
+    let syslog_socket = bind_listener(
+        cfg.syslog_enabled(),
+        cfg.syslog.enabled.is_some(),
+        cfg.syslog.listen,
+        iface,
+        "syslog",
+        "the syslog receiver is off (another syslog daemon holds the port)",
+    )?;
+    if syslog_socket.is_none() {
+        listeners.syslog_for_phones = None;
+    }
     if let Some(socket) = syslog_socket {
         let local = socket.local_addr()?;
         println!(
@@ -635,6 +639,31 @@ fn start_time_and_syslog(
         )));
     }
     Ok((tasks, listeners))
+}
+
+/// Binds an SNTP or syslog listener that is `enabled`. Asked for
+/// explicitly, a failure stops the start; on by default (with
+/// `--interface`), a daemon already holding the port serves phones just as
+/// well, so it is a warning and the listener stays off.
+fn bind_listener(
+    enabled: bool,
+    explicit: bool,
+    addr: std::net::SocketAddr,
+    iface: Option<&str>,
+    what: &str,
+    when_off: &str,
+) -> anyhow::Result<Option<tokio::net::UdpSocket>> {
+    if !enabled {
+        return Ok(None);
+    }
+    match listener::bind_udp(addr, iface, what) {
+        Ok(socket) => Ok(Some(socket)),
+        Err(e) if !explicit => {
+            tracing::warn!("{e:#}; {when_off}");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 struct DhcpStart {

@@ -506,31 +506,7 @@ fn refuses_to_start_when_another_dhcp_server_answers() {
     let b = Bench::new("dg", 86);
     // dnsmasq on the client side of the same segment plays the rogue server.
     b.give_client_address(&format!("{}/24", b.net.client_ip));
-    let mut rogue = b
-        .net
-        .in_client("dnsmasq")
-        .args([
-            "--keep-in-foreground",
-            "-C",
-            "/dev/null",
-            "--port=0",
-            "--no-ping",
-            "--bind-interfaces",
-        ])
-        .arg(format!("--interface={}", b.client_if))
-        .arg("--dhcp-range=10.231.86.100,10.231.86.150,255.255.255.0,1h")
-        .arg(format!(
-            "--dhcp-leasefile={}",
-            b.scratch.path().join("dnsmasq.leases").display()
-        ))
-        .arg(format!(
-            "--pid-file={}",
-            b.scratch.path().join("dnsmasq.pid").display()
-        ))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut rogue = b.net.rogue_dnsmasq(&b.client_if, b.scratch.path());
     // dnsmasq answers as soon as its socket is bound; retry the probe a few
     // times rather than guess how long that takes.
     let cfg = b.config("probe_wait = \"1s\"\n");

@@ -66,31 +66,7 @@ fn a_clean_namespace_has_no_problems() {
 fn finds_a_rogue_dhcp_server_and_names_it() {
     require("dnsmasq");
     let d = Doctor::new("dr", 91);
-    let mut rogue = d
-        .net
-        .in_client("dnsmasq")
-        .args([
-            "--keep-in-foreground",
-            "-C",
-            "/dev/null",
-            "--port=0",
-            "--no-ping",
-            "--bind-interfaces",
-        ])
-        .arg(format!("--interface={}", d.client_if))
-        .arg("--dhcp-range=10.231.91.100,10.231.91.150,255.255.255.0,1h")
-        .arg(format!(
-            "--dhcp-leasefile={}",
-            d.scratch.path().join("dnsmasq.leases").display()
-        ))
-        .arg(format!(
-            "--pid-file={}",
-            d.scratch.path().join("dnsmasq.pid").display()
-        ))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut rogue = d.net.rogue_dnsmasq(&d.client_if, d.scratch.path());
     // dnsmasq answers once its socket is bound; probe until it does.
     let mut last = String::new();
     let mut found = false;

@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use tftp::wire::{ErrorCode, RawRequest, Repr, RequestKind};
 use tokio::net::UdpSocket;
 
-use crate::rng::XorShift64;
+use crate::rng::{self, XorShift64};
 use crate::spec::TftpOptions;
 
 /// How one file request ended.
@@ -184,7 +184,7 @@ impl TftpClient {
                     block,
                     data: payload,
                 }) => {
-                    if self.loss > 0.0 && self.rng.chance(self.loss) {
+                    if self.loss > 0.0 && rng::chance(&mut self.rng, self.loss) {
                         r.dropped += 1;
                         continue;
                     }

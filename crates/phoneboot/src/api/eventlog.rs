@@ -73,24 +73,10 @@ fn unix_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// The MAC in a Cisco per-phone file name (`SEP001122334455.cnf.xml`).
+/// The MAC in a Cisco per-phone file name (`SEP001122334455.cnf.xml`,
+/// `CTLSEP…tlv`, `SIP…cnf`), as the provisioning engine reads it.
 pub fn mac_in_file_name(file: &str) -> Option<[u8; 6]> {
-    let name = file.rsplit(['/', '\\']).next()?;
-    // CTLSEP…/ITLSEP… trust lists name the phone the same way.
-    let name = ["CTL", "ITL"]
-        .iter()
-        .find_map(|p| {
-            name.get(..3)
-                .filter(|h| h.eq_ignore_ascii_case(p))
-                .and(name.get(3..))
-        })
-        .unwrap_or(name);
-    let head = name.get(..15)?;
-    let (sep, hex) = (head.get(..3)?, head.get(3..)?);
-    if !sep.eq_ignore_ascii_case("sep") || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    hex.parse::<dhcp::Mac>().ok().map(|m| m.0)
+    cisco::mac_of_file(file).map(|m| m.0)
 }
 
 impl EventLog {

@@ -391,15 +391,11 @@ async fn status(
             "{n} × {kind} since start (see `phoneboot events --type …`)"
         ));
     }
-    let mut phones_by_stage: std::collections::BTreeMap<&'static str, usize> = Default::default();
-    if let Some(engine) = s.resolver.engine() {
-        for v in engine.phones() {
-            *phones_by_stage
-                .entry(crate::engine::stage_word(&v.stage))
-                .or_default() += 1;
-            if let Some(d) = &v.diagnosis {
-                problems.push(format!("phone {}: {d}", v.mac));
-            }
+    let phones = s.resolver.engine().map(|e| e.phones()).unwrap_or_default();
+    let phones_by_stage = crate::engine::by_stage(&phones);
+    for v in &phones {
+        if let Some(d) = &v.diagnosis {
+            problems.push(format!("phone {}: {d}", v.mac));
         }
     }
     Ok(Json(json!({
@@ -572,17 +568,9 @@ async fn metrics(State(s): State<Shared>) -> Result<Response, ApiError> {
         loads_complete: loads.iter().filter(|l| l.complete).count(),
         loads_incomplete: loads.iter().filter(|l| !l.complete).count(),
         events_lagged: s.log.lagged.load(Ordering::Relaxed),
-        phones_by_stage: s
-            .resolver
-            .engine()
-            .map(|e| {
-                let mut by: std::collections::BTreeMap<&'static str, usize> = Default::default();
-                for v in e.phones() {
-                    *by.entry(crate::engine::stage_word(&v.stage)).or_default() += 1;
-                }
-                by
-            })
-            .unwrap_or_default(),
+        phones_by_stage: crate::engine::by_stage(
+            &s.resolver.engine().map(|e| e.phones()).unwrap_or_default(),
+        ),
     };
     let mut text = s.log.metrics.render(&g);
     listener_metrics(&mut text, &s.listeners);

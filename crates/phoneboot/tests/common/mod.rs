@@ -368,6 +368,35 @@ impl NetnsPair {
     }
 }
 
+impl NetnsPair {
+    /// dnsmasq as a rogue DHCP server on the client side of the segment
+    /// (`client_if`, which must have an address), leasing `.100`–`.150` of
+    /// the pair's /24; its files go in `dir`.
+    pub fn rogue_dnsmasq(&self, client_if: &str, dir: &Path) -> Child {
+        let net = self.client_ip.rsplit_once('.').unwrap().0;
+        self.in_client("dnsmasq")
+            .args([
+                "--keep-in-foreground",
+                "-C",
+                "/dev/null",
+                "--port=0",
+                "--no-ping",
+                "--bind-interfaces",
+            ])
+            .arg(format!("--interface={client_if}"))
+            .arg(format!("--dhcp-range={net}.100,{net}.150,255.255.255.0,1h"))
+            .arg(format!(
+                "--dhcp-leasefile={}",
+                dir.join("dnsmasq.leases").display()
+            ))
+            .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+}
+
 impl Drop for NetnsPair {
     fn drop(&mut self) {
         self.cleanup();
