@@ -15,7 +15,7 @@
 //!   stones included, or a diagnosis naming what to import.
 //! - [`provision`]: the per-phone state machine ([`Fleet`]) that walks phones
 //!   along their plans and works out what each one runs.
-//! - [`fuzzing`]: entry points for fuzz targets.
+//! - `fuzzing` (feature `fuzzing`): entry points for fuzz targets.
 //!
 //! The crate never opens files or sockets and never reads the clock: callers
 //! hand it bytes and names, and it hands back values. Unknown input is an
@@ -62,6 +62,7 @@
 
 pub mod desired;
 pub mod files;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 mod load_name;
 mod loads;

@@ -83,6 +83,7 @@
 mod error;
 mod extract;
 pub mod fixtures;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 mod import;
 mod index;

@@ -7,7 +7,7 @@
 //!   say why it is [`Ignored`].
 //! - [`reply`]: the mode-4 answer, from the receive and transmit times and a
 //!   [`ClockStatus`] the caller read from the host (`ntp_adjtime`).
-//! - [`fuzzing`]: entry points for fuzz targets.
+//! - `fuzzing` (feature `fuzzing`): entry points for fuzz targets.
 //!
 //! What it never does: open a socket, read the clock or guess the host's
 //! state. An unsynchronised host is answered with leap = 3 (alarm) and
@@ -48,6 +48,7 @@
     )
 )]
 
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 
 use std::time::Duration;

@@ -38,6 +38,7 @@
     )
 )]
 
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 
 use std::fmt;

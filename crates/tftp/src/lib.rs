@@ -26,6 +26,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod netascii;
 pub mod path;
