@@ -400,7 +400,7 @@ pub fn render(data: &[u8]) {
 
     let image = load
         .clone()
-        .or_else(|| synth::newest_known_load(model.image_set(), Protocol::Sip))
+        .or_else(|| LoadName::newest_known(model.image_set(), Protocol::Sip))
         .or_else(|| LoadName::parse("P0S3-8-12-00").ok())
         .expect("a SIP load name parses");
     for (text, tame) in [
@@ -464,7 +464,7 @@ fn settings_from(
         } else {
             Protocol::Sccp
         };
-        synth::newest_known_load(model.image_set(), protocol)
+        LoadName::newest_known(model.image_set(), protocol)
     });
     let label = opt(next());
     let mut lines = Vec::new();
@@ -680,7 +680,7 @@ mod tests {
         let mut corpus = Vec::new();
         for set in ImageSet::ALL {
             for p in Protocol::ALL {
-                let Some(load) = synth::newest_known_load(set, p) else {
+                let Some(load) = LoadName::newest_known(set, p) else {
                     continue;
                 };
                 if let Ok(b) = synth::LoadsBuilder::for_load(&load) {
@@ -846,7 +846,7 @@ mod tests {
         };
         let mut corpus = Vec::new();
         for (i, model) in Model::ALL.iter().enumerate() {
-            let load = synth::newest_known_load(model.image_set(), Protocol::Sip)
+            let load = LoadName::newest_known(model.image_set(), Protocol::Sip)
                 .map(|l| l.to_string())
                 .unwrap_or_default();
             let text = format!(
@@ -867,7 +867,7 @@ mod tests {
             assert_eq!(
                 load.is_some(),
                 phone.model.is_some_and(
-                    |m| synth::newest_known_load(m.image_set(), Protocol::Sip).is_some()
+                    |m| LoadName::newest_known(m.image_set(), Protocol::Sip).is_some()
                 )
             );
         }

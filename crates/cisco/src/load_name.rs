@@ -180,6 +180,34 @@ pub struct LoadName {
 }
 
 impl LoadName {
+    /// The newest load for these phones and protocol that the reference names
+    /// (§0), for messages that tell the operator what to import. Entries
+    /// marked unverified there are inferred from the 41/42 pattern.
+    pub fn newest_known(image_set: ImageSet, protocol: Protocol) -> Option<LoadName> {
+        use {ImageSet as I, Protocol as P};
+        let name = match (image_set, protocol) {
+            (I::P0x3, P::Sccp) => "P0030801SR02",
+            (I::P0x3, P::Sip) => "P0S3-8-12-00",
+            (I::Java41, P::Sccp) => "SCCP41.9-4-2SR3-1S",
+            (I::Java41, P::Sip) => "SIP41.9-4-2SR3-1S",
+            (I::Java42, P::Sccp) => "SCCP42.9-4-2SR3-1S",
+            (I::Java42, P::Sip) => "SIP42.9-4-2SR3-1S",
+            (I::Java45, P::Sccp) => "SCCP45.9-4-2SR4-3S",
+            (I::Java45, P::Sip) => "SIP45.9-4-2SR3-1S",
+            (I::Java70, P::Sccp) => "SCCP70.9-4-2SR3-1S",
+            (I::Java70, P::Sip) => "SIP70.9-4-2SR3-1S",
+            (I::Java75, P::Sccp) => "SCCP75.9-4-2SR4-3S",
+            (I::Java75, P::Sip) => "SIP75.9-4-2SR3-1S",
+            (I::Java11, P::Sccp) => "SCCP11.9-4-2SR3-1S",
+            (I::Java11, P::Sip) => "SIP11.9-4-2SR1-1S",
+            (I::Cp7912, P::Sccp) => "CP7912080004SCCP080108A",
+            (I::Cp7912, P::Sip) => "CP7912080000SIP060111A",
+            (I::Cp7905, P::Sccp) => "CP7905080003SCCP070409A",
+            _ => return None,
+        };
+        LoadName::parse(name).ok()
+    }
+
     /// Parse a load name (no extension, no surrounding whitespace).
     pub fn parse(name: &str) -> Result<LoadName, LoadNameError> {
         if name.is_empty() {
@@ -669,6 +697,21 @@ mod tests {
 
     fn p(s: &str) -> LoadName {
         LoadName::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn newest_known_loads_fit_their_phones() {
+        assert_eq!(
+            LoadName::newest_known(ImageSet::Java41, Protocol::Mgcp),
+            None
+        );
+        for set in ImageSet::ALL {
+            for p in Protocol::ALL {
+                if let Some(l) = LoadName::newest_known(set, p) {
+                    assert_eq!((l.image_set(), l.protocol()), (set, Some(p)));
+                }
+            }
+        }
     }
 
     #[test]

@@ -446,7 +446,7 @@ fn no_newest(model: Model, protocol: Protocol, incomplete: Option<&AvailableLoad
         None => PlanError::NoLoad {
             model,
             protocol,
-            example: crate::synth::newest_known_load(model.image_set(), protocol)
+            example: LoadName::newest_known(model.image_set(), protocol)
                 .map_or_else(|| "a load for it".to_owned(), |l| l.to_string()),
         },
     }
@@ -508,30 +508,6 @@ pub fn plan(
         why: HopReason::Target,
     });
     Ok(Plan { hops })
-}
-
-impl AvailableLoad {
-    /// A complete catalog entry for `name` with the files and sizes of
-    /// [`crate::synth`], for tests and simulators.
-    pub fn synthetic(name: &LoadName) -> AvailableLoad {
-        let mut files = Vec::new();
-        if name.has_loads_file() {
-            files.push(name.requested_file());
-        }
-        files.extend(crate::synth::load_files(name));
-        let bytes = files
-            .iter()
-            .filter_map(|f| crate::synth::typical_size(f))
-            .map(|n| u64::try_from(n).unwrap_or(u64::MAX))
-            .fold(0u64, u64::saturating_add);
-        AvailableLoad {
-            name: name.clone(),
-            complete: true,
-            missing: Vec::new(),
-            files,
-            bytes,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -961,25 +937,5 @@ mod tests {
         assert!(ok(Some("SCCP41.8-5-2S"), "SIP41.9-4-2SR3-1S"));
         assert!(!ok(Some("SIP42.9-4-2SR3-1S"), "SIP41.9-4-2SR3-1S"));
         assert!(ok(None, "CP7912080004SCCP080108A"));
-    }
-
-    #[test]
-    fn synthetic_entries_list_what_phones_fetch() {
-        let a = AvailableLoad::synthetic(&l("P0S3-8-12-00"));
-        assert_eq!(
-            a.files,
-            ["P0S3-8-12-00.loads", "P003-8-12-00.sbn", "P0S3-8-12-00.sb2"]
-        );
-        assert_eq!(a.bytes, 660 + 130_956 + 756_524);
-        assert_eq!(
-            AvailableLoad::synthetic(&l("P00303010102")).files,
-            ["P00303010102.bin"]
-        );
-        assert_eq!(
-            AvailableLoad::synthetic(&l("SIP41.9-4-2SR3-1S"))
-                .files
-                .len(),
-            6
-        );
     }
 }

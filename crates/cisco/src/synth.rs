@@ -15,6 +15,7 @@
 use crate::files::{classify, Component, ComponentKind, FirmwareFile, ImageExt};
 use crate::load_name::{LoadKind, LoadName, Version};
 use crate::model::{ImageSet, Model, Protocol};
+use crate::plan::AvailableLoad;
 use crate::rng::seed_from;
 /// The seeded generator behind every synthetic fixture, for simulators and
 /// seeded tests that must replay from a seed.
@@ -118,33 +119,6 @@ pub fn typical_size(file_name: &str) -> Option<usize> {
             ComponentKind::Cvm => 2_490_633,
         },
     })
-}
-
-/// The newest load for these phones and protocol that the reference names
-/// (§0). Entries marked unverified there are inferred from the 41/42 pattern.
-pub fn newest_known_load(image_set: ImageSet, protocol: Protocol) -> Option<LoadName> {
-    use {ImageSet as I, Protocol as P};
-    let name = match (image_set, protocol) {
-        (I::P0x3, P::Sccp) => "P0030801SR02",
-        (I::P0x3, P::Sip) => "P0S3-8-12-00",
-        (I::Java41, P::Sccp) => "SCCP41.9-4-2SR3-1S",
-        (I::Java41, P::Sip) => "SIP41.9-4-2SR3-1S",
-        (I::Java42, P::Sccp) => "SCCP42.9-4-2SR3-1S",
-        (I::Java42, P::Sip) => "SIP42.9-4-2SR3-1S",
-        (I::Java45, P::Sccp) => "SCCP45.9-4-2SR4-3S",
-        (I::Java45, P::Sip) => "SIP45.9-4-2SR3-1S",
-        (I::Java70, P::Sccp) => "SCCP70.9-4-2SR3-1S",
-        (I::Java70, P::Sip) => "SIP70.9-4-2SR3-1S",
-        (I::Java75, P::Sccp) => "SCCP75.9-4-2SR4-3S",
-        (I::Java75, P::Sip) => "SIP75.9-4-2SR3-1S",
-        (I::Java11, P::Sccp) => "SCCP11.9-4-2SR3-1S",
-        (I::Java11, P::Sip) => "SIP11.9-4-2SR1-1S",
-        (I::Cp7912, P::Sccp) => "CP7912080004SCCP080108A",
-        (I::Cp7912, P::Sip) => "CP7912080000SIP060111A",
-        (I::Cp7905, P::Sccp) => "CP7905080003SCCP070409A",
-        _ => return None,
-    };
-    LoadName::parse(name).ok()
 }
 
 /// The build tag Cisco gave the component files of a Java load: it differs
@@ -421,6 +395,30 @@ pub enum SynthError {
     },
 }
 
+impl AvailableLoad {
+    /// A complete catalog entry for `name` with the files and sizes of this
+    /// module, for tests and simulators.
+    pub fn synthetic(name: &LoadName) -> AvailableLoad {
+        let mut files = Vec::new();
+        if name.has_loads_file() {
+            files.push(name.requested_file());
+        }
+        files.extend(load_files(name));
+        let bytes = files
+            .iter()
+            .filter_map(|f| typical_size(f))
+            .map(|n| u64::try_from(n).unwrap_or(u64::MAX))
+            .fold(0u64, u64::saturating_add);
+        AvailableLoad {
+            name: name.clone(),
+            complete: true,
+            missing: Vec::new(),
+            files,
+            bytes,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,7 +484,7 @@ mod tests {
         let mut loads: Vec<LoadName> = Vec::new();
         for set in ImageSet::ALL {
             for p in Protocol::ALL {
-                loads.extend(newest_known_load(set, p));
+                loads.extend(LoadName::newest_known(set, p));
             }
         }
         loads.extend(
@@ -615,13 +613,25 @@ mod tests {
         assert_eq!(typical_size("apps41.9-4-2ES26.sbn"), Some(2_933_341));
         assert_eq!(typical_size("P0S3-8-12-00.sb2"), Some(756_524));
         assert_eq!(typical_size("SEP001122334455.cnf.xml"), None);
-        assert_eq!(newest_known_load(ImageSet::Java41, Protocol::Mgcp), None);
-        for set in ImageSet::ALL {
-            for p in Protocol::ALL {
-                if let Some(l) = newest_known_load(set, p) {
-                    assert_eq!((l.image_set(), l.protocol()), (set, Some(p)));
-                }
-            }
-        }
+    }
+
+    #[test]
+    fn synthetic_entries_list_what_phones_fetch() {
+        let a = AvailableLoad::synthetic(&load("P0S3-8-12-00"));
+        assert_eq!(
+            a.files,
+            ["P0S3-8-12-00.loads", "P003-8-12-00.sbn", "P0S3-8-12-00.sb2"]
+        );
+        assert_eq!(a.bytes, 660 + 130_956 + 756_524);
+        assert_eq!(
+            AvailableLoad::synthetic(&load("P00303010102")).files,
+            ["P00303010102.bin"]
+        );
+        assert_eq!(
+            AvailableLoad::synthetic(&load("SIP41.9-4-2SR3-1S"))
+                .files
+                .len(),
+            6
+        );
     }
 }

@@ -4,8 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use cisco::synth::newest_known_load;
-use cisco::{ImageSet, LoadsFile, Model, Protocol};
+use cisco::{ImageSet, LoadName, LoadsFile, Model, Protocol};
 use library::fixtures::{self, hostile, snapshot, Bundle, TempDir};
 use library::{
     FileRole, Format, ImportError, ImportOptions, Library, LibraryError, Limits, LoadStatus,
@@ -46,7 +45,7 @@ fn every_packaging_of_every_family_imports() -> R {
     let mut n = 0;
     for set in ImageSet::ALL {
         for p in Protocol::ALL {
-            let Some(load) = newest_known_load(set, p) else {
+            let Some(load) = LoadName::newest_known(set, p) else {
                 continue;
             };
             let bundle = Bundle::new(load.as_str())?;

@@ -1,5 +1,4 @@
 use super::*;
-use crate::synth::newest_known_load;
 use crate::{LoadName, Model, PhoneSettings, Protocol, SipLine, Site, SpeedDial, Transport};
 use roxmltree::{Document, Node};
 
@@ -63,7 +62,7 @@ fn phone(lines: usize) -> PhoneSettings {
 }
 
 fn load(model: Model, protocol: Protocol) -> LoadName {
-    newest_known_load(model.image_set(), protocol).unwrap()
+    LoadName::newest_known(model.image_set(), protocol).unwrap()
 }
 
 fn child<'a, 'i>(node: Node<'a, 'i>, name: &str) -> Node<'a, 'i> {
@@ -110,7 +109,7 @@ fn xml_default_lists_one_load_per_model() {
     let mut loads: Vec<(Model, LoadName)> = Model::ALL
         .iter()
         .rev()
-        .filter_map(|&m| newest_known_load(m.image_set(), Protocol::Sip).map(|l| (m, l)))
+        .filter_map(|&m| LoadName::newest_known(m.image_set(), Protocol::Sip).map(|l| (m, l)))
         .collect();
     // A duplicate and a load for the wrong phones are left out.
     loads.push((Model::Cp7941, load(Model::Cp7941, Protocol::Sccp)));
@@ -144,7 +143,7 @@ fn xml_default_lists_one_load_per_model() {
         .collect();
     let mut expected: Vec<(Model, LoadName)> = Model::ALL
         .iter()
-        .filter_map(|&m| newest_known_load(m.image_set(), Protocol::Sip).map(|l| (m, l)))
+        .filter_map(|&m| LoadName::newest_known(m.image_set(), Protocol::Sip).map(|l| (m, l)))
         .collect();
     expected.sort_by_key(|e| e.0);
     let expected: Vec<(String, String, String)> = expected
