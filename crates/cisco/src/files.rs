@@ -1,7 +1,7 @@
 //! What a firmware file name says: which load, family and protocol it belongs to.
 //!
-//! The firmware importer uses this to sort the files of a bundle, and the
-//! request classifier to tell what a phone is doing from the names it asks for.
+//! The firmware importer uses this to sort the files of a bundle, and
+//! [`RequestedFile`](crate::RequestedFile) for the firmware a phone asks for.
 
 use std::fmt;
 
@@ -26,6 +26,18 @@ pub enum FirmwareFile {
     },
     /// A Java-phone component (`jar41sip.9-4-2ES26.sbn`).
     Component(Component),
+}
+
+impl FirmwareFile {
+    /// Whether it is a loader, which a phone flashes before its application:
+    /// a 79x0 `.sbn` or a Java phone's `jar….sbn`.
+    pub fn is_loader(&self) -> bool {
+        match self {
+            FirmwareFile::Image { ext, .. } => *ext == ImageExt::Sbn,
+            FirmwareFile::Component(c) => c.kind() == ComponentKind::Jar,
+            _ => false,
+        }
+    }
 }
 
 /// Extensions of whole-image files.
@@ -407,6 +419,23 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn loaders() {
+        for (name, loader) in [
+            ("P003-8-12-00.sbn", true),
+            ("P0030801SR02.sbn", true),
+            ("jar41sip.9-4-2ES26.sbn", true),
+            ("P0S3-8-12-00.sb2", false),
+            ("P00303010102.bin", false),
+            ("cvm45sccp.9-4-2SR4-3.sbn", false),
+            ("CP7912080004SCCP080108A.sbin", false),
+            ("SIP41.9-4-2SR3-1S.loads", false),
+        ] {
+            let file = classify(name).expect(name);
+            assert_eq!(file.is_loader(), loader, "{name}");
+        }
     }
 
     #[test]

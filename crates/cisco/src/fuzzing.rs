@@ -10,6 +10,7 @@ use crate::load_name::{LoadName, Version};
 use crate::loads::{check_file_name, Boundary, LoadsFile};
 use crate::model::{Model, Protocol};
 use crate::render::{self, GeneratedFile};
+use crate::request::RequestedFile;
 use crate::synth;
 use crate::{PhoneSettings, SipLine, Site, SpeedDial, Transport};
 
@@ -324,18 +325,46 @@ fn drive_fleet(data: &[u8]) -> FleetReach {
     reach
 }
 
-/// Generated-file name matcher: never panics; a match has a canonical name
-/// that parses back to it, in any case and with a leading `/`; only per-MAC
-/// files carry secrets, and only names without sub-paths match.
-pub fn generated_file_name(data: &[u8]) {
+/// Requested-name classifier: never panics; letter case changes nothing but
+/// firmware details; a MAC it reads is in the name; a generated config has a
+/// canonical name that parses back to it, in any case and with a leading
+/// `/`; only per-MAC files carry secrets, and only names without sub-paths
+/// are generated.
+pub fn requested_file_name(data: &[u8]) {
     let Ok(s) = std::str::from_utf8(data) else {
         return;
     };
-    let Some(file) = GeneratedFile::parse(s) else {
+    let file = RequestedFile::parse(s);
+    let lower = RequestedFile::parse(&s.to_ascii_lowercase());
+    assert_eq!(lower.mac(), file.mac(), "{s:?}");
+    assert_eq!(lower.generated(), file.generated(), "{s:?}");
+    if !matches!(file, RequestedFile::Firmware(_) | RequestedFile::Other) {
+        assert_eq!(lower, file, "{s:?}");
+    }
+    if let Some(mac) = file.mac() {
+        let hex = mac.file_form();
+        assert!(s.to_ascii_uppercase().contains(&hex), "{s:?} has no {hex}");
+    }
+    if !s.contains(['/', '\\']) && !s.ends_with('\0') {
+        assert_eq!(
+            RequestedFile::of_path(&format!("a/b\\{s}\0")),
+            file,
+            "{s:?}"
+        );
+    }
+    let Some(generated) = GeneratedFile::parse(s) else {
+        assert!(
+            s.trim_start_matches('/').contains('/') || file.generated().is_none(),
+            "{s:?}"
+        );
         return;
     };
     assert!(!s.trim_start_matches('/').contains('/'), "{s:?}");
-    let name = file.file_name();
+    assert_eq!(
+        RequestedFile::parse(s.strip_prefix('/').unwrap_or(s)).generated(),
+        Some(generated)
+    );
+    let name = generated.file_name();
     for form in [
         name.clone(),
         name.to_ascii_lowercase(),
@@ -343,10 +372,10 @@ pub fn generated_file_name(data: &[u8]) {
         format!("/{name}"),
         s.to_ascii_lowercase(),
     ] {
-        assert_eq!(GeneratedFile::parse(&form), Some(file), "{form:?}");
+        assert_eq!(GeneratedFile::parse(&form), Some(generated), "{form:?}");
     }
     assert!(name.eq_ignore_ascii_case(s.strip_prefix('/').unwrap_or(s)));
-    assert_eq!(file.carries_secrets(), file.mac().is_some());
+    assert_eq!(generated.carries_secrets(), generated.mac().is_some());
     assert!(GeneratedFile::parse(&format!("{name}.sgn")).is_none());
 }
 
@@ -807,7 +836,7 @@ mod tests {
     }
 
     #[test]
-    fn generated_file_name_target() {
+    fn requested_file_name_target() {
         let names = [
             "XMLDefault.cnf.xml",
             "SEP001E4A123456.cnf.xml",
@@ -819,14 +848,23 @@ mod tests {
             "dialplan.xml",
             "SEP001E4A123456.cnf.xml.sgn",
             "CTLSEP001E4A123456.tlv",
+            "gk001E4A123456.cfg",
+            "lddefault.cfg",
+            "term61.default.loads",
+            "SIP41.9-4-2SR3-1S.loads",
+            "jar41sip.9-4-2ES26.sbn",
+            "P0S3-8-12-00.sb2",
         ];
         let corpus: Vec<Vec<u8>> = names.iter().map(|n| n.as_bytes().to_vec()).collect();
         // Most mutations break a name, so ask for a count rather than a percentage.
         let accepted = run(
-            "generated_file_name",
+            "requested_file_name",
             &corpus,
-            generated_file_name,
-            |d| std::str::from_utf8(d).is_ok_and(|s| GeneratedFile::parse(s).is_some()),
+            requested_file_name,
+            |d| {
+                std::str::from_utf8(d)
+                    .is_ok_and(|s| RequestedFile::parse(s) != RequestedFile::Other)
+            },
             0,
             0x06e4_f11e,
         );
@@ -886,7 +924,7 @@ mod tests {
         for c in render_corpus() {
             render(&c);
         }
-        generated_file_name(b"SEP001E4A123456.cnf.xml");
+        requested_file_name(b"SEP001E4A123456.cnf.xml");
         // The invariants are real: valid inputs take the long path through each target.
         for c in loads_corpus() {
             loads(&c);

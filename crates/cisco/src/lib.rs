@@ -6,7 +6,9 @@
 //! - [`LoadName`]: parse and order load names (`P0030801SR02`,
 //!   `SIP41.9-4-2SR3-1S`) by family, protocol and [`Version`].
 //! - [`LoadsFile`]: read the file list out of a signed `.loads` file.
-//! - [`files::classify`]: tell what a firmware file name belongs to.
+//! - [`RequestedFile`]: what a requested file name is (configs, trust lists,
+//!   firmware, …), the one parse of the names phones ask for;
+//!   [`files::classify`] is its firmware part.
 //! - [`render`]: the generated configs (`XMLDefault.cnf.xml`, `SEP<MAC>.cnf.xml`,
 //!   79x0 `SIPDefault.cnf`/`SIP<MAC>.cnf`, …) and [`GeneratedFile`] to tell them apart.
 //! - [`synth`]: synthetic `.loads` files and images with real names, because
@@ -70,6 +72,7 @@ mod model;
 pub mod plan;
 pub mod provision;
 pub mod render;
+pub mod request;
 mod rng;
 pub mod synth;
 
@@ -84,3 +87,4 @@ pub use provision::{
     Progress, Stage,
 };
 pub use render::GeneratedFile;
+pub use request::RequestedFile;

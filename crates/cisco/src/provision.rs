@@ -79,8 +79,9 @@ use std::time::{Duration, Instant};
 use crate::desired::{Mac, TargetLoad};
 use crate::files::{classify, FirmwareFile, ImageExt, TermFile};
 use crate::load_name::{LoadKind, LoadName};
-use crate::model::{ImageSet, Model, Protocol};
+use crate::model::{Model, Protocol};
 use crate::plan::{direct_hop_ok, plan, AvailableLoad, Hop, Plan, PlanError};
+use crate::request::{base_name, RequestedFile};
 
 /// What the operator wants for one phone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -695,90 +696,36 @@ enum Kind {
     Other,
 }
 
-fn base_name(name: &str) -> &str {
-    let name = name.trim_end_matches('\0');
-    name.rsplit(['/', '\\']).next().unwrap_or(name)
-}
-
-fn kind_of(base: &str) -> Kind {
-    let lower = base.to_ascii_lowercase();
-    if lower.ends_with(".sgn") && lower.contains(".cnf") {
-        return Kind::Signed;
+impl Kind {
+    fn of(file: RequestedFile) -> Kind {
+        match file {
+            RequestedFile::TrustList(_) | RequestedFile::Os79xxTxt => Kind::Boot,
+            RequestedFile::XmlDefault
+            | RequestedFile::SepCnfXml(_)
+            | RequestedFile::SipDefaultCnf
+            | RequestedFile::SipMacCnf(_)
+            | RequestedFile::MacCfg { .. }
+            | RequestedFile::OtherConfig => Kind::Config,
+            RequestedFile::SignedConfig(_) => Kind::Signed,
+            RequestedFile::Firmware(FirmwareFile::TermDefault(t)) => Kind::Term(t),
+            RequestedFile::Firmware(f) => Kind::Firmware(f),
+            RequestedFile::RingListDat | RequestedFile::DialplanXml | RequestedFile::Other => {
+                Kind::Other
+            }
+        }
     }
-    if lower.ends_with(".tlv") || lower == "os79xx.txt" {
-        return Kind::Boot;
-    }
-    let config = lower.ends_with(".cnf.xml")
-        || lower.ends_with(".cnf")
-        || lower == "gkdefault.cfg"
-        || lower == "lddefault.cfg"
-        || mac_after(&lower, "gk").is_some()
-        || mac_after(&lower, "ld").is_some();
-    if config {
-        return Kind::Config;
-    }
-    match classify(base) {
-        Some(FirmwareFile::TermDefault(t)) => Kind::Term(t),
-        Some(f) => Kind::Firmware(f),
-        None => Kind::Other,
-    }
-}
-
-/// Twelve hex digits right after `prefix` at the start of `lower`.
-fn mac_after(lower: &str, prefix: &str) -> Option<Mac> {
-    let hex = lower.strip_prefix(prefix)?.get(..12)?;
-    if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    hex.parse().ok()
 }
 
 /// The phone a MAC-bearing file name is for (`SEP<MAC>.cnf.xml`,
 /// `CTLSEP<MAC>.tlv`, `ITLSEP<MAC>.tlv`, `SIP<MAC>.cnf`, signed configs, …),
 /// any letter case, folders ignored.
 pub fn mac_of_file(name: &str) -> Option<Mac> {
-    mac_in_name(base_name(name)).map(|(mac, _)| mac)
-}
-
-/// The MAC in a MAC-bearing name, and the model it implies, if any.
-fn mac_in_name(base: &str) -> Option<(Mac, Option<Model>)> {
-    let lower = base.to_ascii_lowercase();
-    let rest_is = |prefix: &str, suffixes: &[&str]| -> Option<Mac> {
-        let mac = mac_after(&lower, prefix)?;
-        let rest = lower.get(prefix.len().saturating_add(12)..)?;
-        suffixes.contains(&rest).then_some(mac)
-    };
-    if let Some(m) = rest_is("ctlsep", &[".tlv"]).or_else(|| rest_is("itlsep", &[".tlv"])) {
-        return Some((m, None));
-    }
-    if let Some(m) = rest_is("sep", &[".cnf.xml", ".cnf.xml.sgn", ".cnf.xml.enc.sgn"]) {
-        return Some((m, None));
-    }
-    if let Some(m) = rest_is("sip", &[".cnf"]) {
-        return Some((m, Some(Model::Cp7960)));
-    }
-    if let Some(m) = rest_is("gk", &["", ".cfg"]) {
-        return Some((m, Some(Model::Cp7912)));
-    }
-    rest_is("ld", &["", ".cfg"]).map(|m| (m, Some(Model::Cp7905)))
-}
-
-/// The model a firmware file implies (the first of its image set).
-fn model_of_file(kind: &Kind) -> Option<Model> {
-    let set: ImageSet = match kind {
-        Kind::Term(t) => return t.models().first().copied(),
-        Kind::Firmware(FirmwareFile::Loads(l)) => l.image_set(),
-        Kind::Firmware(FirmwareFile::Image { load, .. }) => load.image_set(),
-        Kind::Firmware(FirmwareFile::Component(c)) => c.image_set(),
-        _ => return None,
-    };
-    set.models().next()
+    RequestedFile::of_path(name).mac()
 }
 
 /// A loader file: the 79x0 `.sbn`, or a Java phone's `jar…sbn`.
 fn is_loader(file: &str) -> bool {
-    let lower = file.to_ascii_lowercase();
-    lower.ends_with(".sbn") && (lower.starts_with("p0") || lower.starts_with("jar"))
+    classify(file).is_some_and(|f| f.is_loader())
 }
 
 /// Every phone phoneboot has seen, and the machinery that walks them to their targets.
@@ -883,11 +830,13 @@ impl Fleet {
     /// resolving the file. Returns the phone it was attributed to, if any.
     pub fn on_request(&mut self, now: Instant, ip: IpAddr, name: &str) -> Option<Mac> {
         let base = base_name(name);
-        let mac = self.attribute(ip, base)?;
-        let kind = kind_of(base);
-        if let Some(m) = model_of_file(&kind) {
+        let file = RequestedFile::parse(base);
+        let mac = self.attribute(ip, base, &file)?;
+        // A name with a MAC taught its model in `attribute`.
+        if let Some(m) = file.implied_model().filter(|_| file.mac().is_none()) {
             self.learn_model(mac, m, false, format!("asked for {base}"));
         }
+        let kind = Kind::of(file);
         let stall = now.checked_add(self.policy.download_stall);
         let settle = now.checked_add(self.policy.settle);
         let serving = self.serving_load(mac);
@@ -973,7 +922,8 @@ impl Fleet {
     /// A transfer of `name` to `ip` ended; `bytes` were sent.
     pub fn on_transfer_done(&mut self, now: Instant, ip: IpAddr, name: &str, ok: bool, bytes: u64) {
         let base = base_name(name);
-        let Some(mac) = self.attribute(ip, base) else {
+        let file = RequestedFile::parse(base);
+        let Some(mac) = self.attribute(ip, base, &file) else {
             return;
         };
         let phone = self.phone_mut(mac);
@@ -998,7 +948,7 @@ impl Fleet {
                 }
             }
         }
-        if !ok && matches!(kind_of(base), Kind::Config) {
+        if !ok && matches!(Kind::of(file), Kind::Config) {
             // The config never arrived, so it told the phone nothing.
             if phone
                 .told
@@ -1149,12 +1099,12 @@ impl Fleet {
     }
 
     /// The phone behind a request: the MAC in the name wins over the lease table.
-    fn attribute(&mut self, ip: IpAddr, base: &str) -> Option<Mac> {
-        if let Some((mac, model)) = mac_in_name(base) {
+    fn attribute(&mut self, ip: IpAddr, base: &str, file: &RequestedFile) -> Option<Mac> {
+        if let Some(mac) = file.mac() {
             if self.by_ip.get(&ip) != Some(&mac) {
                 self.bind(mac, ip);
             }
-            if let Some(m) = model {
+            if let Some(m) = file.implied_model() {
                 self.learn_model(mac, m, false, format!("asked for {base}"));
             }
             return Some(mac);

@@ -2,6 +2,7 @@
 //! describes, against a fleet driven with an injected clock.
 
 use super::*;
+use crate::model::ImageSet;
 use crate::plan::AvailableLoad;
 use crate::synth;
 use std::net::Ipv4Addr;

@@ -64,7 +64,7 @@ mod xml;
 
 use std::fmt;
 
-use crate::Mac;
+use crate::{Mac, RequestedFile};
 
 pub use text::{os79xx_txt, ringlist_dat, sip_default_cnf, sip_mac_cnf};
 pub use xml::{dialplan_xml, sep_cnf_xml, xml_default};
@@ -119,30 +119,16 @@ pub enum GeneratedFile {
 
 impl GeneratedFile {
     /// Which generated config `requested_name` names, matched without regard
-    /// to case (phones and docs disagree on it, reference §1.4) and with one
-    /// leading `/` allowed (HTTP paths). Names in sub-folders, signed or
-    /// encrypted variants (`.sgn`, `.enc.sgn`) and trust lists (`CTLSEP…tlv`)
-    /// are not generated: `None`.
+    /// to case and with one leading `/` allowed (HTTP paths). Names in
+    /// sub-folders, signed or encrypted variants (`.sgn`, `.enc.sgn`) and
+    /// trust lists (`CTLSEP…tlv`) are not generated: `None`. The name itself
+    /// is read by [`RequestedFile::parse`].
     pub fn parse(requested_name: &str) -> Option<GeneratedFile> {
         let name = requested_name.strip_prefix('/').unwrap_or(requested_name);
-        if !name.is_ascii() || name.contains('/') {
+        if name.contains('/') {
             return None;
         }
-        let upper = name.to_ascii_uppercase();
-        let fixed = [
-            ("XMLDEFAULT.CNF.XML", GeneratedFile::XmlDefault),
-            ("SIPDEFAULT.CNF", GeneratedFile::SipDefaultCnf),
-            ("OS79XX.TXT", GeneratedFile::Os79xxTxt),
-            ("RINGLIST.DAT", GeneratedFile::RingListDat),
-            ("DIALPLAN.XML", GeneratedFile::DialplanXml),
-        ];
-        if let Some((_, file)) = fixed.iter().find(|(n, _)| *n == upper) {
-            return Some(*file);
-        }
-        if let Some(mac) = mac_between(&upper, "SEP", ".CNF.XML") {
-            return Some(GeneratedFile::SepCnfXml(mac));
-        }
-        mac_between(&upper, "SIP", ".CNF").map(GeneratedFile::SipMacCnf)
+        RequestedFile::parse(name).generated()
     }
 
     /// The canonical file name (`SEP001E4A123456.cnf.xml`).
@@ -178,15 +164,6 @@ impl fmt::Display for GeneratedFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.file_name())
     }
-}
-
-/// `prefix` + 12 hex digits + `suffix`, all upper case already.
-fn mac_between(upper: &str, prefix: &str, suffix: &str) -> Option<Mac> {
-    let hex = upper.strip_prefix(prefix)?.strip_suffix(suffix)?;
-    if hex.len() != 12 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    hex.parse().ok()
 }
 
 #[cfg(test)]
