@@ -15,7 +15,7 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use crate::events::{Event, EventBus, SyslogMessage};
-use crate::listener::{Counters, SourceLimiter};
+use crate::net::listener::{Counters, SourceLimiter};
 
 /// A phone logs a burst at boot, then little.
 const BURST: u32 = 200;

@@ -13,8 +13,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::TftpConfig;
 use crate::events::{Event, EventBus, TftpRefused, TftpTransfer};
-use crate::resolver::Resolver;
-use crate::transfers::{TransferGuard, TransferRegistry};
+use crate::net::transfers::{TransferGuard, TransferRegistry};
+use crate::provision::resolver::Resolver;
 
 /// Large enough for a window of large blocks, so a burst is not dropped by
 /// the kernel (the peers' reference notes 10–20 s stalls from exactly that).
@@ -208,18 +208,16 @@ impl Job {
         let resolver = self.resolver.clone();
         let path = self.request.path.clone();
         let peer = self.peer;
-        let resolved = tokio::task::spawn_blocking(move || {
-            crate::fileserve::serve_file(&resolver, peer, &path)
-        })
-        .await;
+        let resolved =
+            tokio::task::spawn_blocking(move || resolver.resolve(peer.ip(), &path)).await;
         let resolved = match resolved {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
                 let packet = tftp::wire::error_packet(e.tftp_code(), e.client_message());
                 let _ = socket.send(&packet).await;
                 record.result = match e {
-                    crate::resolver::ResolveError::NotFound => "not_found",
-                    crate::resolver::ResolveError::Io(_) => "error",
+                    crate::provision::ResolveError::NotFound => "not_found",
+                    crate::provision::ResolveError::Io(_) => "error",
                     _ => "refused",
                 };
                 record.error = Some(e.to_string());

@@ -1,9 +1,9 @@
 //! HTTP file serving for phones (newer loads try HTTP on port 6970 before
 //! TFTP). Every GET goes through the same steps as a TFTP read request:
 //! the URL path, percent-decoded, is the TFTP file name; it passes
-//! `tftp::path::sanitize` and then [`crate::fileserve::serve_file`], and a
+//! `tftp::path::sanitize` and then [`crate::provision::Resolver::resolve`], and a
 //! refusal maps to the HTTP status matching the TFTP error code
-//! ([`crate::fileserve::http_status`]). So both protocols serve the same
+//! ([`crate::provision::served::http_status`]). So both protocols serve the same
 //! bytes and refuse the same names.
 //!
 //! HEAD answers with the headers only and records no transfer. Range
@@ -24,8 +24,8 @@ use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
 use crate::events::{Event, EventBus, HttpTransfer};
-use crate::resolver::{ResolveError, Resolver};
-use crate::transfers::TransferRegistry;
+use crate::net::transfers::TransferRegistry;
+use crate::provision::{ResolveError, Resolver};
 
 /// Chunk size handed to the socket; progress is counted per chunk.
 const CHUNK: usize = 64 * 1024;
@@ -96,7 +96,7 @@ struct Refusal {
 }
 
 fn refuse(code: tftp::ErrorCode, message: &'static str, detail: String) -> Refusal {
-    let status = crate::fileserve::http_status(code);
+    let status = crate::provision::served::http_status(code);
     let result = match status {
         404 => "not_found",
         400 => "bad_request",
@@ -143,10 +143,8 @@ async fn handle(
             )),
             Ok(path) => {
                 let resolver = s.resolver.clone();
-                match tokio::task::spawn_blocking(move || {
-                    crate::fileserve::serve_file(&resolver, client, &path)
-                })
-                .await
+                match tokio::task::spawn_blocking(move || resolver.resolve(client.ip(), &path))
+                    .await
                 {
                     Ok(Ok(found)) => Ok(found),
                     Ok(Err(e)) => Err(resolve_refusal(&e)),
@@ -256,7 +254,7 @@ struct Finish {
     events: EventBus,
     record: Option<HttpTransfer>,
     started: Instant,
-    guard: Option<crate::transfers::TransferGuard>,
+    guard: Option<crate::net::transfers::TransferGuard>,
 }
 
 impl Finish {
