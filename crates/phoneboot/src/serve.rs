@@ -244,7 +244,7 @@ fn start_engine(
     site.syslog_server = listeners.syslog_for_phones.clone();
     let lease_holder: Option<engine::LeaseHolder> = lookup.map(|l| {
         let f: engine::LeaseHolder = Arc::new(move |ip: std::net::IpAddr| match ip {
-            std::net::IpAddr::V4(v4) => l(v4).and_then(|(mac, _)| mac.parse().ok()),
+            std::net::IpAddr::V4(v4) => l(v4).map(|(mac, _)| mac),
             std::net::IpAddr::V6(_) => None,
         });
         f

@@ -258,7 +258,7 @@ async fn read_leases(data_dir: PathBuf) -> Result<Vec<LeaseView>, ApiError> {
     Ok(rows
         .into_iter()
         .map(|l| LeaseView {
-            mac: dhcp::Mac(l.mac).to_string(),
+            mac: cisco::Mac(l.mac).to_string(),
             ip: l.ip,
             model: l.model,
             hostname: l.hostname,
@@ -440,7 +440,7 @@ fn filter(q: &HashMap<String, String>) -> Result<Filter, ApiError> {
     let mut f = Filter::default();
     if let Some(m) = q.get("mac") {
         f.mac = Some(
-            m.parse::<dhcp::Mac>()
+            m.parse::<cisco::Mac>()
                 .map_err(|_| {
                     ApiError::bad_request(format!(
                         "mac={m:?} is not a MAC address (00:1b:54:aa:bb:cc, 001B54AABBCC, …)"

@@ -12,7 +12,7 @@ pub fn list_leases(common: &cli::Common) -> anyhow::Result<ExitCode> {
     let now_ms = WallClock::now().to_unix_ms(std::time::Instant::now());
     println!("{:<17}  {:<15}  {:<10}  expires", "MAC", "IP", "model");
     for l in &leases {
-        let mac = dhcp::Mac(l.mac).to_string();
+        let mac = cisco::Mac(l.mac).to_string();
         let left = (l.expires_unix_ms - now_ms) / 1000;
         let expiry = if left >= 0 {
             format!(

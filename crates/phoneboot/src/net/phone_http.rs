@@ -23,7 +23,7 @@ use axum::Router;
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::{Event, EventBus, HttpTransfer};
+use crate::events::{Event, EventBus, FileProtocol, HttpTransfer, TransferResult};
 use crate::net::transfers::TransferRegistry;
 use crate::provision::{ResolveError, Resolver};
 
@@ -90,19 +90,18 @@ fn content_type(name: &str) -> &'static str {
 
 struct Refusal {
     status: u16,
-    result: &'static str,
+    result: TransferResult,
     message: &'static str,
     detail: String,
 }
 
-fn refuse(code: tftp::ErrorCode, message: &'static str, detail: String) -> Refusal {
+fn refuse(
+    code: tftp::ErrorCode,
+    result: TransferResult,
+    message: &'static str,
+    detail: String,
+) -> Refusal {
     let status = crate::provision::served::http_status(code);
-    let result = match status {
-        404 => "not_found",
-        400 => "bad_request",
-        403 => "refused",
-        _ => "error",
-    };
     Refusal {
         status,
         result,
@@ -132,12 +131,14 @@ async fn handle(
     let outcome = match &name {
         Err(()) => Err(refuse(
             tftp::ErrorCode::IllegalOperation,
+            TransferResult::BadRequest,
             "bad file name",
             "the path is not valid UTF-8 or has a broken %-escape".into(),
         )),
         Ok(name) => match tftp::path::sanitize(name) {
             Err(e) => Err(refuse(
                 tftp::ErrorCode::AccessViolation,
+                TransferResult::Refused,
                 "access violation",
                 e.to_string(),
             )),
@@ -150,6 +151,7 @@ async fn handle(
                     Ok(Err(e)) => Err(resolve_refusal(&e)),
                     Err(e) => Err(refuse(
                         tftp::ErrorCode::NotDefined,
+                        TransferResult::Error,
                         "read error",
                         format!("lookup task failed: {e}"),
                     )),
@@ -195,7 +197,7 @@ async fn handle(
     }
     let guard = s
         .transfers
-        .start(client, &file, "http", size, &found.source);
+        .start(client, &file, FileProtocol::Http, size, &found.source);
     // The record goes out when the body is done or dropped (client gone).
     let done = Finish {
         events: s.events.clone(),
@@ -207,7 +209,7 @@ async fn handle(
             size,
             bytes: 0,
             duration_ms: 0.0,
-            result: "aborted",
+            result: TransferResult::Aborted,
             error: None,
         }),
         started,
@@ -246,7 +248,7 @@ async fn handle(
 }
 
 fn resolve_refusal(e: &ResolveError) -> Refusal {
-    refuse(e.tftp_code(), e.client_message(), e.to_string())
+    refuse(e.tftp_code(), e.result(), e.client_message(), e.to_string())
 }
 
 /// Emits the download's event once, finished or not.
@@ -270,7 +272,7 @@ impl Finish {
     fn complete(&mut self, bytes: u64) {
         self.progress(bytes);
         if let Some(r) = &mut self.record {
-            r.result = "ok";
+            r.result = TransferResult::Ok;
         }
         self.emit();
     }
@@ -280,7 +282,7 @@ impl Finish {
             return;
         };
         r.duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
-        if r.result != "ok" {
+        if r.result != TransferResult::Ok {
             r.error = Some("the client closed the connection before the end".into());
         }
         if let Some(g) = self.guard.take() {

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use cisco::{AvailableLoad, Protocol};
 
+use crate::events::TransferResult;
+
 /// Why a path could not be served. Each maps to a TFTP error for the client
 /// and a log line for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +40,18 @@ impl ResolveError {
             }
             ResolveError::OutsideRoot | ResolveError::NotAFile => tftp::ErrorCode::AccessViolation,
             ResolveError::Io(_) | ResolveError::Damaged { .. } => tftp::ErrorCode::NotDefined,
+        }
+    }
+
+    /// The result word both TFTP and phone HTTP log for this refusal.
+    pub fn result(&self) -> TransferResult {
+        match self {
+            ResolveError::NotFound => TransferResult::NotFound,
+            ResolveError::Ambiguous(_) => TransferResult::Ambiguous,
+            ResolveError::NotLeaseHolder => TransferResult::NotLeaseHolder,
+            ResolveError::OutsideRoot | ResolveError::NotAFile => TransferResult::Refused,
+            ResolveError::Damaged { .. } => TransferResult::Damaged,
+            ResolveError::Io(_) => TransferResult::Error,
         }
     }
 

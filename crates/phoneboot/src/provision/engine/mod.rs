@@ -148,14 +148,12 @@ impl Engine {
     /// Follows DHCP acks and finished transfers (the bus's observer).
     pub fn observe(&self, event: &Event) {
         match event {
-            Event::Dhcp(d) if d.kind == "ack" => {
-                let (Some(mac), Some(ip)) = (d.mac.as_deref(), d.ip) else {
+            Event::Dhcp(d) if d.kind == dhcp::EventKind::Ack => {
+                let (Some(mac), Some(ip)) = (d.mac, d.ip) else {
                     return;
                 };
-                let Ok(mac) = mac.parse::<Mac>() else { return };
-                let model = d.model.as_deref().and_then(Model::from_name);
                 let mut fleet = self.fleet();
-                fleet.on_dhcp(Instant::now(), mac, IpAddr::V4(ip), model);
+                fleet.on_dhcp(Instant::now(), mac, IpAddr::V4(ip), d.model);
                 self.drain(fleet);
             }
             _ => {
@@ -186,7 +184,7 @@ impl Engine {
             let ip = fleet_mac(&e)
                 .and_then(|m| fleet.phone(m))
                 .and_then(|v| v.ip);
-            out.push(phone_event(&e, ip));
+            out.extend(phone_event(&e, ip));
         }
         let records = changed.then(|| fleet.snapshot());
         drop(fleet);

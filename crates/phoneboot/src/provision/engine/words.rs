@@ -67,8 +67,9 @@ pub fn diagnosis_problem(d: &Diagnosis) -> String {
         .unwrap_or(full)
 }
 
-pub(super) fn phone_event(e: &FleetEvent, ip: Option<IpAddr>) -> PhoneEvent {
-    let mac = fleet_mac(e).map(|m| m.to_string()).unwrap_or_default();
+/// `None` for fleet events about no phone.
+pub(super) fn phone_event(e: &FleetEvent, ip: Option<IpAddr>) -> Option<PhoneEvent> {
+    let mac = fleet_mac(e)?;
     let mut p = PhoneEvent {
         mac,
         ip,
@@ -116,7 +117,7 @@ pub(super) fn phone_event(e: &FleetEvent, ip: Option<IpAddr>) -> PhoneEvent {
         }
         _ => p.message = format!("{e:?}"),
     }
-    p
+    Some(p)
 }
 
 /// The target as the fleet would resolve it, for display.
