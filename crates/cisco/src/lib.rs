@@ -13,7 +13,7 @@
 //!   79x0 `SIPDefault.cnf`/`SIP<MAC>.cnf`, …) and [`GeneratedFile`] to tell them apart.
 //! - [`synth`]: synthetic `.loads` files and images with real names, because
 //!   Cisco's firmware cannot ship with the project.
-//! - [`plan`]: the upgrade path from a phone's load to its target, stepping
+//! - [`plan`](mod@plan): the upgrade path from a phone's load to its target, stepping
 //!   stones included, or a diagnosis naming what to import.
 //! - [`provision`]: the per-phone state machine ([`Fleet`]) that walks phones
 //!   along their plans and works out what each one runs.

@@ -2,10 +2,14 @@
 //! describes, against a fleet driven with an injected clock.
 
 use super::*;
-use crate::model::ImageSet;
-use crate::plan::AvailableLoad;
+use crate::desired::TargetLoad;
+use crate::load_name::LoadName;
+use crate::model::{ImageSet, Model, Protocol};
+use crate::plan::{AvailableLoad, PlanError};
 use crate::synth;
+use std::net::IpAddr;
 use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
 
 fn l(s: &str) -> LoadName {
     LoadName::parse(s).expect(s)

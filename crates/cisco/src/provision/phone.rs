@@ -1,0 +1,262 @@
+//! One phone's provisioning state: what it is believed to run and why, its
+//! download, its timers, and the stage and view derived from them.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use super::vocab::{Diagnosis, Intent, PhoneRecord, PhoneView, Progress, Stage};
+use crate::desired::Mac;
+use crate::files::classify;
+use crate::load_name::LoadName;
+use crate::model::Model;
+use crate::plan::{Plan, PlanError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Timer {
+    NoTftp = 0,
+    Settle = 1,
+    Stall = 2,
+}
+
+pub(super) const TIMERS: [Timer; 3] = [Timer::NoTftp, Timer::Settle, Timer::Stall];
+
+#[derive(Debug, Clone)]
+pub(super) struct Download {
+    pub(super) load: LoadName,
+    pub(super) files: Vec<String>,
+    pub(super) done: Vec<bool>,
+    pub(super) bytes_done: u64,
+    pub(super) bytes_total: u64,
+    pub(super) complete: bool,
+}
+
+impl Download {
+    pub(super) fn progress(&self) -> Progress {
+        Progress {
+            files_done: self.done.iter().filter(|d| **d).count(),
+            files_total: self.files.len(),
+            bytes_done: self.bytes_done,
+            bytes_total: self.bytes_total,
+        }
+    }
+
+    /// Whether a loader is among the files fetched.
+    pub(super) fn loader_done(&self) -> bool {
+        self.files
+            .iter()
+            .zip(&self.done)
+            .any(|(f, done)| *done && classify(f).is_some_and(|f| f.is_loader()))
+    }
+
+    pub(super) fn missing(&self) -> Vec<String> {
+        self.files
+            .iter()
+            .zip(&self.done)
+            .filter(|(_, d)| !**d)
+            .map(|(f, _)| f.clone())
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Told {
+    pub(super) load: LoadName,
+    pub(super) file: String,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Phone {
+    pub(super) mac: Mac,
+    pub(super) ip: Option<IpAddr>,
+    pub(super) model: Option<Model>,
+    pub(super) model_sure: bool,
+    pub(super) model_evidence: String,
+    pub(super) current: Option<LoadName>,
+    pub(super) evidence: String,
+    /// The operator's start load was contradicted by the phone.
+    pub(super) start_refuted: bool,
+    /// Fetched a config at least once.
+    pub(super) configured: bool,
+    pub(super) intent: Option<Intent>,
+    pub(super) plan: Option<Result<Plan, PlanError>>,
+    pub(super) hops_done: u32,
+    pub(super) download: Option<Download>,
+    /// The download finished and the phone has made a request since.
+    pub(super) returned: bool,
+    pub(super) told: Option<Told>,
+    /// Boots that began after a config named this load, without the load
+    /// being fetched in between.
+    pub(super) quiet_boots: Option<(LoadName, u32)>,
+    pub(super) attempts: u32,
+    /// Downloads of the current hop restarted after part of it was fetched.
+    pub(super) restarts: u32,
+    pub(super) term_requests: VecDeque<Instant>,
+    pub(super) stall: Option<Diagnosis>,
+    pub(super) last_seen: Option<Instant>,
+    pub(super) timers: [Option<Instant>; 3],
+    pub(super) stage: Stage,
+}
+
+impl Phone {
+    pub(super) fn new(mac: Mac) -> Phone {
+        Phone {
+            mac,
+            ip: None,
+            model: None,
+            model_sure: false,
+            model_evidence: String::new(),
+            current: None,
+            evidence: "nothing seen yet".to_owned(),
+            start_refuted: false,
+            configured: false,
+            intent: None,
+            plan: None,
+            hops_done: 0,
+            download: None,
+            returned: false,
+            told: None,
+            quiet_boots: None,
+            attempts: 0,
+            restarts: 0,
+            term_requests: VecDeque::new(),
+            stall: None,
+            last_seen: None,
+            timers: [None; 3],
+            stage: Stage::Discovered,
+        }
+    }
+
+    /// The load the plan starts from: what the phone showed, else what the operator said.
+    pub(super) fn belief(&self) -> Option<&LoadName> {
+        let fits = |l: &&LoadName| self.model.is_none_or(|m| l.fits(m));
+        self.current.as_ref().filter(fits).or_else(|| {
+            if self.start_refuted {
+                None
+            } else {
+                self.intent
+                    .as_ref()
+                    .and_then(|i| i.start_load.as_ref())
+                    .filter(fits)
+            }
+        })
+    }
+
+    pub(super) fn serving(&self) -> Option<LoadName> {
+        let model = self.model?;
+        let load = match &self.plan {
+            Some(Ok(p)) => p
+                .next()
+                .map(|h| h.load.clone())
+                .or_else(|| self.belief().cloned()),
+            // No safe plan: keep the phone where it is.
+            _ => self.belief().cloned(),
+        }?;
+        load.fits(model).then_some(load)
+    }
+
+    pub(super) fn timer(&mut self, t: Timer) -> &mut Option<Instant> {
+        let [no_tftp, settle, stall] = &mut self.timers;
+        match t {
+            Timer::NoTftp => no_tftp,
+            Timer::Settle => settle,
+            Timer::Stall => stall,
+        }
+    }
+
+    pub(super) fn hops_left(&self) -> u32 {
+        match &self.plan {
+            Some(Ok(p)) => u32::try_from(p.hops.len()).unwrap_or(u32::MAX),
+            _ => 0,
+        }
+    }
+
+    pub(super) fn diagnosis(&self) -> Option<Diagnosis> {
+        match &self.plan {
+            Some(Err(e)) => Some(Diagnosis::Plan(e.clone())),
+            _ => self.stall.clone(),
+        }
+    }
+
+    pub(super) fn compute_stage(&self) -> Stage {
+        if matches!(self.plan, Some(Err(_))) {
+            return Stage::Failed;
+        }
+        if self.stall.is_some() {
+            return Stage::Stalled;
+        }
+        let hop = self.hops_done.saturating_add(1);
+        let of = self.hops_done.saturating_add(self.hops_left());
+        if let Some(d) = &self.download {
+            return if !d.complete {
+                Stage::Downloading {
+                    hop,
+                    of,
+                    progress: d.progress(),
+                }
+            } else if self.returned {
+                Stage::Verifying { hop, of }
+            } else {
+                Stage::Rebooting { hop, of }
+            };
+        }
+        if self.model.is_none() {
+            return Stage::Discovered;
+        }
+        if self.belief().is_some() && self.hops_left() == 0 {
+            return Stage::Done;
+        }
+        if self.hops_done > 0 {
+            return Stage::OnHop {
+                hop: self.hops_done,
+                of,
+            };
+        }
+        if self.configured {
+            return Stage::Configured;
+        }
+        Stage::Discovered
+    }
+
+    pub(super) fn record(&self) -> PhoneRecord {
+        PhoneRecord {
+            mac: self.mac,
+            model: self.model,
+            ip: self.ip,
+            current: self.current.clone(),
+            evidence: self.evidence.clone(),
+            attempts: self.attempts,
+        }
+    }
+
+    pub(super) fn view(&self) -> PhoneView {
+        let hops = match &self.plan {
+            Some(Ok(p)) => p.hops.clone(),
+            _ => Vec::new(),
+        };
+        let target = match &self.plan {
+            Some(Ok(p)) => p.target().cloned().or_else(|| self.belief().cloned()),
+            _ => None,
+        };
+        PhoneView {
+            mac: self.mac,
+            ip: self.ip,
+            model: self.model,
+            model_evidence: self.model_evidence.clone(),
+            current: self.belief().cloned(),
+            evidence: if self.current.is_none() && self.belief().is_some() {
+                "the operator's start load".to_owned()
+            } else {
+                self.evidence.clone()
+            },
+            next: self.serving(),
+            target,
+            hops,
+            stage: self.stage,
+            progress: self.download.as_ref().map(Download::progress),
+            diagnosis: self.diagnosis(),
+            attempts: self.attempts,
+            last_seen: self.last_seen,
+        }
+    }
+}
