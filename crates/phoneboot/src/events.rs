@@ -1,6 +1,8 @@
-//! Everything that happens is an [`Event`]: logged as one line, and
-//! broadcast so later parts (store, dashboard, provisioning engine) can
-//! follow along without the drivers knowing about them.
+//! Everything that happens is an [`Event`]: logged as one line, handed to
+//! the synchronous observer (the provisioning engine), and broadcast to the
+//! API's event log, SSE and metrics, so drivers need not know who follows.
+//! Records carry types (MACs, models, results); they become words only when
+//! serialised or logged.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

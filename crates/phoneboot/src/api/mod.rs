@@ -1,9 +1,10 @@
 //! The operator API (JSON under `/api`, an SSE event stream, `/metrics`)
-//! and the phones' HTTP file serving ([`phone`]). See `docs/api.md`.
+//! and the dashboard. See `docs/api.md`. Phones' HTTP file serving is a
+//! driver in `net::phone_http`.
 //!
 //! Design:
-//! - one [`ApiState`] shared by every handler; later parts add their
-//!   routes in [`routes`] (`/api/phones`, desired state) beside these;
+//! - one [`ApiState`] shared by every handler; [`routes`] lists every
+//!   route, the phone and desired-state ones from `phones`;
 //! - when a token is configured every operator request needs
 //!   `Authorization: Bearer <token>` (or the [`dashboard`]'s session
 //!   cookie), compared in constant time; a listener off loopback without a
