@@ -76,7 +76,7 @@ fn unix_ms() -> i64 {
 /// The MAC in a Cisco per-phone file name (`SEP001122334455.cnf.xml`,
 /// `CTLSEP…tlv`, `SIP…cnf`), as the provisioning engine reads it.
 pub fn mac_in_file_name(file: &str) -> Option<[u8; 6]> {
-    cisco::mac_of_file(file).map(|m| m.0)
+    cisco::RequestedFile::of_path(file).mac().map(|m| m.0)
 }
 
 impl EventLog {
