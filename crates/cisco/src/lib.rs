@@ -83,8 +83,7 @@ pub use loads::{Boundary, HardwareComp, LoadsError, LoadsFile, SignedHeader, MAX
 pub use model::{Family, HttpFirst, ImageSet, Model, ModelError, Protocol, SipConfigFormat};
 pub use plan::{plan, AvailableLoad, Hop, HopReason, Plan, PlanError};
 pub use provision::{
-    mac_of_file, Diagnosis, Fleet, FleetEvent, Intent, Intents, PhoneRecord, PhoneView, Policy,
-    Progress, Stage,
+    Diagnosis, Fleet, FleetEvent, Intent, Intents, PhoneRecord, PhoneView, Policy, Progress, Stage,
 };
 pub use render::GeneratedFile;
 pub use request::RequestedFile;

@@ -80,15 +80,5 @@ pub use vocab::{
     Diagnosis, FleetEvent, Intent, Intents, PhoneRecord, PhoneView, Policy, Progress, Stage,
 };
 
-use crate::desired::Mac;
-use crate::request::RequestedFile;
-
-/// The phone a MAC-bearing file name is for (`SEP<MAC>.cnf.xml`,
-/// `CTLSEP<MAC>.tlv`, `ITLSEP<MAC>.tlv`, `SIP<MAC>.cnf`, signed configs, …),
-/// any letter case, folders ignored.
-pub fn mac_of_file(name: &str) -> Option<Mac> {
-    RequestedFile::of_path(name).mac()
-}
-
 #[cfg(test)]
 mod tests;

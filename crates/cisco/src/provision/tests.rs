@@ -2,7 +2,7 @@
 //! describes, against a fleet driven with an injected clock.
 
 use super::*;
-use crate::desired::TargetLoad;
+use crate::desired::{Mac, TargetLoad};
 use crate::load_name::LoadName;
 use crate::model::{ImageSet, Model, Protocol};
 use crate::plan::{AvailableLoad, PlanError};
