@@ -11,8 +11,9 @@
 //!   [`files::classify`] is its firmware part.
 //! - [`render`]: the generated configs (`XMLDefault.cnf.xml`, `SEP<MAC>.cnf.xml`,
 //!   79x0 `SIPDefault.cnf`/`SIP<MAC>.cnf`, …) and [`GeneratedFile`] to tell them apart.
-//! - [`synth`]: synthetic `.loads` files and images with real names, because
-//!   Cisco's firmware cannot ship with the project.
+//! - `synth` (feature `synth`): synthetic `.loads` files and images with real
+//!   names, because Cisco's firmware cannot ship with the project; for tests,
+//!   fixtures and the phone simulator, never the server.
 //! - [`plan`](mod@plan): the upgrade path from a phone's load to its target, stepping
 //!   stones included, or a diagnosis naming what to import.
 //! - [`provision`]: the per-phone state machine ([`Fleet`]) that walks phones
@@ -73,7 +74,9 @@ pub mod plan;
 pub mod provision;
 pub mod render;
 pub mod request;
+#[cfg(any(test, feature = "synth"))]
 mod rng;
+#[cfg(any(test, feature = "synth"))]
 pub mod synth;
 
 pub use desired::{Mac, MacError, PhoneSettings, SipLine, Site, SpeedDial, TargetLoad, Transport};
