@@ -111,10 +111,12 @@ pub enum Command {
     },
     /// Run simulated phones against a server and report how each one ended
     /// (final load, hops, files, bytes, time); exits 1 unless all settled.
+    #[cfg(feature = "demo")]
     Simulate(crate::commands::simulate::SimulateArgs),
     /// No phones needed: run phoneboot and simulated 7940/7960/7941/7965
     /// phones inside network namespaces it creates (and removes), with
     /// synthetic firmware, and serve the dashboard. Needs root.
+    #[cfg(feature = "demo")]
     Demo(crate::commands::demo::DemoArgs),
 }
 

@@ -3,10 +3,12 @@
 pub mod asterisk;
 pub mod check_config;
 pub mod client;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod doctor;
 pub mod firmware;
 pub mod leases;
+#[cfg(feature = "demo")]
 pub mod simulate;
 
 use std::process::ExitCode;
@@ -26,7 +28,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             asterisk::command(&common, output.as_deref())
         }
         Command::DhcpOption { code, addresses } => leases::dhcp_option(code, &addresses),
+        #[cfg(feature = "demo")]
         Command::Simulate(args) => simulate::run(args),
+        #[cfg(feature = "demo")]
         Command::Demo(args) => demo::run(args),
         Command::Status { api } => client::status(&api),
         Command::Phones { api } => client::phones(&api),
