@@ -39,6 +39,8 @@
 use std::time::Duration;
 
 pub mod device;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod protocol;
 pub mod session;
 pub mod wire;
