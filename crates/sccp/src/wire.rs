@@ -38,7 +38,7 @@ macro_rules! message_ids {
     ($( $(#[$doc:meta])* $name:ident = $value:literal, $dir:ident; )*) => {
         /// A message id. Ids this crate has no name for keep their value in
         /// `Unknown`. Names are Wireshark's (`tshark -G values`, skinny).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum MessageId {
             $( $(#[$doc])* $name, )*
             Unknown(u32),
