@@ -6,6 +6,7 @@
 //! - [`notify`]: one NOTIFY client transaction ([`Notify`]) with RFC 3261
 //!   retransmission timers: `check-sync` for 79x0 SIP loads,
 //!   `service-control` for 79x1/79x2/79x5 SIP 9.x.
+//! - `fuzzing` (feature `fuzzing`): entry points for fuzz targets.
 //!
 //! The crate never opens a socket and never reads the clock; tags, branch
 //! and Call-ID come from the caller, so every run can be replayed.
@@ -54,6 +55,8 @@
     )
 )]
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod message;
 pub mod notify;
 
