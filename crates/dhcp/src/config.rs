@@ -647,34 +647,10 @@ impl TryFrom<SubnetConfig> for Subnet {
 }
 
 /// Maps option 60 (vendor class identifier) bytes to a model name such as
-/// `"7960"`. The binary may swap in the Cisco catalog's classifier.
+/// `"7960"`, the key of [`ServerConfig::with_model_options`]. Injected, so
+/// the phone catalog stays in one place (the binary passes the Cisco
+/// crate's) and this crate knows no vendor.
 pub type Classifier = Arc<dyn Fn(&[u8]) -> Option<String> + Send + Sync>;
-
-/// The built-in classifier for Cisco phones' option 60, e.g.
-/// `Cisco Systems, Inc. IP Phone CP-7960G\0` → `7960`,
-/// `… CP-7961G-GE` → `7961G-GE`, `… IP Phone 7960` → `7960`.
-///
-/// The model is the product code after `Phone ` without `CP-` and without a
-/// lone trailing `G`; trailing NULs and spaces are ignored (PHONES.md).
-pub fn cisco_classifier(vci: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(vci).ok()?;
-    let text = text.trim_end_matches(['\0', ' ', '\r', '\n']);
-    if !text.to_ascii_lowercase().starts_with("cisco") {
-        return None;
-    }
-    let (_, rest) = text.rsplit_once("Phone ")?;
-    let product = rest.split_whitespace().next()?;
-    let product = product
-        .strip_prefix("CP-")
-        .or_else(|| product.strip_prefix("cp-"))
-        .unwrap_or(product);
-    let digits = product.bytes().take_while(u8::is_ascii_digit).count();
-    if digits < 4 {
-        return None;
-    }
-    let model = product.strip_suffix('G').unwrap_or(product);
-    Some(model.to_string())
-}
 
 /// Protection limits: plain data with defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -737,8 +713,8 @@ impl fmt::Debug for ServerConfig {
 }
 
 impl ServerConfig {
-    /// Checks that the subnets don't overlap; uses default limits and the
-    /// built-in Cisco classifier.
+    /// Checks that the subnets don't overlap; uses default limits and a
+    /// classifier that names no model (see [`ServerConfig::with_classifier`]).
     pub fn new(subnets: Vec<Subnet>) -> Result<Self, ConfigError> {
         if subnets.is_empty() {
             return Err(ConfigError::NoSubnets);
@@ -758,7 +734,7 @@ impl ServerConfig {
         Ok(ServerConfig {
             subnets,
             limits: Limits::default(),
-            classifier: Arc::new(cisco_classifier),
+            classifier: Arc::new(|_: &[u8]| None),
             model_options: HashMap::new(),
         })
     }
@@ -783,7 +759,8 @@ impl ServerConfig {
         Ok(self)
     }
 
-    /// Swaps the option 60 classifier (e.g. for the Cisco catalog's).
+    /// Sets the option 60 classifier (e.g. the Cisco catalog's). Without
+    /// one, per-model options never apply.
     pub fn with_classifier(mut self, classifier: Classifier) -> Self {
         self.classifier = classifier;
         self

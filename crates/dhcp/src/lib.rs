@@ -57,8 +57,8 @@ mod wire;
 mod tests;
 
 pub use config::{
-    cisco_classifier, parse_cidr, Classifier, ConfigError, Limits, Mac, OptionSet, OptionSpec,
-    OptionValue, Reservation, ServerConfig, Subnet, SubnetConfig,
+    parse_cidr, Classifier, ConfigError, Limits, Mac, OptionSet, OptionSpec, OptionValue,
+    Reservation, ServerConfig, Subnet, SubnetConfig,
 };
 pub use dhcproto;
 pub use export::{option150_formats, OptionFormat};
