@@ -47,6 +47,7 @@
 
 mod config;
 pub mod export;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 mod options;
 mod ratelimit;
