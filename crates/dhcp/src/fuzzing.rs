@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{Classifier, Limits, Mac, Reservation, ServerConfig, Subnet, SubnetConfig};
-use crate::server::{Ingress, Server};
+use crate::contract::Ingress;
+use crate::server::Server;
 
 /// A stand-in for the Cisco catalog's option 60 classifier: the digits
 /// after `CP-` (`… IP Phone CP-7960G\0` → `7960`). Enough to exercise the

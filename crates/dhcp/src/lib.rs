@@ -46,6 +46,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+pub mod contract;
 pub mod export;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
@@ -61,10 +62,11 @@ pub use config::{
     parse_cidr, Classifier, ConfigError, Limits, Mac, OptionSet, OptionSpec, OptionValue,
     Reservation, ServerConfig, Subnet, SubnetConfig,
 };
+pub use contract::{
+    ClientState, Decision, Destination, Event, EventKind, Ingress, Lease, LeaseOp, Reason, Reply,
+    RestoreReport, CLIENT_PORT, SERVER_PORT,
+};
 pub use dhcproto;
 pub use export::{option150_formats, OptionFormat};
-pub use server::{
-    ClientState, Decision, Destination, EncodeError, Event, EventKind, Ingress, Lease, LeaseOp,
-    Reason, Reply, RestoreReport, Server, CLIENT_PORT, SERVER_PORT,
-};
+pub use server::{EncodeError, Server};
 pub use wire::{decode, WireError};

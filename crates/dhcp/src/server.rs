@@ -1,108 +1,20 @@
 //! The DHCPv4 server state machine: one `decide` per datagram.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use dhcproto::v4::{DhcpOption, DhcpOptions, HType, Message, MessageType, Opcode, OptionCode};
+use dhcproto::v4::{DhcpOption, DhcpOptions, Message, MessageType, Opcode, OptionCode};
 use dhcproto::Encodable;
 
 use crate::config::{Mac, OptionSet, ServerConfig, Subnet};
+use crate::contract::{
+    ClientState, Decision, Destination, Event, EventKind, Ingress, Lease, LeaseOp, Reason, Reply,
+    RestoreReport,
+};
 use crate::options::{self, Inputs, ReplyKind, MIN_BOOTP_LEN};
 use crate::ratelimit::{RateLimiter, Verdict};
-
-/// Port DHCP servers and relay agents listen on.
-pub const SERVER_PORT: u16 = 67;
-/// Port DHCP clients listen on.
-pub const CLIENT_PORT: u16 = 68;
-
-/// Where a datagram came in: what the driver learns from the socket
-/// (IP_PKTINFO), not from the packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ingress {
-    /// The server's own address on the receiving interface. It is the
-    /// server identifier (54), the default TFTP server (150/66), and picks
-    /// the subnet when the request was not relayed.
-    pub local_addr: Ipv4Addr,
-    /// Interface index, carried into events.
-    pub ifindex: u32,
-    /// The datagram's source address and port.
-    pub source: SocketAddrV4,
-    /// The datagram was addressed to a broadcast address. Only used to tell
-    /// REBINDING (broadcast) from RENEWING (unicast) in events.
-    pub broadcast: bool,
-}
-
-/// Where the driver sends a reply: RFC 2131 §4.1 as a value. The driver
-/// chooses the source address (pktinfo), sends broadcasts, and for
-/// [`Destination::Chaddr`] installs an ARP entry (or sends at layer 2)
-/// because the client cannot answer ARP before it has its address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Destination {
-    /// "If the 'giaddr' field in a DHCP message from a client is non-zero,
-    /// the server sends any return messages to the 'DHCP server' port on the
-    /// BOOTP relay agent whose address appears in 'giaddr'."
-    Relay(Ipv4Addr),
-    /// "If the 'giaddr' field is zero and the 'ciaddr' field is nonzero,
-    /// then the server unicasts DHCPOFFER and DHCPACK messages to the address
-    /// in 'ciaddr'."
-    Ciaddr(Ipv4Addr),
-    /// "If 'giaddr' is zero and 'ciaddr' is zero, and the broadcast bit is
-    /// set, then the server broadcasts DHCPOFFER and DHCPACK messages to
-    /// 0xffffffff." Also: "In all cases, when 'giaddr' is zero, the server
-    /// broadcasts any DHCPNAK messages to 0xffffffff."
-    Broadcast,
-    /// "If the broadcast bit is not set and 'giaddr' is zero and 'ciaddr' is
-    /// zero, then the server unicasts DHCPOFFER and DHCPACK messages to the
-    /// client's hardware address and 'yiaddr' address."
-    Chaddr { yiaddr: Ipv4Addr, chaddr: Mac },
-}
-
-impl Destination {
-    /// RFC 2131 §4.1 for a reply of type `reply_type` to `req`.
-    pub fn for_reply(req: &Message, reply_type: MessageType, yiaddr: Ipv4Addr) -> Destination {
-        let giaddr = req.giaddr();
-        if !giaddr.is_unspecified() {
-            return Destination::Relay(giaddr);
-        }
-        if reply_type == MessageType::Nak {
-            return Destination::Broadcast;
-        }
-        let ciaddr = req.ciaddr();
-        if !ciaddr.is_unspecified() {
-            return Destination::Ciaddr(ciaddr);
-        }
-        if req.flags().broadcast() || yiaddr.is_unspecified() {
-            return Destination::Broadcast;
-        }
-        match mac_of(req) {
-            Some(chaddr) => Destination::Chaddr { yiaddr, chaddr },
-            None => Destination::Broadcast,
-        }
-    }
-
-    /// The IP address and UDP port to send to.
-    pub fn socket_addr(&self) -> SocketAddrV4 {
-        match *self {
-            Destination::Relay(ip) => SocketAddrV4::new(ip, SERVER_PORT),
-            Destination::Ciaddr(ip) => SocketAddrV4::new(ip, CLIENT_PORT),
-            Destination::Broadcast => SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT),
-            Destination::Chaddr { yiaddr, .. } => SocketAddrV4::new(yiaddr, CLIENT_PORT),
-        }
-    }
-}
-
-/// A reply ready to send. Encode it with [`Reply::encode`], which writes the
-/// options in the order the server chose (dhcproto's own encoder writes them
-/// in hash order, which would break RFC 2132 §3.3 "mask before router").
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[must_use]
-pub struct Reply {
-    pub message: Message,
-    pub destination: Destination,
-    order: Vec<u8>,
-}
+use crate::wire::mac_of;
 
 /// The reply could not be encoded (a dhcproto encoder error).
 #[derive(Debug, thiserror::Error)]
@@ -114,11 +26,6 @@ pub struct EncodeError {
 }
 
 impl Reply {
-    /// Option codes in wire order.
-    pub fn option_codes(&self) -> &[u8] {
-        &self.order
-    }
-
     /// The datagram: dhcproto encodes the header and each option; this
     /// orders the options, adds End and pads to 300 bytes (RFC 1542 §3.1.1).
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
@@ -153,191 +60,6 @@ impl Reply {
         }
         Ok(out)
     }
-}
-
-/// A lease as the store keeps it. `expires` is an `Instant` on the same
-/// clock as the `now` given to `decide`; the driver converts it to wall
-/// time when it writes (`SystemTime::now() + (expires - Instant::now())`)
-/// and back when it calls [`Server::restore`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lease {
-    pub mac: Mac,
-    pub client_id: Option<Vec<u8>>,
-    pub ip: Ipv4Addr,
-    pub expires: Instant,
-    pub model: Option<String>,
-    pub hostname: Option<String>,
-}
-
-/// A change the driver must make durable *before* it sends the reply of the
-/// same [`Decision`]. Each op is a complete record; applying them in order
-/// is enough.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LeaseOp {
-    /// Insert or replace: afterwards `lease.ip` belongs to this client only
-    /// (replace any lease on the same IP) and this client holds only this
-    /// IP (replace any lease with the same MAC/client id).
-    Upsert(Lease),
-    /// The client gave the address back; forget the lease on `ip`.
-    Release {
-        mac: Mac,
-        client_id: Option<Vec<u8>>,
-        ip: Ipv4Addr,
-    },
-    /// Nobody may hold `ip` until `until`: a client declined it
-    /// (DHCPDECLINE) or the conflict probe found it in use. Forget any
-    /// lease on `ip`.
-    Quarantine {
-        ip: Ipv4Addr,
-        until: Instant,
-        /// The client that declined it, if any.
-        mac: Option<Mac>,
-    },
-}
-
-/// What [`Server::restore`] did with the leases it was given.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RestoreReport {
-    /// Leases restored and still running.
-    pub active: usize,
-    /// Leases restored as expired: a memory of who had which address.
-    pub expired: usize,
-    /// Leases outside every subnet, or on an address or for a client already
-    /// restored with a later expiry.
-    pub rejected: Vec<Lease>,
-}
-
-/// RFC 2131 §4.3.2: the client state a DHCPREQUEST reveals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientState {
-    /// Answering our OFFER (server identifier present).
-    Selecting,
-    /// Rebooting with a remembered address (option 50, no ciaddr).
-    InitReboot,
-    /// T1 expired: unicast renewal with ciaddr.
-    Renewing,
-    /// T2 expired: broadcast renewal with ciaddr.
-    Rebinding,
-}
-
-/// What happened in one exchange.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    Offer,
-    Ack,
-    Nak,
-    /// DHCPACK to a DHCPINFORM (no lease).
-    InformAck,
-    Released,
-    Declined,
-    /// The client chose another server; our offer is withdrawn.
-    OfferWithdrawn,
-    /// The conflict probe found the address in use.
-    Conflict,
-    /// Another DHCP server's reply was seen on the segment.
-    ForeignServer,
-    /// No reply; `reason` says why.
-    Dropped,
-}
-
-/// Why a message was dropped or NAKed (or a noteworthy detail of an ACK).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum Reason {
-    #[error("op is not BOOTREQUEST")]
-    NotBootRequest,
-    #[error("hardware type {htype} length {hlen} is not Ethernet (1, 6)")]
-    BadHardware { htype: u8, hlen: u8 },
-    #[error("no DHCP message type (option 53): BOOTP is not served")]
-    NoMessageType,
-    #[error("message type {0} is not handled by a server")]
-    UnsupportedMessageType(u8),
-    #[error("client exceeded its rate limit")]
-    RateLimited,
-    #[error("too many clients tracked by the rate limiter")]
-    TooManyClients,
-    #[error("too many outstanding offers")]
-    OfferCap,
-    #[error("no free address in subnet {0}")]
-    PoolExhausted(String),
-    #[error("relay address {0} is in no configured subnet")]
-    NoSubnetForRelay(Ipv4Addr),
-    #[error("interface address {0} is in no configured subnet")]
-    NoSubnetForInterface(Ipv4Addr),
-    #[error("client address {0} is in no configured subnet")]
-    NoSubnetForClient(Ipv4Addr),
-    #[error("client selected server {0}")]
-    OtherServer(Ipv4Addr),
-    #[error("address {0} is not on the client's subnet")]
-    WrongSubnet(Ipv4Addr),
-    #[error("address {0} is held by another client")]
-    HeldByOther(Ipv4Addr),
-    #[error("address {0} is not leasable here (outside the pool, excluded or quarantined)")]
-    NotLeasable(Ipv4Addr),
-    #[error("client holds {held}, not {asked}")]
-    OtherAddress { asked: Ipv4Addr, held: Ipv4Addr },
-    #[error("no record of this client for {0}: staying silent (RFC 2131 §4.3.2)")]
-    NoRecord(Ipv4Addr),
-    #[error("request names no address (neither option 50 nor ciaddr)")]
-    NoAddress,
-    #[error("address {0} is not leased to this client")]
-    NotHeld(Ipv4Addr),
-    #[error("lease for {0} adopted: unknown to us, free in the pool")]
-    Adopted(Ipv4Addr),
-}
-
-/// One exchange, for logs, the store and the dashboard.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
-    pub kind: EventKind,
-    /// The request's message type, when it had one.
-    pub request: Option<MessageType>,
-    pub state: Option<ClientState>,
-    pub mac: Option<Mac>,
-    /// The address offered, acknowledged, declined, released or refused.
-    pub ip: Option<Ipv4Addr>,
-    pub model: Option<String>,
-    /// The relay (giaddr) the request came through.
-    pub relay: Option<Ipv4Addr>,
-    pub ifindex: u32,
-    /// Option codes sent, in wire order.
-    pub options: Vec<u8>,
-    /// Options left out to respect the client's maximum message size.
-    pub dropped_options: Vec<u8>,
-    pub reason: Option<Reason>,
-}
-
-impl fmt::Display for Event {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.kind)?;
-        if let Some(m) = self.mac {
-            write!(f, " mac={m}")?;
-        }
-        if let Some(ip) = self.ip {
-            write!(f, " ip={ip}")?;
-        }
-        if let Some(model) = &self.model {
-            write!(f, " model={model}")?;
-        }
-        if let Some(r) = &self.reason {
-            write!(f, " reason=\"{r}\"")?;
-        }
-        Ok(())
-    }
-}
-
-/// Everything `decide` wants done.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[must_use]
-pub struct Decision {
-    pub reply: Option<Reply>,
-    /// Commit these durably before sending `reply`.
-    pub lease_ops: Vec<LeaseOp>,
-    pub events: Vec<Event>,
-    /// Probe this address (ARP or ping, short budget) before the OFFER
-    /// leaves. If it answers, drop the reply, call
-    /// [`Server::report_conflict`] and `decide` the same message again.
-    pub probe: Option<Ipv4Addr>,
 }
 
 /// RFC 2131 §4.2: a client is known by its client identifier (61) when it
@@ -393,11 +115,8 @@ struct Req<'a> {
 
 /// The DHCPv4 server core. Does no I/O and never reads the clock.
 ///
-/// For each datagram: decode it with dhcproto, call [`Server::decide`],
-/// then (1) if `probe` is set, probe that address and on an answer call
-/// [`Server::report_conflict`] and decide again; (2) commit `lease_ops`
-/// durably; (3) send `reply` to its `destination`; (4) forward `events`.
-/// Expiry is evaluated against `now` on every call, so no timer is needed.
+/// What a driver does with each [`Decision`], in which order, is in the
+/// [`contract`](crate::contract) module.
 #[derive(Debug)]
 pub struct Server {
     config: ServerConfig,
@@ -412,15 +131,6 @@ pub struct Server {
 
 fn add(now: Instant, d: Duration) -> Instant {
     now.checked_add(d).unwrap_or(now)
-}
-
-/// chaddr as a MAC, only for Ethernet with hlen 6. (dhcproto's `chaddr()`
-/// slices by hlen and panics when hlen > 16, so hlen is checked first.)
-fn mac_of(msg: &Message) -> Option<Mac> {
-    if msg.htype() != HType::Eth || msg.hlen() != 6 {
-        return None;
-    }
-    <[u8; 6]>::try_from(msg.chaddr()).ok().map(Mac)
 }
 
 /// FNV-1a: a stable hash, so a client gets the same pool address across

@@ -6,8 +6,10 @@
 //! and refuses those lengths, then lets dhcproto do the decoding. Drivers
 //! and fuzz targets decode with it, never with `Message::decode` directly.
 
-use dhcproto::v4::Message;
+use dhcproto::v4::{HType, Message};
 use dhcproto::{Decodable, Decoder};
+
+use crate::config::Mac;
 
 /// BOOTP fixed header (236 bytes) plus the magic cookie.
 const OPTIONS_START: usize = 240;
@@ -86,4 +88,13 @@ pub fn decode(data: &[u8]) -> Result<Message, WireError> {
     }
     check(run)?;
     Message::decode(&mut Decoder::new(data)).map_err(|e| WireError::Decode(e.to_string()))
+}
+
+/// chaddr as a MAC, only for Ethernet with hlen 6. (dhcproto's `chaddr()`
+/// slices by hlen and panics when hlen > 16, so hlen is checked first.)
+pub(crate) fn mac_of(msg: &Message) -> Option<Mac> {
+    if msg.htype() != HType::Eth || msg.hlen() != 6 {
+        return None;
+    }
+    <[u8; 6]>::try_from(msg.chaddr()).ok().map(Mac)
 }
