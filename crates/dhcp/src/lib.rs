@@ -50,10 +50,9 @@ pub mod contract;
 pub mod export;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
-mod options;
 mod ratelimit;
 mod server;
-mod wire;
+pub mod wire;
 
 #[cfg(test)]
 mod tests;
@@ -68,5 +67,5 @@ pub use contract::{
 };
 pub use dhcproto;
 pub use export::{option150_formats, OptionFormat};
-pub use server::{EncodeError, Server};
-pub use wire::{decode, WireError};
+pub use server::Server;
+pub use wire::{decode, EncodeError, WireError};

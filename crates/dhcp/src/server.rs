@@ -4,63 +4,16 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use dhcproto::v4::{DhcpOption, DhcpOptions, Message, MessageType, Opcode, OptionCode};
-use dhcproto::Encodable;
+use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode, OptionCode};
 
 use crate::config::{Mac, OptionSet, ServerConfig, Subnet};
 use crate::contract::{
     ClientState, Decision, Destination, Event, EventKind, Ingress, Lease, LeaseOp, Reason, Reply,
     RestoreReport,
 };
-use crate::options::{self, Inputs, ReplyKind, MIN_BOOTP_LEN};
 use crate::ratelimit::{RateLimiter, Verdict};
-use crate::wire::mac_of;
-
-/// The reply could not be encoded (a dhcproto encoder error).
-#[derive(Debug, thiserror::Error)]
-#[error("cannot encode DHCP reply for {mac}: {source} (this is a bug; please report it with the event log)")]
-pub struct EncodeError {
-    mac: String,
-    #[source]
-    source: dhcproto::error::EncodeError,
-}
-
-impl Reply {
-    /// The datagram: dhcproto encodes the header and each option; this
-    /// orders the options, adds End and pads to 300 bytes (RFC 1542 §3.1.1).
-    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-        let err = |source| EncodeError {
-            mac: mac_of(&self.message).map_or_else(|| "?".into(), |m| m.to_string()),
-            source,
-        };
-        let mut head = self.message.clone();
-        head.set_opts(DhcpOptions::new());
-        let mut out = head.to_vec().map_err(err)?;
-        let mut written = Vec::with_capacity(self.order.len());
-        for code in &self.order {
-            if let Some(opt) = self.message.opts().get(OptionCode::from(*code)) {
-                out.extend(opt.to_vec().map_err(err)?);
-                written.push(*code);
-            }
-        }
-        // Anything a caller added to `message` after `decide` still goes out.
-        let mut rest: Vec<(&OptionCode, &DhcpOption)> = self
-            .message
-            .opts()
-            .iter()
-            .filter(|(c, _)| !written.contains(&u8::from(**c)))
-            .collect();
-        rest.sort_by_key(|(c, _)| u8::from(**c));
-        for (_, opt) in rest {
-            out.extend(opt.to_vec().map_err(err)?);
-        }
-        out.push(255);
-        if out.len() < MIN_BOOTP_LEN {
-            out.resize(MIN_BOOTP_LEN, 0);
-        }
-        Ok(out)
-    }
-}
+use crate::wire::options::{self, Inputs, ReplyKind};
+use crate::wire::{self, mac_of};
 
 /// RFC 2131 §4.2: a client is known by its client identifier (61) when it
 /// sends one, by chaddr otherwise.
@@ -600,51 +553,11 @@ impl Server {
             req: req.msg,
             nak_text,
         });
-        // RFC 2131 table 3: copy xid, flags, giaddr, chaddr; hops and secs 0;
-        // sname and file unused.
-        let mut m = req.msg.clone();
-        m.set_opcode(Opcode::BootReply);
-        m.set_hops(0);
-        m.set_secs(0);
-        m.clear_sname();
-        m.clear_fname();
-        m.set_yiaddr(yiaddr);
-        let mtype = match kind {
-            ReplyKind::Offer => MessageType::Offer,
-            ReplyKind::Nak => MessageType::Nak,
-            _ => MessageType::Ack,
-        };
-        match kind {
-            // Table 3: ciaddr 0 in OFFER and NAK.
-            ReplyKind::Offer | ReplyKind::Nak => {
-                m.set_ciaddr(Ipv4Addr::UNSPECIFIED);
-            }
-            ReplyKind::Ack | ReplyKind::InformAck => {}
-        }
-        if kind == ReplyKind::Nak {
-            m.set_siaddr(Ipv4Addr::UNSPECIFIED);
-            // §4.1: "If 'giaddr' is set in the DHCPREQUEST message, the client
-            // is on a different subnet. The server MUST set the broadcast bit
-            // in the DHCPNAK, so that the relay agent will broadcast the
-            // DHCPNAK to the client".
-            if req.relay.is_some() {
-                m.set_flags(m.flags().set_broadcast());
-            }
-        } else {
-            // siaddr: "IP address of next server to use in bootstrap" — the
-            // first TFTP server, for clients that look there.
-            let next = self
-                .model_options(req.model.as_ref())
-                .and_then(|o| o.tftp_first)
-                .or(subnet.options.tftp_first)
-                .unwrap_or(ingress.local_addr);
-            m.set_siaddr(next);
-        }
-        m.set_opts(built.opts);
-        let destination = Destination::for_reply(req.msg, mtype, yiaddr);
+        let message = wire::reply_message(req.msg, kind, yiaddr, built.next_server, built.opts);
+        let destination = Destination::for_reply(req.msg, kind.message_type(), yiaddr);
         Some((
             Reply {
-                message: m,
+                message,
                 destination,
                 order: built.order,
             },
