@@ -424,28 +424,6 @@ impl Subnet {
         Ipv4Addr::from(self.mask)
     }
 
-    pub(crate) fn broadcast(&self) -> u32 {
-        self.network | !self.mask
-    }
-
-    pub(crate) fn in_pool(&self, ip: Ipv4Addr) -> bool {
-        let v = u32::from(ip);
-        self.ranges.iter().any(|&(a, b)| a <= v && v <= b)
-    }
-
-    /// The `index`th pool address (`index < pool_size`).
-    pub(crate) fn pool_addr(&self, mut index: u64) -> Option<Ipv4Addr> {
-        for &(a, b) in &self.ranges {
-            let len = u64::from(b - a) + 1;
-            if index < len {
-                let off = u32::try_from(index).ok()?;
-                return a.checked_add(off).map(Ipv4Addr::from);
-            }
-            index -= len;
-        }
-        None
-    }
-
     pub(crate) fn lease_time(&self) -> Duration {
         Duration::from_secs(u64::from(self.lease_secs))
     }

@@ -13,7 +13,13 @@
 //! whose debug assertions a hostile packet can trip), call
 //! [`Server::decide`], run the conflict probe when [`Decision::probe`] asks,
 //! commit [`Decision::lease_ops`] durably, then send [`Reply::encode`]'s
-//! bytes to [`Reply::destination`].
+//! bytes to [`Reply::destination`]. [`contract`] spells that out.
+//!
+//! Inside: [`contract`] is what a driver sees; [`wire`] is every byte
+//! (decoding, the reply's header and options, encoding); the allocator
+//! keeps bindings, offers and quarantine and picks addresses; the server
+//! turns each message into a [`Decision`]; `config` holds the validated
+//! types, built once before the server starts.
 //!
 //! ```
 //! use std::net::{Ipv4Addr, SocketAddrV4};
@@ -45,6 +51,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod allocator;
 mod config;
 pub mod contract;
 pub mod export;
