@@ -111,11 +111,11 @@ pub enum Command {
     },
     /// Run simulated phones against a server and report how each one ended
     /// (final load, hops, files, bytes, time); exits 1 unless all settled.
-    Simulate(crate::simulate::SimulateArgs),
+    Simulate(crate::commands::simulate::SimulateArgs),
     /// No phones needed: run phoneboot and simulated 7940/7960/7941/7965
     /// phones inside network namespaces it creates (and removes), with
     /// synthetic firmware, and serve the dashboard. Needs root.
-    Demo(crate::demo::DemoArgs),
+    Demo(crate::commands::demo::DemoArgs),
 }
 
 #[derive(Debug, Clone, Default, Args)]

@@ -1,11 +1,14 @@
-//! Everything that happens is an [`Event`]: logged as one line, and
-//! broadcast so later parts (store, dashboard, provisioning engine) can
-//! follow along without the drivers knowing about them.
+//! Everything that happens is an [`Event`]: logged as one line, handed to
+//! the synchronous observer (the provisioning engine), and broadcast to the
+//! API's event log, SSE and metrics, so drivers need not know who follows.
+//! Records carry types (MACs, models, results); they become words only when
+//! serialised or logged.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use serde::Serialize;
+use cisco::{Mac, Model};
+use serde::{Serialize, Serializer};
 use tokio::sync::broadcast;
 
 #[derive(Debug, Clone, Serialize)]
@@ -31,8 +34,7 @@ pub struct TransferStarted {
     pub client: SocketAddr,
     /// The name as the client asked for it.
     pub file: String,
-    /// `tftp` or `http`.
-    pub protocol: &'static str,
+    pub protocol: FileProtocol,
     pub size: u64,
     pub source: String,
 }
@@ -48,20 +50,116 @@ pub struct HttpTransfer {
     pub size: u64,
     pub bytes: u64,
     pub duration_ms: f64,
-    /// `ok`, `aborted`, `not_found`, `refused`, `bad_request`, `error`.
-    pub result: &'static str,
+    pub result: TransferResult,
     pub error: Option<String>,
+}
+
+/// How a download ended, for TFTP and phone HTTP alike. A word only when
+/// serialised or logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferResult {
+    Ok,
+    /// TFTP: every block sent, the last ACK never came (the phone has it).
+    FinalAckLost,
+    ClientError,
+    Timeout,
+    Aborted,
+    NotFound,
+    /// Several root names differ only in case.
+    Ambiguous,
+    /// A per-MAC file with SIP passwords, asked for by another address.
+    NotLeaseHolder,
+    /// Outside the root, or not a regular file.
+    Refused,
+    /// A library blob failed its checksum.
+    Damaged,
+    BadRequest,
+    Error,
+}
+
+impl TransferResult {
+    pub fn word(self) -> &'static str {
+        match self {
+            TransferResult::Ok => "ok",
+            TransferResult::FinalAckLost => "final_ack_lost",
+            TransferResult::ClientError => "client_error",
+            TransferResult::Timeout => "timeout",
+            TransferResult::Aborted => "aborted",
+            TransferResult::NotFound => "not_found",
+            TransferResult::Ambiguous => "ambiguous",
+            TransferResult::NotLeaseHolder => "not_lease_holder",
+            TransferResult::Refused => "refused",
+            TransferResult::Damaged => "damaged",
+            TransferResult::BadRequest => "bad_request",
+            TransferResult::Error => "error",
+        }
+    }
+
+    /// True when the client (very likely) has the whole file.
+    pub fn delivered(self) -> bool {
+        matches!(self, TransferResult::Ok | TransferResult::FinalAckLost)
+    }
+}
+
+impl std::fmt::Display for TransferResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+/// The protocol a file went out over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileProtocol {
+    Tftp,
+    Http,
+}
+
+impl FileProtocol {
+    pub fn word(self) -> &'static str {
+        match self {
+            FileProtocol::Tftp => "tftp",
+            FileProtocol::Http => "http",
+        }
+    }
+}
+
+impl std::fmt::Display for FileProtocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+fn display<S: Serializer, T: std::fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+fn display_opt<S: Serializer, T: std::fmt::Display>(
+    v: &Option<T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_none(),
+    }
+}
+
+fn model_opt<S: Serializer>(v: &Option<Model>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(m) => s.serialize_str(m.name()),
+        None => s.serialize_none(),
+    }
 }
 
 /// The end of a download over either protocol, as consumers that do not
 /// care about the protocol see it (see [`Event::finished_transfer`]).
 #[derive(Debug, Clone, Copy)]
 pub struct FinishedTransfer<'a> {
-    pub protocol: &'static str,
+    pub protocol: FileProtocol,
     pub client: SocketAddr,
     pub file: &'a str,
-    /// `ok` (or TFTP's `final_ack_lost`, which also delivered the file) or why not.
-    pub result: &'static str,
+    pub result: TransferResult,
     pub delivered: bool,
     pub size: u64,
     pub bytes: u64,
@@ -87,21 +185,21 @@ impl Event {
     pub fn finished_transfer(&self) -> Option<FinishedTransfer<'_>> {
         match self {
             Event::TftpTransfer(t) => Some(FinishedTransfer {
-                protocol: "tftp",
+                protocol: FileProtocol::Tftp,
                 client: t.client,
                 file: &t.file,
                 result: t.result,
-                delivered: matches!(t.result, "ok" | "final_ack_lost"),
+                delivered: t.result.delivered(),
                 size: t.size,
                 bytes: t.bytes,
                 duration_ms: t.duration_ms,
             }),
             Event::HttpTransfer(h) => Some(FinishedTransfer {
-                protocol: "http",
+                protocol: FileProtocol::Http,
                 client: h.client,
                 file: &h.file,
                 result: h.result,
-                delivered: h.result == "ok",
+                delivered: h.result.delivered(),
                 size: h.size,
                 bytes: h.bytes,
                 duration_ms: h.duration_ms,
@@ -117,8 +215,10 @@ impl Event {
 pub struct SyslogMessage {
     pub source: SocketAddr,
     /// The MAC of the phone leasing the source address, if any.
-    pub mac: Option<String>,
-    pub model: Option<String>,
+    #[serde(serialize_with = "display_opt")]
+    pub mac: Option<Mac>,
+    #[serde(serialize_with = "model_opt")]
+    pub model: Option<Model>,
     /// `emerg` … `debug`.
     pub severity: &'static str,
     /// `kern`, `user`, … `local7`.
@@ -139,8 +239,8 @@ pub struct SyslogMessage {
 impl SyslogMessage {
     pub fn new(
         source: SocketAddr,
-        mac: Option<String>,
-        model: Option<String>,
+        mac: Option<Mac>,
+        model: Option<Model>,
         m: syslog_msg::Message,
     ) -> SyslogMessage {
         SyslogMessage {
@@ -171,14 +271,17 @@ impl SyslogMessage {
 pub struct DhcpExchange {
     /// offer, ack, nak, inform_ack, released, declined, offer_withdrawn,
     /// conflict, foreign_server, dropped.
-    pub kind: String,
+    #[serde(serialize_with = "dhcp_kind")]
+    pub kind: dhcp::EventKind,
     /// The request's message type.
     pub request: Option<String>,
     /// The RFC 2131 client state the request implied.
     pub state: Option<String>,
-    pub mac: Option<String>,
+    #[serde(serialize_with = "display_opt")]
+    pub mac: Option<Mac>,
     pub ip: Option<std::net::Ipv4Addr>,
-    pub model: Option<String>,
+    #[serde(serialize_with = "model_opt")]
+    pub model: Option<Model>,
     pub relay: Option<std::net::Ipv4Addr>,
     /// Option codes sent, in wire order.
     pub options: Vec<u8>,
@@ -194,12 +297,12 @@ pub struct DhcpExchange {
 impl DhcpExchange {
     pub fn from_core(e: &dhcp::Event, sent_to: Option<std::net::SocketAddrV4>) -> DhcpExchange {
         DhcpExchange {
-            kind: snake(&format!("{:?}", e.kind)),
+            kind: e.kind,
             request: e.request.map(|r| format!("{r:?}").to_lowercase()),
             state: e.state.map(|s| snake(&format!("{s:?}"))),
-            mac: e.mac.map(|m| m.to_string()),
+            mac: e.mac.map(|m| Mac(m.0)),
             ip: e.ip,
-            model: e.model.clone(),
+            model: e.model.as_deref().and_then(Model::from_name),
             relay: e.relay,
             options: e.options.clone(),
             dropped_options: e.dropped_options.clone(),
@@ -208,6 +311,15 @@ impl DhcpExchange {
             reply_ms: None,
         }
     }
+}
+
+/// The DHCP event kind as its word (`ack`, `foreign_server`, …).
+pub fn dhcp_kind_word(kind: &dhcp::EventKind) -> String {
+    snake(&format!("{kind:?}"))
+}
+
+fn dhcp_kind<S: Serializer>(k: &dhcp::EventKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&dhcp_kind_word(k))
 }
 
 fn snake(camel: &str) -> String {
@@ -243,9 +355,7 @@ pub struct TftpTransfer {
     pub size: u64,
     pub bytes: u64,
     pub duration_ms: f64,
-    /// `ok`, `final_ack_lost`, `client_error`, `timeout`, `aborted`,
-    /// `not_found`, `refused`, `error`.
-    pub result: &'static str,
+    pub result: TransferResult,
     /// The error sent to the client or received from it.
     pub error: Option<String>,
     pub data_packets: u64,
@@ -264,7 +374,8 @@ pub struct TftpRefused {
 /// Something the provisioning engine concluded about one phone.
 #[derive(Debug, Clone, Serialize)]
 pub struct PhoneEvent {
-    pub mac: String,
+    #[serde(serialize_with = "display")]
+    pub mac: Mac,
     pub ip: Option<std::net::IpAddr>,
     /// `stage`, `hop_done`, `hop_retry`, `belief`, `diagnosis`.
     pub kind: &'static str,
@@ -327,10 +438,7 @@ impl EventBus {
     /// Logs the event as one line and hands it to every subscriber.
     pub fn emit(&self, event: Event) {
         let (line, warn) = match &event {
-            Event::TftpTransfer(t) => (
-                transfer_line(t),
-                !matches!(t.result, "ok" | "final_ack_lost"),
-            ),
+            Event::TftpTransfer(t) => (transfer_line(t), !t.result.delivered()),
             Event::TftpRefused(r) => (
                 format!("tftp {} refused: {} (error {})", r.client, r.reason, r.code),
                 true,
@@ -342,12 +450,15 @@ impl EventBus {
                 ),
                 false,
             ),
-            Event::HttpTransfer(h) => (http_line(h), !matches!(h.result, "ok")),
+            Event::HttpTransfer(h) => (http_line(h), !h.result.delivered()),
             Event::Dhcp(d) => (
                 dhcp_line(d),
                 matches!(
-                    d.kind.as_str(),
-                    "nak" | "conflict" | "foreign_server" | "declined"
+                    d.kind,
+                    dhcp::EventKind::Nak
+                        | dhcp::EventKind::Conflict
+                        | dhcp::EventKind::ForeignServer
+                        | dhcp::EventKind::Declined
                 ),
             ),
             Event::Syslog(m) => (
@@ -407,14 +518,14 @@ fn syslog_line(m: &SyslogMessage) -> String {
 }
 
 fn dhcp_line(d: &DhcpExchange) -> String {
-    let mut line = format!("dhcp {}", d.kind);
+    let mut line = format!("dhcp {}", dhcp_kind_word(&d.kind));
     if let Some(r) = &d.request {
         line.push_str(&format!(" to {r}"));
     }
     for (label, value) in [
-        ("mac", d.mac.clone()),
+        ("mac", d.mac.map(|m| m.to_string())),
         ("ip", d.ip.map(|i| i.to_string())),
-        ("model", d.model.clone()),
+        ("model", d.model.map(|m| m.name().to_owned())),
         ("relay", d.relay.map(|i| i.to_string())),
         ("reason", d.reason.clone()),
     ] {

@@ -1,4 +1,4 @@
-//! `phoneboot demo` end to end (issue 6): the real binary builds its two
+//! `phoneboot demo` end to end: the real binary builds its two
 //! network namespaces, runs serve and simulated phones in them, proxies the
 //! dashboard to a loopback port here, and leaves nothing behind, whether it
 //! ends by itself or by SIGTERM.

@@ -1,5 +1,5 @@
 //! Simulated Cisco 79xx phones, to test a provisioning server the way real
-//! phones would use it (issue 5). `phoneboot simulate` is its command line.
+//! phones would use it. `phoneboot simulate` is its command line.
 //!
 //! Each phone is a tokio task running boot cycles:
 //! - **Addressing.** [`Addressing::Direct`]: no DHCP, phone `i` sends from its

@@ -35,14 +35,10 @@ async fn mock_server(files: HashMap<String, Bytes>, drop: DropFn) -> SocketAddr 
             max_transfers: 1000,
             max_per_client: 1000,
         });
-        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
         let mut buf = vec![0u8; 2048];
         loop {
-            let (n, peer) = tokio::select! {
-                r = listen.recv_from(&mut buf) => r.unwrap(),
-                Some(peer) = done_rx.recv() => { server.finished(peer); continue; }
-            };
-            let tftp::Incoming::Accept(req) = server.handle_request(peer, &buf[..n]) else {
+            let (n, peer) = listen.recv_from(&mut buf).await.unwrap();
+            let tftp::Incoming::Accept(req, slot) = server.handle_request(peer, &buf[..n]) else {
                 continue;
             };
             let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -50,10 +46,9 @@ async fn mock_server(files: HashMap<String, Bytes>, drop: DropFn) -> SocketAddr 
             let Some(content) = files.get(&req.path).cloned() else {
                 let pkt = tftp::wire::error_packet(tftp::ErrorCode::FileNotFound, "no such file");
                 sock.send(&pkt).await.unwrap();
-                server.finished(peer);
                 continue;
             };
-            let (policy, done) = (policy.clone(), done_tx.clone());
+            let policy = policy.clone();
             tokio::spawn(async move {
                 let mut t = tftp::Transfer::new(Instant::now(), &req, content, &policy);
                 let (mut out, mut inbound, mut sent) = (Vec::new(), vec![0u8; 2048], 0u64);
@@ -75,7 +70,7 @@ async fn mock_server(files: HashMap<String, Bytes>, drop: DropFn) -> SocketAddr 
                         _ = tokio::time::sleep_until(deadline.into()) => t.handle_timeout(Instant::now()),
                     }
                 }
-                let _ = done.send(peer);
+                std::mem::drop(slot);
             });
         }
     });

@@ -31,7 +31,7 @@ pub fn transfer(start: Instant, data: &[u8]) {
         SocketAddr::from(([127, 0, 0, 1], 10)),
         b"\x00\x01f\x00octet\x00blksize\x0016\x00windowsize\x004\x00tsize\x000\x00",
     ) {
-        Incoming::Accept(r) => r,
+        Incoming::Accept(r, _slot) => r,
         other => panic!("fixed request refused: {other:?}"),
     };
     let content = Bytes::from((0..200u8).collect::<Vec<u8>>());

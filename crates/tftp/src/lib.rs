@@ -13,7 +13,7 @@
 //!
 //! let mut server = Server::new(Limits::default());
 //! let peer = "127.0.0.1:40000".parse().unwrap();
-//! let Incoming::Accept(request) = server.handle_request(peer, b"\x00\x01hello.txt\x00octet\x00") else {
+//! let Incoming::Accept(request, _slot) = server.handle_request(peer, b"\x00\x01hello.txt\x00octet\x00") else {
 //!     panic!("refused");
 //! };
 //! let now = Instant::now();
@@ -35,7 +35,7 @@ pub mod transfer;
 pub mod wire;
 
 pub use request::{Mode, Policy, Request, RequestedOptions};
-pub use server::{Incoming, Limits, Server};
+pub use server::{Incoming, Limits, Server, Slot};
 pub use transfer::{Event, Negotiated, Outcome, Stats, Summary, Transfer};
 pub use wire::{ErrorCode, Repr};
 

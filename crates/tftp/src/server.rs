@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::request::Request;
 use crate::wire::{self, ErrorCode, Repr};
@@ -28,12 +29,12 @@ impl Default for Limits {
 }
 
 /// What to do with a datagram that arrived on the listening port.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Incoming {
-    /// A read request to resolve. A slot is now held for `peer`: call
-    /// [`Server::finished`] when the transfer ends, or if the file cannot be
-    /// served.
-    Accept(Request),
+    /// A read request to resolve. `peer` holds a [`Slot`] until it is
+    /// dropped: keep it for as long as the transfer runs, so a driver cannot
+    /// leak a slot by forgetting to give it back.
+    Accept(Request, Slot),
     /// Answer with this ERROR packet (from the listening port) and forget it.
     Reject {
         packet: Vec<u8>,
@@ -49,8 +50,47 @@ pub enum Incoming {
 #[derive(Debug, Default)]
 pub struct Server {
     limits: Limits,
+    live: Arc<Mutex<Live>>,
+}
+
+#[derive(Debug, Default)]
+struct Live {
     active: HashSet<SocketAddr>,
     per_ip: HashMap<IpAddr, usize>,
+}
+
+impl Live {
+    fn release(&mut self, peer: SocketAddr) {
+        if !self.active.remove(&peer) {
+            return;
+        }
+        if let Some(n) = self.per_ip.get_mut(&peer.ip()) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_ip.remove(&peer.ip());
+            }
+        }
+    }
+}
+
+/// One live transfer's place in the limits; dropping it frees the place.
+#[derive(Debug)]
+#[must_use = "dropping the slot ends the transfer's claim at once"]
+pub struct Slot {
+    live: Arc<Mutex<Live>>,
+    peer: SocketAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        lock(&self.live).release(self.peer);
+    }
+}
+
+/// The bookkeeping stays consistent between calls, so a panic elsewhere
+/// while it was held does not make it unusable.
+fn lock(live: &Mutex<Live>) -> MutexGuard<'_, Live> {
+    live.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Server {
@@ -63,7 +103,7 @@ impl Server {
 
     /// Live transfers.
     pub fn active(&self) -> usize {
-        self.active.len()
+        lock(&self.live).active.len()
     }
 
     /// Judges one datagram that arrived on the listening port from `peer`.
@@ -76,20 +116,21 @@ impl Server {
             Ok(_) => return reject(&RequestError::NotARequest),
             Err(e) => return reject(&RequestError::Malformed(e)),
         };
-        if self.active.contains(&peer) {
+        let mut live = lock(&self.live);
+        if live.active.contains(&peer) {
             return Incoming::Ignore("duplicate request while its transfer runs");
         }
         let request = match Request::from_raw(&raw) {
             Ok(r) => r,
             Err(e) => return reject(&e),
         };
-        if self.active.len() >= self.limits.max_transfers {
+        if live.active.len() >= self.limits.max_transfers {
             return busy(format!(
                 "server busy: {} transfers in progress, retry later",
-                self.active.len()
+                live.active.len()
             ));
         }
-        let from_ip = self.per_ip.get(&peer.ip()).copied().unwrap_or(0);
+        let from_ip = live.per_ip.get(&peer.ip()).copied().unwrap_or(0);
         if from_ip >= self.limits.max_per_client {
             return busy(format!(
                 "too many transfers from {}: {} in progress, finish those first",
@@ -97,22 +138,16 @@ impl Server {
                 from_ip
             ));
         }
-        self.active.insert(peer);
-        *self.per_ip.entry(peer.ip()).or_insert(0) += 1;
-        Incoming::Accept(request)
-    }
-
-    /// Releases the slot `handle_request` took for `peer`.
-    pub fn finished(&mut self, peer: SocketAddr) {
-        if !self.active.remove(&peer) {
-            return;
-        }
-        if let Some(n) = self.per_ip.get_mut(&peer.ip()) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.per_ip.remove(&peer.ip());
-            }
-        }
+        live.active.insert(peer);
+        *live.per_ip.entry(peer.ip()).or_insert(0) += 1;
+        drop(live);
+        Incoming::Accept(
+            request,
+            Slot {
+                live: self.live.clone(),
+                peer,
+            },
+        )
     }
 }
 
@@ -146,22 +181,20 @@ mod tests {
     #[test]
     fn duplicate_rrq_from_same_port_is_ignored_until_finished() {
         let mut s = Server::new(Limits::default());
+        let Incoming::Accept(_, first) = s.handle_request(peer(1000), RRQ) else {
+            panic!("refused")
+        };
         assert!(matches!(
-            s.handle_request(peer(1000), RRQ),
-            Incoming::Accept(_)
-        ));
-        assert_eq!(
             s.handle_request(peer(1000), RRQ),
             Incoming::Ignore("duplicate request while its transfer runs")
-        );
-        assert!(matches!(
-            s.handle_request(peer(1001), RRQ),
-            Incoming::Accept(_)
         ));
-        s.finished(peer(1000));
+        let Incoming::Accept(_, _second) = s.handle_request(peer(1001), RRQ) else {
+            panic!("refused")
+        };
+        drop(first);
         assert!(matches!(
             s.handle_request(peer(1000), RRQ),
-            Incoming::Accept(_)
+            Incoming::Accept(..)
         ));
     }
 
@@ -171,14 +204,12 @@ mod tests {
             max_transfers: 3,
             max_per_client: 2,
         });
-        assert!(matches!(
-            s.handle_request(peer(1), RRQ),
-            Incoming::Accept(_)
-        ));
-        assert!(matches!(
-            s.handle_request(peer(2), RRQ),
-            Incoming::Accept(_)
-        ));
+        let Incoming::Accept(_, one) = s.handle_request(peer(1), RRQ) else {
+            panic!("refused")
+        };
+        let Incoming::Accept(_, _two) = s.handle_request(peer(2), RRQ) else {
+            panic!("refused")
+        };
         match s.handle_request(peer(3), RRQ) {
             Incoming::Reject { reason, .. } => assert!(
                 reason.contains("too many transfers from 127.0.0.1"),
@@ -187,7 +218,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let other = SocketAddr::from(([127, 0, 0, 2], 1));
-        assert!(matches!(s.handle_request(other, RRQ), Incoming::Accept(_)));
+        let Incoming::Accept(_, _other) = s.handle_request(other, RRQ) else {
+            panic!("refused")
+        };
         let third = SocketAddr::from(([127, 0, 0, 3], 1));
         match s.handle_request(third, RRQ) {
             Incoming::Reject { reason, code, .. } => {
@@ -196,11 +229,10 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        s.finished(peer(1));
-        assert!(matches!(
-            s.handle_request(peer(3), RRQ),
-            Incoming::Accept(_)
-        ));
+        drop(one);
+        let Incoming::Accept(_, _three) = s.handle_request(peer(3), RRQ) else {
+            panic!("refused")
+        };
         assert_eq!(s.active(), 3);
     }
 

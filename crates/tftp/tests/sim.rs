@@ -215,7 +215,7 @@ impl Sim {
     fn new(seed: u64, rrq: &[u8], content: Vec<u8>, faults: Faults, policy: &Policy) -> Sim {
         let mut server = Server::new(Limits::default());
         let peer = SocketAddr::from(([192, 0, 2, 1], 50000));
-        let Incoming::Accept(request) = server.handle_request(peer, rrq) else {
+        let Incoming::Accept(request, _slot) = server.handle_request(peer, rrq) else {
             panic!("request refused")
         };
         let now = Instant::now();

@@ -129,21 +129,18 @@ impl EventLog {
         };
         match ev {
             Event::Dhcp(d) => {
-                let mac = d.mac.as_deref().and_then(|m| m.parse::<dhcp::Mac>().ok());
-                if let Some(m) = mac {
+                if let Some(m) = d.mac {
                     push(m.0);
-                    if let (Some(ip), "ack") = (d.ip, d.kind.as_str()) {
+                    if let (Some(ip), dhcp::EventKind::Ack) = (d.ip, d.kind) {
                         leased.insert(IpAddr::V4(ip), m.0);
                     }
                 }
             }
             Event::Phone(p) => {
-                if let Ok(m) = p.mac.parse::<dhcp::Mac>() {
-                    push(m.0);
-                }
+                push(p.mac.0);
             }
             Event::Syslog(m) => {
-                if let Some(m) = m.mac.as_deref().and_then(|m| m.parse::<dhcp::Mac>().ok()) {
+                if let Some(m) = m.mac {
                     push(m.0);
                 }
             }
@@ -181,7 +178,7 @@ impl EventLog {
             obj.insert("time_unix_ms".into(), time_unix_ms.into());
             if let Some(m) = macs.first() {
                 obj.entry("mac")
-                    .or_insert_with(|| dhcp::Mac(*m).to_string().into());
+                    .or_insert_with(|| cisco::Mac(*m).to_string().into());
             }
         }
         let entry = Arc::new(Entry {

@@ -79,12 +79,12 @@ impl Metrics {
         let Ok(mut c) = self.c.lock() else { return };
         if let Some(t) = ev.finished_transfer() {
             *c.transfers
-                .entry((t.protocol, t.result.to_owned()))
+                .entry((t.protocol.word(), t.result.word().to_owned()))
                 .or_default() += 1;
-            *c.bytes.entry(t.protocol).or_default() += t.bytes;
+            *c.bytes.entry(t.protocol.word()).or_default() += t.bytes;
             if t.delivered {
                 c.transfer_duration
-                    .entry(t.protocol)
+                    .entry(t.protocol.word())
                     .or_default()
                     .observe(TRANSFER_BUCKETS, t.duration_ms / 1000.0);
             } else {
@@ -97,13 +97,18 @@ impl Metrics {
         match ev {
             Event::TftpRefused(_) => *c.errors.entry("tftp_refused".into()).or_default() += 1,
             Event::Dhcp(d) => {
-                *c.dhcp.entry(d.kind.clone()).or_default() += 1;
+                let kind = crate::events::dhcp_kind_word(&d.kind);
                 if matches!(
-                    d.kind.as_str(),
-                    "nak" | "conflict" | "foreign_server" | "declined" | "dropped"
+                    d.kind,
+                    dhcp::EventKind::Nak
+                        | dhcp::EventKind::Conflict
+                        | dhcp::EventKind::ForeignServer
+                        | dhcp::EventKind::Declined
+                        | dhcp::EventKind::Dropped
                 ) {
-                    *c.errors.entry(format!("dhcp_{}", d.kind)).or_default() += 1;
+                    *c.errors.entry(format!("dhcp_{kind}")).or_default() += 1;
                 }
+                *c.dhcp.entry(kind).or_default() += 1;
                 if let Some(ms) = d.reply_ms {
                     c.dhcp_latency.observe(DHCP_BUCKETS, ms / 1000.0);
                 }
@@ -282,7 +287,7 @@ fn histogram(out: &mut String, name: &str, labels: &str, buckets: &[f64], h: &Hi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::HttpTransfer;
+    use crate::events::{HttpTransfer, TransferResult};
 
     #[test]
     fn transfers_move_counters_and_histograms() {
@@ -300,9 +305,9 @@ mod tests {
                 error: None,
             })
         };
-        m.observe(&ev("ok", 10, 20.0));
-        m.observe(&ev("ok", 10, 2000.0));
-        m.observe(&ev("not_found", 0, 1.0));
+        m.observe(&ev(TransferResult::Ok, 10, 20.0));
+        m.observe(&ev(TransferResult::Ok, 10, 2000.0));
+        m.observe(&ev(TransferResult::NotFound, 0, 1.0));
         let text = m.render(&Gauges::default());
         assert!(
             text.contains("phoneboot_transfers_total{protocol=\"http\",result=\"ok\"} 2\n"),

@@ -1,9 +1,10 @@
 //! The operator API (JSON under `/api`, an SSE event stream, `/metrics`)
-//! and the phones' HTTP file serving ([`phone`]). See `docs/api.md`.
+//! and the dashboard. See `docs/api.md`. Phones' HTTP file serving is a
+//! driver in `net::phone_http`.
 //!
 //! Design:
-//! - one [`ApiState`] shared by every handler; later parts add their
-//!   routes in [`routes`] (`/api/phones`, desired state) beside these;
+//! - one [`ApiState`] shared by every handler; [`routes`] lists every
+//!   route, the phone and desired-state ones from `phones`;
 //! - when a token is configured every operator request needs
 //!   `Authorization: Bearer <token>` (or the [`dashboard`]'s session
 //!   cookie), compared in constant time; a listener off loopback without a
@@ -13,11 +14,9 @@
 //!   input;
 //! - nothing reads the config's secrets: the API has no route to the config.
 
-pub mod client;
 pub mod dashboard;
 pub mod eventlog;
 pub mod metrics;
-pub mod phone;
 pub mod phones;
 
 use std::collections::HashMap;
@@ -42,8 +41,8 @@ use serde_json::json;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::resolver::Resolver;
-use crate::transfers::TransferRegistry;
+use crate::net::transfers::TransferRegistry;
+use crate::provision::{Engine, Resolver};
 use eventlog::{EventLog, Filter};
 
 /// The services `serve` started, as `/api/status` reports them.
@@ -62,6 +61,7 @@ pub struct ApiState {
     pub started_unix_ms: i64,
     pub services: Services,
     pub resolver: Arc<Resolver>,
+    pub engine: Arc<Engine>,
     pub data_dir: PathBuf,
     pub log: Arc<EventLog>,
     pub transfers: TransferRegistry,
@@ -69,7 +69,7 @@ pub struct ApiState {
     /// Ends SSE streams so shutdown is not held up by open readers.
     pub shutdown: CancellationToken,
     /// The SNTP server's and syslog receiver's counters, when they run.
-    pub listeners: Vec<(&'static str, Arc<crate::listener::Counters>)>,
+    pub listeners: Vec<(&'static str, Arc<crate::net::listener::Counters>)>,
 }
 
 /// An error as every endpoint returns it: a status and `{"error": "…"}`.
@@ -243,10 +243,10 @@ pub struct LeaseView {
 async fn read_leases(data_dir: PathBuf) -> Result<Vec<LeaseView>, ApiError> {
     let now = unix_ms();
     let rows = tokio::task::spawn_blocking(move || {
-        if !crate::leases::db_path(&data_dir).exists() {
+        if !crate::net::dhcp::leases::db_path(&data_dir).exists() {
             return Ok(Vec::new());
         }
-        crate::leases::list(&data_dir)
+        crate::net::dhcp::leases::list(&data_dir)
     })
     .await
     .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
@@ -259,7 +259,7 @@ async fn read_leases(data_dir: PathBuf) -> Result<Vec<LeaseView>, ApiError> {
     Ok(rows
         .into_iter()
         .map(|l| LeaseView {
-            mac: dhcp::Mac(l.mac).to_string(),
+            mac: cisco::Mac(l.mac).to_string(),
             ip: l.ip,
             model: l.model,
             hostname: l.hostname,
@@ -391,8 +391,8 @@ async fn status(
             "{n} × {kind} since start (see `phoneboot events --type …`)"
         ));
     }
-    let phones = s.resolver.engine().map(|e| e.phones()).unwrap_or_default();
-    let phones_by_stage = crate::engine::by_stage(&phones);
+    let phones = s.engine.phones();
+    let phones_by_stage = crate::provision::engine::words::by_stage(&phones);
     for v in &phones {
         if let Some(d) = &v.diagnosis {
             problems.push(format!("phone {}: {d}", v.mac));
@@ -441,7 +441,7 @@ fn filter(q: &HashMap<String, String>) -> Result<Filter, ApiError> {
     let mut f = Filter::default();
     if let Some(m) = q.get("mac") {
         f.mac = Some(
-            m.parse::<dhcp::Mac>()
+            m.parse::<cisco::Mac>()
                 .map_err(|_| {
                     ApiError::bad_request(format!(
                         "mac={m:?} is not a MAC address (00:1b:54:aa:bb:cc, 001B54AABBCC, …)"
@@ -568,9 +568,7 @@ async fn metrics(State(s): State<Shared>) -> Result<Response, ApiError> {
         loads_complete: loads.iter().filter(|l| l.complete).count(),
         loads_incomplete: loads.iter().filter(|l| !l.complete).count(),
         events_lagged: s.log.lagged.load(Ordering::Relaxed),
-        phones_by_stage: crate::engine::by_stage(
-            &s.resolver.engine().map(|e| e.phones()).unwrap_or_default(),
-        ),
+        phones_by_stage: crate::provision::engine::words::by_stage(&s.engine.phones()),
     };
     let mut text = s.log.metrics.render(&g);
     listener_metrics(&mut text, &s.listeners);
@@ -587,7 +585,7 @@ async fn metrics(State(s): State<Shared>) -> Result<Response, ApiError> {
 /// `phoneboot_sntp_datagrams_total{result=…}` and the same for syslog.
 fn listener_metrics(
     out: &mut String,
-    listeners: &[(&'static str, Arc<crate::listener::Counters>)],
+    listeners: &[(&'static str, Arc<crate::net::listener::Counters>)],
 ) {
     use std::fmt::Write as _;
     for (name, counters) in listeners {

@@ -13,16 +13,7 @@ use serde_json::{json, Value};
 
 use super::eventlog::Filter;
 use super::{only, ApiError, Shared};
-use crate::engine::{self, Engine};
-
-fn engine(s: &Shared) -> Result<&std::sync::Arc<Engine>, ApiError> {
-    s.resolver.engine().ok_or_else(|| {
-        ApiError(
-            StatusCode::NOT_FOUND,
-            "no such endpoint: the provisioning engine is not running".into(),
-        )
-    })
-}
+use crate::provision::engine::{words, Engine};
 
 /// One phone as the API shows it (the shape `docs/api.md` documents).
 pub fn phone_json(e: &Engine, v: &cisco::PhoneView) -> Value {
@@ -50,7 +41,7 @@ pub fn phone_json(e: &Engine, v: &cisco::PhoneView) -> Value {
         "model": v.model.map(|m| m.name()),
         "model_evidence": v.model_evidence,
         "protocol": protocol,
-        "stage": engine::stage_word(&v.stage),
+        "stage": words::stage_word(&v.stage),
         "stage_text": v.stage.to_string(),
         "current_load": v.current.as_ref().map(ToString::to_string),
         "evidence": v.evidence,
@@ -67,8 +58,8 @@ pub fn phone_json(e: &Engine, v: &cisco::PhoneView) -> Value {
             "bytes_total": p.bytes_total,
         })),
         "diagnosis": v.diagnosis.as_ref().map(|d| json!({
-            "code": engine::diagnosis_code(d),
-            "message": engine::diagnosis_problem(d),
+            "code": words::diagnosis_code(d),
+            "message": words::diagnosis_problem(d),
             "fix": d.fix(),
         })),
         "last_seen_unix_ms": v.last_seen.map(|t| e.unix_ms(t)),
@@ -80,7 +71,7 @@ pub async fn phones(
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     only(&q?.0, &[])?;
-    let e = engine(&s)?;
+    let e = &s.engine;
     let list: Vec<Value> = e.phones().iter().map(|v| phone_json(e, v)).collect();
     Ok(Json(Value::Array(list)))
 }
@@ -89,7 +80,7 @@ pub async fn phone(
     State(s): State<Shared>,
     Path(mac): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let e = engine(&s)?;
+    let e = &s.engine;
     let parsed: cisco::Mac = mac
         .parse()
         .map_err(|err: cisco::MacError| ApiError::bad_request(err.to_string()))?;
@@ -122,7 +113,7 @@ pub async fn put_phone(
     Path(mac): Path<String>,
     body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let e = engine(&s)?.clone();
+    let e = s.engine.clone();
     let mac: cisco::Mac = mac
         .parse()
         .map_err(|err: cisco::MacError| ApiError::bad_request(err.to_string()))?;
@@ -134,7 +125,7 @@ pub async fn put_phone(
         ));
     };
     obj.insert("mac".into(), Value::String(mac.to_string()));
-    let entry: crate::desired::file::Phone = serde_json::from_value(body)
+    let entry: crate::provision::desired::file::Phone = serde_json::from_value(body)
         .map_err(|err| ApiError::bad_request(format!("not a phone entry: {err}")))?;
     tokio::task::spawn_blocking(move || e.set_phone(mac, entry))
         .await
@@ -148,7 +139,7 @@ pub async fn delete_phone(
     State(s): State<Shared>,
     Path(mac): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let e = engine(&s)?.clone();
+    let e = s.engine.clone();
     let mac: cisco::Mac = mac
         .parse()
         .map_err(|err: cisco::MacError| ApiError::bad_request(err.to_string()))?;
@@ -171,13 +162,13 @@ pub async fn desired(
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     only(&q?.0, &[])?;
-    let e = engine(&s)?;
+    let e = &s.engine;
     let d = e.desired();
     let site = e.site();
-    let layer = |l: &crate::desired::Layer| {
+    let layer = |l: &crate::provision::desired::Layer| {
         json!({
             "protocol": l.protocol.map(|p| p.to_string()),
-            "load": l.load.as_ref().map(engine::target_text),
+            "load": l.load.as_ref().map(words::target_text),
             "start_load": l.start_load.as_ref().map(ToString::to_string),
             "sccp_server": l.sccp_server,
         })

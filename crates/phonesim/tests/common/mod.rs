@@ -82,8 +82,8 @@ async fn serve(sock: UdpSocket, resolve: Resolve, log: Arc<Mutex<Vec<(IpAddr, St
     loop {
         let (n, peer) = sock.recv_from(&mut buf).await.unwrap();
         let incoming = core.lock().unwrap().handle_request(peer, &buf[..n]);
-        let request = match incoming {
-            Incoming::Accept(r) => r,
+        let (request, slot) = match incoming {
+            Incoming::Accept(r, slot) => (r, slot),
             Incoming::Reject { packet, .. } => {
                 let _ = sock.send_to(&packet, peer).await;
                 continue;
@@ -98,10 +98,8 @@ async fn serve(sock: UdpSocket, resolve: Resolve, log: Arc<Mutex<Vec<(IpAddr, St
         let Some(content) = content else {
             let pkt = tftp::wire::error_packet(tftp::ErrorCode::FileNotFound, "file not found");
             let _ = sock.send_to(&pkt, peer).await;
-            core.lock().unwrap().finished(peer);
             continue;
         };
-        let core = core.clone();
         tokio::spawn(async move {
             let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
             s.connect(peer).await.unwrap();
@@ -129,7 +127,7 @@ async fn serve(sock: UdpSocket, resolve: Resolve, log: Arc<Mutex<Vec<(IpAddr, St
                     () = tokio::time::sleep_until(deadline.into()) => t.handle_timeout(Instant::now()),
                 }
             }
-            core.lock().unwrap().finished(peer);
+            drop(slot);
         });
     }
 }

@@ -16,7 +16,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::events::{Event, EventBus, TransferStarted};
+use crate::events::{Event, EventBus, FileProtocol, TransferResult, TransferStarted};
 
 /// How many finished transfers `/api/transfers` remembers.
 pub const RECENT: usize = 200;
@@ -48,8 +48,7 @@ pub struct TransferView {
     pub id: u64,
     pub client: SocketAddr,
     pub file: String,
-    /// `tftp` or `http`.
-    pub protocol: &'static str,
+    pub protocol: FileProtocol,
     pub source: String,
     pub size: u64,
     /// Bytes delivered so far (acknowledged for TFTP, handed to the socket
@@ -58,7 +57,7 @@ pub struct TransferView {
     pub started_unix_ms: i64,
     pub duration_ms: f64,
     /// `None` while running.
-    pub result: Option<&'static str>,
+    pub result: Option<TransferResult>,
 }
 
 /// Held by the task serving one transfer.
@@ -90,7 +89,7 @@ impl TransferRegistry {
         &self,
         client: SocketAddr,
         file: &str,
-        protocol: &'static str,
+        protocol: FileProtocol,
         size: u64,
         source: &str,
     ) -> TransferGuard {
@@ -152,7 +151,7 @@ impl TransferRegistry {
         let mut out = BTreeMap::from([("http", 0), ("tftp", 0)]);
         if let Ok(live) = self.inner.live.lock() {
             for l in live.values() {
-                *out.entry(l.view.protocol).or_default() += 1;
+                *out.entry(l.view.protocol.word()).or_default() += 1;
             }
         }
         out
@@ -175,12 +174,12 @@ impl TransferGuard {
     }
 
     /// Moves the transfer to the recent list with its result.
-    pub fn finish(mut self, result: &'static str, bytes: u64) {
+    pub fn finish(mut self, result: TransferResult, bytes: u64) {
         self.progress(bytes);
         self.close(result);
     }
 
-    fn close(&mut self, result: &'static str) {
+    fn close(&mut self, result: TransferResult) {
         if std::mem::replace(&mut self.finished, true) {
             return;
         }
@@ -210,7 +209,7 @@ impl TransferGuard {
 
 impl Drop for TransferGuard {
     fn drop(&mut self) {
-        self.close("aborted");
+        self.close(TransferResult::Aborted);
     }
 }
 
@@ -224,8 +223,8 @@ mod tests {
         let mut rx = bus.subscribe();
         let reg = TransferRegistry::new(bus);
         let client: SocketAddr = "127.0.0.1:5000".parse().unwrap();
-        let a = reg.start(client, "a.bin", "tftp", 100, "root:a.bin");
-        let b = reg.start(client, "b.bin", "http", 50, "root:b.bin");
+        let a = reg.start(client, "a.bin", FileProtocol::Tftp, 100, "root:a.bin");
+        let b = reg.start(client, "b.bin", FileProtocol::Http, 50, "root:b.bin");
         assert!(
             matches!(&*rx.try_recv().unwrap(), Event::TransferStarted(t) if t.file == "a.bin" && t.size == 100)
         );
@@ -234,13 +233,16 @@ mod tests {
         assert_eq!(live.len(), 2);
         assert_eq!((live[0].file.as_str(), live[0].bytes), ("a.bin", 40));
         assert_eq!(reg.live_counts()["http"], 1);
-        a.finish("ok", 100);
+        a.finish(TransferResult::Ok, 100);
         drop(b);
         assert!(reg.live().is_empty());
         let recent = reg.recent();
         assert_eq!(recent[0].file, "b.bin");
-        assert_eq!(recent[0].result, Some("aborted"));
-        assert_eq!((recent[1].result, recent[1].bytes), (Some("ok"), 100));
+        assert_eq!(recent[0].result, Some(TransferResult::Aborted));
+        assert_eq!(
+            (recent[1].result, recent[1].bytes),
+            (Some(TransferResult::Ok), 100)
+        );
     }
 
     #[test]
@@ -248,8 +250,8 @@ mod tests {
         let reg = TransferRegistry::new(EventBus::new());
         let client: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         for i in 0..RECENT + 5 {
-            reg.start(client, &format!("f{i}"), "tftp", 1, "root")
-                .finish("ok", 1);
+            reg.start(client, &format!("f{i}"), FileProtocol::Tftp, 1, "root")
+                .finish(TransferResult::Ok, 1);
         }
         let recent = reg.recent();
         assert_eq!(recent.len(), RECENT);

@@ -11,11 +11,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
+use cisco::{Mac, Model};
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use crate::events::{Event, EventBus, SyslogMessage};
-use crate::listener::{Counters, SourceLimiter};
+use crate::net::listener::{Counters, SourceLimiter};
 
 /// A phone logs a burst at boot, then little.
 const BURST: u32 = 200;
@@ -25,16 +26,15 @@ const MAX_SOURCES: usize = 4096;
 /// bytes at least and 2048 when they can).
 const MAX_DATAGRAM: usize = 8192;
 
-/// The phone holding an address: (MAC as `00:1b:…`, model) from the DHCP
-/// leases, or `None`.
-pub type LeaseLookup = Arc<dyn Fn(Ipv4Addr) -> Option<(String, Option<String>)> + Send + Sync>;
+/// The phone holding an address, from the DHCP leases, or `None`.
+pub type LeaseLookup = Arc<dyn Fn(Ipv4Addr) -> Option<(Mac, Option<Model>)> + Send + Sync>;
 
 /// A lookup in the running DHCP core's leases.
 pub fn lookup_in(core: Arc<std::sync::Mutex<dhcp::Server>>) -> LeaseLookup {
     Arc::new(move |ip| {
         let core = core.lock().ok()?;
         core.lease(ip, Instant::now())
-            .map(|l| (l.mac.to_string(), l.model))
+            .map(|l| (Mac(l.mac.0), l.model.as_deref().and_then(Model::from_name)))
     })
 }
 

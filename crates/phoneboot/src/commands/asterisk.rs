@@ -7,8 +7,12 @@
 //! No transport section: the operator's pjsip.conf already has one, and
 //! this output is meant to be `#include`d beside it.
 
-use crate::desired::DesiredState;
 use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use crate::cli;
+use crate::fsutil;
+use crate::provision::desired::DesiredState;
 
 /// The pjsip.conf text for every SIP line of every configured phone.
 pub fn pjsip_conf(desired: &DesiredState) -> String {
@@ -59,6 +63,20 @@ pub fn pjsip_conf(desired: &DesiredState) -> String {
         );
     }
     out
+}
+
+/// `phoneboot asterisk pjsip`: to stdout, or written atomically to `output`.
+pub fn command(common: &cli::Common, output: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let cfg = super::load_config(common)?;
+    let text = pjsip_conf(&cfg.desired);
+    match output {
+        None => print!("{text}"),
+        Some(path) => {
+            fsutil::write_atomically(path, &text)?;
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

@@ -11,8 +11,13 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;
 use std::time::Duration;
 
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::cli;
 use crate::config::Config;
-use crate::dhcp_driver;
+use crate::net::dhcp as dhcp_driver;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -117,7 +122,7 @@ pub async fn run(cfg: &Config, interface: Option<&str>, probe_wait: Duration) ->
 /// unsynchronised host means wrong call logs and, with our SNTP server, phones
 /// that refuse the time.
 fn time_sync(cfg: &Config) -> Finding {
-    let status = crate::sntp_driver::clock_status();
+    let status = crate::net::sntp::clock_status();
     if status.synchronised {
         finding(
             Severity::Ok,
@@ -504,7 +509,7 @@ async fn interface_checks(cfg: &Config, name: &str, probe_wait: Duration) -> Vec
 }
 
 fn firmware(cfg: &Config) -> Finding {
-    match crate::missing_loads(cfg) {
+    match super::check_config::missing_loads(cfg) {
         Err(e) => finding(Severity::Problem, "firmware", format!("{e:#}"), None),
         Ok(missing) if missing.is_empty() => finding(
             Severity::Ok,
@@ -527,6 +532,32 @@ fn firmware(cfg: &Config) -> Finding {
 /// Exit code: 0 when nothing is a problem.
 pub fn exit_code(findings: &[Finding]) -> u8 {
     u8::from(findings.iter().any(|f| f.severity == Severity::Problem))
+}
+
+/// `phoneboot doctor`: every finding on stdout, the exit code from the worst.
+pub fn command(common: &cli::Common, interface: Option<&str>) -> anyhow::Result<ExitCode> {
+    let cfg = super::load_config(common)?;
+    let interface = interface
+        .map(str::to_owned)
+        .or_else(|| cfg.interface.clone());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let findings = runtime.block_on(run(&cfg, interface.as_deref(), cfg.dhcp.probe_wait));
+    for f in &findings {
+        println!("{f}");
+    }
+    let problems = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Problem)
+        .count();
+    if problems == 0 {
+        println!("no problems found");
+    } else {
+        println!("{problems} problem(s) found");
+    }
+    Ok(ExitCode::from(exit_code(&findings)))
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! HTTP file serving for phones (newer loads try HTTP on port 6970 before
 //! TFTP). Every GET goes through the same steps as a TFTP read request:
 //! the URL path, percent-decoded, is the TFTP file name; it passes
-//! `tftp::path::sanitize` and then [`crate::fileserve::serve_file`], and a
+//! `tftp::path::sanitize` and then [`crate::provision::Resolver::resolve`], and a
 //! refusal maps to the HTTP status matching the TFTP error code
-//! ([`crate::fileserve::http_status`]). So both protocols serve the same
+//! ([`crate::provision::served::http_status`]). So both protocols serve the same
 //! bytes and refuse the same names.
 //!
 //! HEAD answers with the headers only and records no transfer. Range
@@ -23,9 +23,9 @@ use axum::Router;
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::{Event, EventBus, HttpTransfer};
-use crate::resolver::{ResolveError, Resolver};
-use crate::transfers::TransferRegistry;
+use crate::events::{Event, EventBus, FileProtocol, HttpTransfer, TransferResult};
+use crate::net::transfers::TransferRegistry;
+use crate::provision::{ResolveError, Resolver};
 
 /// Chunk size handed to the socket; progress is counted per chunk.
 const CHUNK: usize = 64 * 1024;
@@ -90,19 +90,18 @@ fn content_type(name: &str) -> &'static str {
 
 struct Refusal {
     status: u16,
-    result: &'static str,
+    result: TransferResult,
     message: &'static str,
     detail: String,
 }
 
-fn refuse(code: tftp::ErrorCode, message: &'static str, detail: String) -> Refusal {
-    let status = crate::fileserve::http_status(code);
-    let result = match status {
-        404 => "not_found",
-        400 => "bad_request",
-        403 => "refused",
-        _ => "error",
-    };
+fn refuse(
+    code: tftp::ErrorCode,
+    result: TransferResult,
+    message: &'static str,
+    detail: String,
+) -> Refusal {
+    let status = crate::provision::served::http_status(code);
     Refusal {
         status,
         result,
@@ -132,26 +131,27 @@ async fn handle(
     let outcome = match &name {
         Err(()) => Err(refuse(
             tftp::ErrorCode::IllegalOperation,
+            TransferResult::BadRequest,
             "bad file name",
             "the path is not valid UTF-8 or has a broken %-escape".into(),
         )),
         Ok(name) => match tftp::path::sanitize(name) {
             Err(e) => Err(refuse(
                 tftp::ErrorCode::AccessViolation,
+                TransferResult::Refused,
                 "access violation",
                 e.to_string(),
             )),
             Ok(path) => {
                 let resolver = s.resolver.clone();
-                match tokio::task::spawn_blocking(move || {
-                    crate::fileserve::serve_file(&resolver, client, &path)
-                })
-                .await
+                match tokio::task::spawn_blocking(move || resolver.resolve(client.ip(), &path))
+                    .await
                 {
                     Ok(Ok(found)) => Ok(found),
                     Ok(Err(e)) => Err(resolve_refusal(&e)),
                     Err(e) => Err(refuse(
                         tftp::ErrorCode::NotDefined,
+                        TransferResult::Error,
                         "read error",
                         format!("lookup task failed: {e}"),
                     )),
@@ -197,7 +197,7 @@ async fn handle(
     }
     let guard = s
         .transfers
-        .start(client, &file, "http", size, &found.source);
+        .start(client, &file, FileProtocol::Http, size, &found.source);
     // The record goes out when the body is done or dropped (client gone).
     let done = Finish {
         events: s.events.clone(),
@@ -209,7 +209,7 @@ async fn handle(
             size,
             bytes: 0,
             duration_ms: 0.0,
-            result: "aborted",
+            result: TransferResult::Aborted,
             error: None,
         }),
         started,
@@ -248,7 +248,7 @@ async fn handle(
 }
 
 fn resolve_refusal(e: &ResolveError) -> Refusal {
-    refuse(e.tftp_code(), e.client_message(), e.to_string())
+    refuse(e.tftp_code(), e.result(), e.client_message(), e.to_string())
 }
 
 /// Emits the download's event once, finished or not.
@@ -256,7 +256,7 @@ struct Finish {
     events: EventBus,
     record: Option<HttpTransfer>,
     started: Instant,
-    guard: Option<crate::transfers::TransferGuard>,
+    guard: Option<crate::net::transfers::TransferGuard>,
 }
 
 impl Finish {
@@ -272,7 +272,7 @@ impl Finish {
     fn complete(&mut self, bytes: u64) {
         self.progress(bytes);
         if let Some(r) = &mut self.record {
-            r.result = "ok";
+            r.result = TransferResult::Ok;
         }
         self.emit();
     }
@@ -282,7 +282,7 @@ impl Finish {
             return;
         };
         r.duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
-        if r.result != "ok" {
+        if r.result != TransferResult::Ok {
             r.error = Some("the client closed the connection before the end".into());
         }
         if let Some(g) = self.guard.take() {

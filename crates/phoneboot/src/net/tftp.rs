@@ -3,7 +3,7 @@
 //! the `tftp` crate; this module moves bytes and reads the clock.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -12,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::TftpConfig;
-use crate::events::{Event, EventBus, TftpRefused, TftpTransfer};
-use crate::resolver::Resolver;
-use crate::transfers::{TransferGuard, TransferRegistry};
+use crate::events::{Event, EventBus, FileProtocol, TftpRefused, TftpTransfer, TransferResult};
+use crate::net::transfers::{TransferGuard, TransferRegistry};
+use crate::provision::resolver::Resolver;
 
 /// Large enough for a window of large blocks, so a burst is not dropped by
 /// the kernel (the peers' reference notes 10–20 s stalls from exactly that).
@@ -74,7 +74,7 @@ pub async fn serve(
     let local = socket
         .local_addr()
         .context("reading the TFTP socket's address")?;
-    let server = Arc::new(Mutex::new(tftp::Server::new(cfg.limits)));
+    let mut server = tftp::Server::new(cfg.limits);
     let policy = Arc::new(cfg.policy);
     let tracker = TaskTracker::new();
     let mut buf = vec![0u8; 65536];
@@ -87,13 +87,11 @@ pub async fn serve(
             },
             _ = shutdown.cancelled() => break,
         };
-        let verdict = match server.lock() {
-            Ok(mut s) => s.handle_request(peer, &buf[..n]),
-            Err(_) => anyhow::bail!("tftp server state poisoned by an earlier panic"),
-        };
+        let verdict = server.handle_request(peer, &buf[..n]);
         match verdict {
-            tftp::Incoming::Accept(request) => {
+            tftp::Incoming::Accept(request, slot) => {
                 let job = Job {
+                    slot,
                     peer,
                     local_ip: local.ip(),
                     request,
@@ -101,7 +99,6 @@ pub async fn serve(
                     resolver: resolver.clone(),
                     events: events.clone(),
                     transfers: transfers.clone(),
-                    server: server.clone(),
                     shutdown: shutdown.clone(),
                 };
                 tracker.spawn(job.run());
@@ -133,6 +130,9 @@ pub async fn serve(
 
 /// One accepted request, from lookup to its event.
 struct Job {
+    /// This client's place in the limits, freed when the job ends however
+    /// it ends.
+    slot: tftp::Slot,
     peer: SocketAddr,
     local_ip: IpAddr,
     request: tftp::Request,
@@ -140,7 +140,6 @@ struct Job {
     resolver: Arc<Resolver>,
     events: EventBus,
     transfers: TransferRegistry,
-    server: Arc<Mutex<tftp::Server>>,
     shutdown: CancellationToken,
 }
 
@@ -148,9 +147,7 @@ impl Job {
     async fn run(self) {
         let started = Instant::now();
         let record = self.transfer(started).await;
-        if let Ok(mut s) = self.server.lock() {
-            s.finished(self.peer);
-        }
+        drop(self.slot);
         self.events.emit(Event::TftpTransfer(record));
     }
 
@@ -177,7 +174,7 @@ impl Job {
             size: 0,
             bytes: 0,
             duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-            result: "error",
+            result: TransferResult::Error,
             error: None,
             data_packets: 0,
             retransmitted: 0,
@@ -208,20 +205,14 @@ impl Job {
         let resolver = self.resolver.clone();
         let path = self.request.path.clone();
         let peer = self.peer;
-        let resolved = tokio::task::spawn_blocking(move || {
-            crate::fileserve::serve_file(&resolver, peer, &path)
-        })
-        .await;
+        let resolved =
+            tokio::task::spawn_blocking(move || resolver.resolve(peer.ip(), &path)).await;
         let resolved = match resolved {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
                 let packet = tftp::wire::error_packet(e.tftp_code(), e.client_message());
                 let _ = socket.send(&packet).await;
-                record.result = match e {
-                    crate::resolver::ResolveError::NotFound => "not_found",
-                    crate::resolver::ResolveError::Io(_) => "error",
-                    _ => "refused",
-                };
+                record.result = e.result();
                 record.error = Some(e.to_string());
                 record.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
                 return record;
@@ -234,7 +225,7 @@ impl Job {
         let guard = self.transfers.start(
             self.peer,
             &self.request.original_name,
-            "tftp",
+            FileProtocol::Tftp,
             resolved.content.len() as u64,
             &resolved.source,
         );
@@ -262,15 +253,18 @@ impl Job {
         record.retransmitted = s.stats.retransmitted;
         record.ignored_acks = s.stats.ignored_acks;
         let (result, error) = match &s.outcome {
-            tftp::Outcome::Completed => ("ok", None),
-            tftp::Outcome::FinalAckLost => ("final_ack_lost", None),
+            tftp::Outcome::Completed => (TransferResult::Ok, None),
+            tftp::Outcome::FinalAckLost => (TransferResult::FinalAckLost, None),
             tftp::Outcome::ClientError { code, message } => (
-                "client_error",
+                TransferResult::ClientError,
                 Some(format!("client sent error {}: {message}", u16::from(*code))),
             ),
-            tftp::Outcome::TimedOut => ("timeout", Some("client stopped answering".into())),
+            tftp::Outcome::TimedOut => (
+                TransferResult::Timeout,
+                Some("client stopped answering".into()),
+            ),
             tftp::Outcome::Aborted => (
-                "aborted",
+                TransferResult::Aborted,
                 Some(abort_reason.unwrap_or("aborted").to_owned()),
             ),
         };

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
-use crate::listener::{Counters, SourceLimiter};
+use crate::net::listener::{Counters, SourceLimiter};
 
 /// A phone polls every 64 s or so and retries a few times at boot.
 const BURST: u32 = 8;

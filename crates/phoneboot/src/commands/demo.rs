@@ -1,5 +1,5 @@
 //! `phoneboot demo`: a room of simulated phones walking their upgrade paths
-//! on a machine with no phones (issue 6).
+//! on a machine with no phones.
 //!
 //! Everything runs in two network namespaces the demo creates (server and
 //! phones, joined by a veth pair), so no real interface ever sees a DHCP

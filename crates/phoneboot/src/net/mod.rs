@@ -1,0 +1,9 @@
+//! Drivers: every socket phones talk to, around the sans-IO cores.
+
+pub mod dhcp;
+pub mod listener;
+pub mod phone_http;
+pub mod sntp;
+pub mod syslog;
+pub mod tftp;
+pub mod transfers;

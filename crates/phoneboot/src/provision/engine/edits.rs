@@ -1,0 +1,111 @@
+//! Run-time edits of the desired state: `PUT`/`DELETE
+//! /api/desired/phones/{mac}`, kept in `<data_dir>/desired-phones.json`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use cisco::{Mac, Model};
+
+use super::{intents_of, Engine};
+use crate::provision::desired::{file, DesiredError, DesiredState, Sections};
+
+impl Engine {
+    /// Adds or replaces one phone's entry at run time, validated exactly as
+    /// if it were in the config file, kept in `desired-phones.json`, and
+    /// applied at once (every phone is replanned).
+    pub fn set_phone(&self, mac: Mac, mut entry: file::Phone) -> Result<(), DesiredError> {
+        entry.mac = mac.to_string();
+        let mut edits = self.edits.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = edits.clone();
+        next.insert(mac, entry);
+        self.commit_edits(&mut edits, next)
+    }
+
+    /// Drops a run-time entry (the config file's own entry, if any, applies
+    /// again). False when there was none.
+    pub fn remove_phone(&self, mac: Mac) -> Result<bool, DesiredError> {
+        let mut edits = self.edits.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = edits.clone();
+        if next.remove(&mac).is_none() {
+            return Ok(false);
+        }
+        self.commit_edits(&mut edits, next).map(|()| true)
+    }
+
+    fn commit_edits(
+        &self,
+        edits: &mut BTreeMap<Mac, file::Phone>,
+        next: BTreeMap<Mac, file::Phone>,
+    ) -> Result<(), DesiredError> {
+        let desired = apply_edits(&self.base, &next)?;
+        let text = serde_json::to_string_pretty(&next.values().collect::<Vec<_>>())
+            .map_err(|e| internal(e.to_string()))?;
+        crate::fsutil::write_atomically(&self.edits_file, &text)
+            .map_err(|e| internal(format!("{e:#}")))?;
+        *edits = next;
+        let models: Vec<(Mac, Model)> = desired
+            .phones
+            .iter()
+            .filter_map(|(m, p)| p.model.map(|model| (*m, model)))
+            .collect();
+        *self.desired.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(desired);
+        let mut fleet = self.fleet();
+        for (mac, model) in models {
+            fleet.set_model(mac, model);
+        }
+        fleet.set_intents(intents_of(self.desired.clone(), self.fallback));
+        self.drain(fleet);
+        Ok(())
+    }
+}
+
+pub(super) fn internal(problem: String) -> DesiredError {
+    DesiredError {
+        entry: "desired-phones.json".into(),
+        key: "write".into(),
+        problem,
+    }
+}
+
+/// The config file's sections with run-time phone entries replacing (or
+/// adding to) its `[[phone]]` entries, validated as one file.
+pub(super) fn apply_edits(
+    base: &Sections,
+    edits: &BTreeMap<Mac, file::Phone>,
+) -> Result<DesiredState, DesiredError> {
+    let mut sections = base.clone();
+    let mut phones: Vec<file::Phone> = sections
+        .phones
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| {
+            p.mac
+                .parse::<Mac>()
+                .map_or(true, |m| !edits.contains_key(&m))
+        })
+        .collect();
+    phones.extend(edits.values().cloned());
+    sections.phones = Some(phones);
+    DesiredState::from_sections(sections)
+}
+
+pub(super) fn load_edits(path: &Path) -> anyhow::Result<BTreeMap<Mac, file::Phone>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+    };
+    let list: Vec<file::Phone> = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{} is damaged ({e}); move it away", path.display()))?;
+    list.into_iter()
+        .map(|p| {
+            let mac = p
+                .mac
+                .parse::<Mac>()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            Ok((mac, p))
+        })
+        .collect()
+}

@@ -1,0 +1,155 @@
+//! The generated configs: the engine as a source the resolver asks, in
+//! front of the library and the root.
+
+use std::net::IpAddr;
+
+use bytes::Bytes;
+use cisco::render::{self, GeneratedFile};
+use cisco::{Mac, Model};
+
+use super::Engine;
+use std::time::Instant;
+
+use cisco::{AvailableLoad, Protocol};
+
+use crate::provision::served::{GeneratedSource, ResolveError, Resolved};
+
+impl Engine {
+    fn render_file(&self, client: IpAddr, file: &GeneratedFile) -> Result<Resolved, ResolveError> {
+        let fleet = self.fleet();
+        let requester = fleet.mac_for_ip(client);
+        let text = match file {
+            GeneratedFile::XmlDefault => {
+                let mut loads = Vec::new();
+                let own = requester.and_then(|m| fleet.phone(m));
+                for model in Model::ALL {
+                    let load = match &own {
+                        // The phone's own walk, for its own model.
+                        Some(v) if v.model == Some(model) => fleet.serving_load(v.mac),
+                        _ => fleet.default_load(model).ok().flatten(),
+                    };
+                    if let Some(load) = load {
+                        loads.push((model, load));
+                    }
+                }
+                render::xml_default(&self.site, &loads)
+            }
+            GeneratedFile::SepCnfXml(mac) => {
+                let view = fleet.phone(*mac);
+                let model = view.as_ref().and_then(|v| v.model);
+                let intent = self.desired().intent(*mac, model, self.fallback);
+                let Some(model) = intent.settings.model.or(model) else {
+                    // Without the model there is no load to name: the phone
+                    // falls back to XMLDefault.cnf.xml, which names one per model.
+                    return Err(ResolveError::NotFound);
+                };
+                self.check_secret_access(client, *mac, !intent.settings.lines.is_empty())?;
+                let load = fleet.serving_load(*mac);
+                render::sep_cnf_xml(&self.site, &intent.settings, model, load.as_ref())
+            }
+            GeneratedFile::SipDefaultCnf | GeneratedFile::Os79xxTxt => {
+                // Per requesting phone; a phone not yet known gets its
+                // model's first safe hop.
+                let load = match requester {
+                    Some(m) => fleet.serving_load(m),
+                    None => None,
+                }
+                .or_else(|| fleet.default_load(Model::Cp7960).ok().flatten());
+                let Some(load) = load else {
+                    return Err(ResolveError::NotFound);
+                };
+                if matches!(file, GeneratedFile::Os79xxTxt) {
+                    render::os79xx_txt(&load)
+                } else {
+                    render::sip_default_cnf(&self.site, &load)
+                }
+            }
+            GeneratedFile::SipMacCnf(mac) => {
+                let view = fleet.phone(*mac);
+                let intent =
+                    self.desired()
+                        .intent(*mac, view.as_ref().and_then(|v| v.model), self.fallback);
+                let model = intent
+                    .settings
+                    .model
+                    .or(view.as_ref().and_then(|v| v.model))
+                    .unwrap_or(Model::Cp7960);
+                self.check_secret_access(client, *mac, !intent.settings.lines.is_empty())?;
+                let Some(load) = fleet
+                    .serving_load(*mac)
+                    .or_else(|| fleet.default_load(model).ok().flatten())
+                else {
+                    return Err(ResolveError::NotFound);
+                };
+                render::sip_mac_cnf(&self.site, &intent.settings, model, &load)
+            }
+            GeneratedFile::RingListDat => render::ringlist_dat(),
+            GeneratedFile::DialplanXml => render::dialplan_xml(),
+            _ => return Err(ResolveError::NotFound),
+        };
+        Ok(Resolved {
+            content: Bytes::from(text),
+            source: format!("generated:{}", file.file_name()),
+        })
+    }
+
+    /// Files with SIP passwords go only to the address leased to their MAC.
+    fn check_secret_access(
+        &self,
+        client: IpAddr,
+        mac: Mac,
+        has_secrets: bool,
+    ) -> Result<(), ResolveError> {
+        if !has_secrets || !self.desired().restrict_per_mac_files {
+            return Ok(());
+        }
+        let holder = self.lease_holder.as_ref().and_then(|f| f(client));
+        if holder == Some(mac) {
+            return Ok(());
+        }
+        tracing::warn!(
+            "refused {mac}'s config (it carries SIP passwords) to {client}, which {}; set [provision] restrict_per_mac_files = false to serve it anyway",
+            match holder {
+                Some(other) => format!("holds the lease of {other}"),
+                None => "holds no lease from phoneboot".to_owned(),
+            }
+        );
+        Err(ResolveError::NotLeaseHolder)
+    }
+}
+
+impl GeneratedSource for Engine {
+    /// A phone asked for `name`. Called before the file is resolved.
+    fn observe_request(&self, client: IpAddr, name: &str) {
+        let mut fleet = self.fleet();
+        fleet.on_request(Instant::now(), client, name);
+        self.drain(fleet);
+    }
+
+    /// A generated config for `name`, or `None` when `name` is not one.
+    fn render(&self, client: IpAddr, name: &str) -> Option<Result<Resolved, ResolveError>> {
+        let file = GeneratedFile::parse(name)?;
+        Some(self.render_file(client, &file))
+    }
+
+    /// The protocol a phone should recover into (which `termNN.default.loads`
+    /// it is served).
+    fn protocol_for(&self, client: IpAddr) -> Protocol {
+        let fleet = self.fleet();
+        let mac = fleet.mac_for_ip(client);
+        let model = mac.and_then(|m| fleet.phone(m)).and_then(|v| v.model);
+        drop(fleet);
+        match (mac, model) {
+            (Some(mac), model) => self.desired().intent(mac, model, self.fallback).protocol,
+            (None, Some(model)) => self.desired().model_intent(model, self.fallback).protocol,
+            (None, None) => self.desired().defaults.protocol.unwrap_or(self.fallback),
+        }
+    }
+
+    /// The library changed (or was opened): replan every phone.
+    fn catalog_changed(&self, catalog: Vec<AvailableLoad>) {
+        let mut fleet = self.fleet();
+        fleet.set_catalog(catalog);
+        self.drain(fleet);
+    }
+}

@@ -1,0 +1,483 @@
+//! `phoneboot serve`: opens everything, starts every listener and driver,
+//! and shuts them down in order on SIGTERM/SIGINT.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::api;
+use crate::cli::ServeArgs;
+use crate::clock::WallClock;
+use crate::commands::{check_config::missing_from, firmware};
+use crate::config::Config;
+use crate::events;
+use crate::net::{
+    self, dhcp as dhcp_driver, listener, sntp as sntp_driver, syslog as syslog_driver, transfers,
+};
+use crate::provision::{engine, resolver};
+
+pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let cfg = Config::for_serve(&args)?;
+    std::fs::create_dir_all(&cfg.root)
+        .with_context(|| format!("cannot create the TFTP root {}", cfg.root.display()))?;
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            cfg.data_dir.display()
+        )
+    })?;
+    let root = resolver::RootSource::new(&cfg.root)
+        .with_context(|| format!("cannot open the TFTP root {}", cfg.root.display()))?;
+    let library_dir = cfg.data_dir.join(firmware::LIBRARY_DIR);
+    let library = resolver::LibrarySource::open(&library_dir, cfg.default_protocol)
+        .with_context(|| format!("cannot open the firmware library {}", library_dir.display()))?;
+    // Phones that name a missing load get a diagnosis when they ask; the
+    // operator hears it now.
+    let complete: Vec<cisco::LoadName> = library
+        .catalog()
+        .into_iter()
+        .filter(|l| l.complete)
+        .map(|l| l.name)
+        .collect();
+    for m in missing_from(&cfg, &complete) {
+        tracing::warn!("{m}");
+    }
+    if cfg.http.token.is_none() && !cfg.http.listen.ip().is_loopback() {
+        anyhow::bail!(
+            "the operator API would listen on {}, which other machines can reach, without a token: \
+             set [http] token in the config (or --http-token, or PHONEBOOT_HTTP_TOKEN), \
+             or keep --http-listen on 127.0.0.1",
+            cfg.http.listen
+        );
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let signals = shutdown_signal();
+        let shutdown = CancellationToken::new();
+        let events = events::EventBus::new();
+        // Follows the bus before anything emits, so the API sees every event.
+        let event_log = Arc::new(api::eventlog::EventLog::new());
+        let log_task = event_log.follow(&events, shutdown.clone());
+        let transfers = transfers::TransferRegistry::new(events.clone());
+        // DHCP only on an interface somebody named.
+        let dhcp = match &cfg.interface {
+            Some(name) => Some(start_dhcp(&cfg, name).await?),
+            None => None,
+        };
+        let socket = net::tftp::bind(cfg.tftp.listen)?;
+        let local = socket.local_addr()?;
+        let api_listener =
+            api::bind_tcp(cfg.http.listen, None, "the operator API", "--http-listen")?;
+        let api_addr = api_listener.local_addr()?;
+        let phone_listener = match cfg.http.phone_listen {
+            Some(addr) => Some(api::bind_tcp(
+                addr,
+                cfg.interface.as_deref(),
+                "phone HTTP",
+                "--phone-http-listen (or off)",
+            )?),
+            None => None,
+        };
+        let phone_addr = match &phone_listener {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        };
+        let files = std::fs::read_dir(root.root())
+            .map(|d| d.count())
+            .unwrap_or(0);
+        // One line on stdout that people and tests can rely on: the first.
+        println!(
+            "phoneboot: TFTP listening on {local}, serving {} ({files} entries); data in {}",
+            root.root().display(),
+            cfg.data_dir.display()
+        );
+        let iface_addr = dhcp.as_ref().map(|d| d.iface.addr);
+        let lookup = dhcp
+            .as_ref()
+            .map(|d| syslog_driver::lookup_in(d.server.clone()));
+        let (time_tasks, listeners) = start_time_and_syslog(
+            &cfg,
+            iface_addr,
+            lookup.clone(),
+            events.clone(),
+            shutdown.clone(),
+        )?;
+        tracing::debug!("listeners for phones: {listeners:?}");
+        let engine = start_engine(&cfg, iface_addr, local, &listeners, lookup, &events)?;
+        let engine_task = tokio::spawn(engine.clone().run_timers(shutdown.clone()));
+        let resolver = Arc::new(
+            resolver::Resolver::new(root)
+                .with_library(library)
+                .with_generated(engine.clone()),
+        );
+        if let Some(lib) = resolver.library() {
+            let s = lib.summary();
+            println!(
+                "phoneboot: firmware library {}: {} complete loads served by file name, {} incomplete (never served); \
+                 {} recovery files: {}",
+                lib.dir().display(),
+                s.complete,
+                s.incomplete,
+                lib.protocol(),
+                if s.terms.is_empty() { "none".to_owned() } else { s.terms.join(", ") }
+            );
+        }
+        println!(
+            "phoneboot: API on http://{api_addr} ({})",
+            if cfg.http.token.is_some() { "token required" } else { "no token" }
+        );
+        match phone_addr {
+            Some(a) => println!("phoneboot: phone HTTP on {a}"),
+            None => println!("phoneboot: phone HTTP off"),
+        }
+        let api_state = Arc::new(api::ApiState {
+            started: std::time::Instant::now(),
+            started_unix_ms: WallClock::now().to_unix_ms(std::time::Instant::now()),
+            services: api::Services {
+                tftp: local,
+                api: api_addr,
+                phone_http: phone_addr,
+                dhcp: dhcp.as_ref().map(|d| d.summary.clone()),
+            },
+            resolver: resolver.clone(),
+            engine: engine.clone(),
+            data_dir: cfg.data_dir.clone(),
+            log: event_log,
+            transfers: transfers.clone(),
+            token: cfg.http.token.clone(),
+            shutdown: shutdown.clone(),
+            listeners: [("sntp", &listeners.sntp), ("syslog", &listeners.syslog)]
+                .into_iter()
+                .filter_map(|(name, c)| c.clone().map(|c| (name, c)))
+                .collect(),
+        });
+        let api_task = tokio::spawn(api::serve(api_listener, api_state));
+        let phone_task = phone_listener.map(|l| {
+            let state = Arc::new(net::phone_http::PhoneHttp {
+                resolver: resolver.clone(),
+                events: events.clone(),
+                transfers: transfers.clone(),
+            });
+            tokio::spawn(net::phone_http::serve(l, state, shutdown.clone()))
+        });
+        let tftp_task = tokio::spawn(net::tftp::serve(
+            cfg.tftp.clone(),
+            socket,
+            resolver,
+            events.clone(),
+            transfers,
+            shutdown.clone(),
+        ));
+        let mut dhcp_task = None;
+        let mut committer = None;
+        if let Some(d) = dhcp {
+            println!("phoneboot: DHCP on {}", d.summary);
+            committer = Some(d.committer);
+            let svc = dhcp_driver::DhcpService {
+                iface: d.iface,
+                server: d.server,
+                commit: d.commit,
+                events: events.clone(),
+                conflict_check: cfg.dhcp.conflict_check,
+            };
+            dhcp_task = Some(tokio::spawn(dhcp_driver::serve(
+                svc,
+                d.socket67,
+                Some(d.socket68),
+                shutdown.clone(),
+            )));
+        }
+        signals.await;
+        tracing::info!("shutting down");
+        shutdown.cancel();
+        tftp_task.await.context("the TFTP server task failed")??;
+        if let Some(t) = phone_task {
+            t.await.context("the phone HTTP task failed")??;
+        }
+        api_task.await.context("the API task failed")??;
+        let _ = log_task.await;
+        if let Some(t) = dhcp_task {
+            t.await.context("the DHCP server task failed")??;
+        }
+        for t in time_tasks {
+            t.await.context("the SNTP or syslog task failed")??;
+        }
+        engine_task.await.context("the provisioning task failed")?;
+        if let Some(c) = committer {
+            tokio::task::spawn_blocking(move || c.shutdown()).await.ok();
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The provisioning engine, with the addresses phones are given: the SIP
+/// server (configured, else ours), NTP and syslog (ours when we run them).
+fn start_engine(
+    cfg: &Config,
+    iface_addr: Option<std::net::Ipv4Addr>,
+    tftp_local: std::net::SocketAddr,
+    listeners: &Listeners,
+    lookup: Option<syslog_driver::LeaseLookup>,
+    events: &events::EventBus,
+) -> anyhow::Result<Arc<engine::Engine>> {
+    let own = iface_addr
+        .map(std::net::IpAddr::V4)
+        .or_else(|| Some(tftp_local.ip()).filter(|ip| !ip.is_unspecified()));
+    let own_text = own.map(|ip| ip.to_string()).unwrap_or_default();
+    let mut site = cfg.desired.site.clone();
+    site.sip_server = cfg.desired.sip_server_or(&own_text);
+    if site.sip_server.is_empty() {
+        tracing::warn!(
+            "no SIP server: set [sip] server to the Asterisk host (phoneboot listens on all addresses, so it cannot offer its own)"
+        );
+    }
+    if site.ntp_server.is_none() {
+        site.ntp_server = listeners.ntp_for_phones.clone();
+    }
+    site.syslog_server = listeners.syslog_for_phones.clone();
+    let lease_holder: Option<engine::LeaseHolder> = lookup.map(|l| {
+        let f: engine::LeaseHolder = Arc::new(move |ip: std::net::IpAddr| match ip {
+            std::net::IpAddr::V4(v4) => l(v4).map(|(mac, _)| mac),
+            std::net::IpAddr::V6(_) => None,
+        });
+        f
+    });
+    let engine = engine::Engine::new(
+        engine::EngineConfig {
+            desired: cfg.desired.clone(),
+            sections: cfg.desired_sections.clone(),
+            site,
+            fallback: cfg.default_protocol,
+            data_dir: cfg.data_dir.clone(),
+            policy: cfg.desired.policy.clone(),
+            lease_holder,
+        },
+        events.clone(),
+    )?;
+    let observer = engine.clone();
+    events.observe(Arc::new(move |e| observer.observe(e)));
+    Ok(engine)
+}
+
+/// The SNTP server and syslog receiver as the rest of `serve` sees them:
+/// their counters (for a `/metrics` endpoint) and the addresses phones
+/// should be given (for generated configs).
+#[derive(Debug, Clone, Default)]
+pub struct Listeners {
+    pub sntp: Option<Arc<listener::Counters>>,
+    pub syslog: Option<Arc<listener::Counters>>,
+    /// NTP server for phone configs (`sntp_server`, `dateTimeSetting/ntps`):
+    /// `[time] ntp`, else our interface address when SNTP runs there.
+    pub ntp_for_phones: Option<String>,
+    /// Syslog server for phone configs: our interface address when the
+    /// receiver runs there on port 514.
+    pub syslog_for_phones: Option<String>,
+}
+
+type Task = tokio::task::JoinHandle<anyhow::Result<()>>;
+
+/// Binds and spawns the SNTP server and syslog receiver that `cfg` turns on;
+/// both are bound to the interface when one is served.
+fn start_time_and_syslog(
+    cfg: &Config,
+    iface_addr: Option<std::net::Ipv4Addr>,
+    lookup: Option<syslog_driver::LeaseLookup>,
+    events: events::EventBus,
+    shutdown: CancellationToken,
+) -> anyhow::Result<(Vec<Task>, Listeners)> {
+    let iface = cfg.interface.as_deref();
+    let mut tasks = Vec::new();
+    let mut listeners = Listeners {
+        ntp_for_phones: cfg.phone_ntp_server(iface_addr),
+        syslog_for_phones: cfg.phone_syslog_server(iface_addr),
+        ..Listeners::default()
+    };
+    let sntp_socket = bind_listener(
+        cfg.sntp_enabled(),
+        cfg.time.sntp.is_some(),
+        cfg.time.sntp_listen,
+        iface,
+        "SNTP",
+        "phoneboot's SNTP server is off, phones are pointed at this host's NTP server on port 123 instead",
+    )?;
+    if let Some(socket) = sntp_socket {
+        let local = socket.local_addr()?;
+        let policy = sntp::Policy {
+            host_is_reference: cfg.time.host_is_reference,
+        };
+        let status = sntp_driver::clock_status();
+        println!(
+            "phoneboot: SNTP on {local}{}: {}",
+            iface.map(|i| format!(" ({i})")).unwrap_or_default(),
+            sntp_driver::describe(&status, &policy)
+        );
+        tracing::info!(
+            "sntp listening on {local}; host clock synchronised={} host_is_reference={}",
+            status.synchronised,
+            policy.host_is_reference
+        );
+        let counters = Arc::new(listener::Counters::default());
+        listeners.sntp = Some(counters.clone());
+        tasks.push(tokio::spawn(sntp_driver::serve(
+            socket,
+            policy,
+            counters,
+            shutdown.clone(),
+        )));
+    }
+    let syslog_socket = bind_listener(
+        cfg.syslog_enabled(),
+        cfg.syslog.enabled.is_some(),
+        cfg.syslog.listen,
+        iface,
+        "syslog",
+        "the syslog receiver is off (another syslog daemon holds the port)",
+    )?;
+    if syslog_socket.is_none() {
+        listeners.syslog_for_phones = None;
+    }
+    if let Some(socket) = syslog_socket {
+        let local = socket.local_addr()?;
+        println!(
+            "phoneboot: syslog on {local}{}",
+            iface.map(|i| format!(" ({i})")).unwrap_or_default()
+        );
+        tracing::info!("syslog listening on {local}");
+        let counters = Arc::new(listener::Counters::default());
+        listeners.syslog = Some(counters.clone());
+        tasks.push(tokio::spawn(syslog_driver::serve(
+            socket, lookup, events, counters, shutdown,
+        )));
+    }
+    Ok((tasks, listeners))
+}
+
+/// Binds an SNTP or syslog listener that is `enabled`. Asked for
+/// explicitly, a failure stops the start; on by default (with
+/// `--interface`), a daemon already holding the port serves phones just as
+/// well, so it is a warning and the listener stays off.
+fn bind_listener(
+    enabled: bool,
+    explicit: bool,
+    addr: std::net::SocketAddr,
+    iface: Option<&str>,
+    what: &str,
+    when_off: &str,
+) -> anyhow::Result<Option<tokio::net::UdpSocket>> {
+    if !enabled {
+        return Ok(None);
+    }
+    match listener::bind_udp(addr, iface, what) {
+        Ok(socket) => Ok(Some(socket)),
+        Err(e) if !explicit => {
+            tracing::warn!("{e:#}; {when_off}");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+struct DhcpStart {
+    iface: dhcp_driver::Interface,
+    server: Arc<std::sync::Mutex<dhcp::Server>>,
+    commit: dhcp_driver::Commit,
+    committer: store::Committer<store::SqliteStore>,
+    socket67: tokio::net::UdpSocket,
+    socket68: tokio::net::UdpSocket,
+    summary: String,
+}
+
+async fn start_dhcp(cfg: &Config, name: &str) -> anyhow::Result<DhcpStart> {
+    let iface = dhcp_driver::Interface::lookup(name)?;
+    let mut settings = cfg.dhcp.clone();
+    // Option 42: `[dhcp] ntp` wins; else the phones' NTP server (ours).
+    if settings.ntp.is_empty() {
+        settings.ntp = cfg
+            .phone_ntp_server(Some(iface.addr))
+            .and_then(|n| n.parse().ok())
+            .into_iter()
+            .collect();
+    }
+    let mut server = crate::config::dhcp_core(&settings, &iface)?;
+    // Probe before binding port 67, so the probe is not queued for us.
+    let socket68 = dhcp_driver::bind_on_interface(name, dhcp::CLIENT_PORT)?;
+    let others = dhcp_driver::probe_other_servers(&socket68, cfg.dhcp.probe_wait).await?;
+    let socket67 = dhcp_driver::bind_on_interface(name, dhcp::SERVER_PORT)?;
+    if !others.is_empty() {
+        let list: Vec<String> = others.iter().map(ToString::to_string).collect();
+        if cfg.dhcp.allow_other_dhcp {
+            tracing::warn!(
+                "another DHCP server answers on {name}: {}; starting anyway (--allow-other-dhcp)",
+                list.join("; ")
+            );
+        } else {
+            anyhow::bail!(
+                "another DHCP server answers on {name}: {}. Two DHCP servers on one segment hand out \
+                 conflicting addresses, and phones that get the other server's lease get no option 150. \
+                 Stop that server (or unplug it), or start with --allow-other-dhcp",
+                list.join("; ")
+            );
+        }
+    }
+    let (commit, committer) = dhcp_driver::leases::open_for_serving(&cfg.data_dir, &mut server)?;
+    let tftp: Vec<String> = if cfg.dhcp.tftp_servers.is_empty() {
+        vec![iface.addr.to_string()]
+    } else {
+        cfg.dhcp
+            .tftp_servers
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    let ntp: Vec<String> = settings.ntp.iter().map(ToString::to_string).collect();
+    let summary = format!(
+        "{} ({}/{}), option 150 = {}, option 66 = {}, option 42 = {}",
+        iface.name,
+        iface.addr,
+        iface.prefix_len,
+        tftp.join(","),
+        tftp.first().map(String::as_str).unwrap_or("-"),
+        if ntp.is_empty() {
+            "-".to_owned()
+        } else {
+            ntp.join(",")
+        },
+    );
+    Ok(DhcpStart {
+        iface,
+        server: Arc::new(std::sync::Mutex::new(server)),
+        commit,
+        committer,
+        socket67,
+        socket68,
+        summary,
+    })
+}
+
+/// Installs the SIGTERM/SIGINT handlers now (so a signal that arrives while
+/// the rest starts up is not fatal) and returns a future that ends on one.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+}
