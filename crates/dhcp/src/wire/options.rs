@@ -27,6 +27,7 @@ use dhcproto::{Decodable, Decoder, Encodable};
 
 use super::OPTIONS_START as HEADER_LEN;
 use crate::config::{OptionSet, OptionValue, Subnet};
+
 /// RFC 2131 §2: 576-byte datagrams, less 20 (IP) and 8 (UDP).
 const DEFAULT_MAX_DHCP: usize = 548;
 const IP_UDP_HEADERS: usize = 28;
