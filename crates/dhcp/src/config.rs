@@ -13,8 +13,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dhcproto::v4::{DhcpOption, OptionCode, UnknownOption};
-use dhcproto::{Decodable, Decoder, Encodable};
+use dhcproto::v4::DhcpOption;
+
+use crate::wire;
 
 /// An Ethernet hardware address (the only `htype` phones use).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -199,15 +200,13 @@ impl OptionValue {
         }
     }
 
-    /// The value's bytes on the wire.
-    fn to_bytes(&self) -> Vec<u8> {
+    /// No byte, address or character: nothing to send.
+    fn is_empty(&self) -> bool {
         match self {
-            OptionValue::Ips(ips) => ips.iter().flat_map(|ip| ip.octets()).collect(),
-            OptionValue::Text(s) => s.as_bytes().to_vec(),
-            OptionValue::U8(v) => vec![*v],
-            OptionValue::U16(v) => v.to_be_bytes().to_vec(),
-            OptionValue::U32(v) => v.to_be_bytes().to_vec(),
-            OptionValue::Bytes(b) => b.clone(),
+            OptionValue::Ips(ips) => ips.is_empty(),
+            OptionValue::Text(s) => s.is_empty(),
+            OptionValue::Bytes(b) => b.is_empty(),
+            OptionValue::U8(_) | OptionValue::U16(_) | OptionValue::U32(_) => false,
         }
     }
 }
@@ -245,8 +244,8 @@ const IP_LIST_CODES: &[u8] = &[3, 4, 5, 6, 7, 8, 9, 10, 11, 41, 42, 44, 45, 48, 
 /// Options whose value must be text.
 const TEXT_CODES: &[u8] = &[12, 14, 15, 17, 18, 40, 47, 64, 66, 67];
 
-/// A validated set of options, pre-encoded as dhcproto values so `decide`
-/// only clones them.
+/// A validated set of options. The values are prepared once by the wire
+/// layer (`wire::options::prepare`), so `decide` only clones them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OptionSet {
     pub(crate) opts: BTreeMap<u8, DhcpOption>,
@@ -295,11 +294,10 @@ impl OptionSet {
             }
             _ => {}
         }
-        let bytes = value.to_bytes();
-        if bytes.is_empty() {
+        if value.is_empty() {
             return Err(ConfigError::EmptyOption { code });
         }
-        self.opts.insert(code, to_dhcp_option(code, bytes));
+        self.opts.insert(code, wire::options::prepare(code, &value));
         Ok(())
     }
 
@@ -307,31 +305,6 @@ impl OptionSet {
     pub fn codes(&self) -> Vec<u8> {
         self.opts.keys().copied().collect()
     }
-}
-
-/// Builds the dhcproto value for raw option bytes: the typed variant when
-/// dhcproto can read it, otherwise `Unknown` carrying the bytes as they are.
-/// (dhcproto 0.12 types option 150 as a single address, so a list of two
-/// goes through `Unknown`; its encoder writes the bytes unchanged.)
-pub(crate) fn to_dhcp_option(code: u8, bytes: Vec<u8>) -> DhcpOption {
-    if let Ok(len) = u8::try_from(bytes.len()) {
-        let mut buf = Vec::with_capacity(bytes.len().saturating_add(3));
-        buf.push(code);
-        buf.push(len);
-        buf.extend_from_slice(&bytes);
-        buf.push(255);
-        // Keep the typed form only if it writes back exactly these bytes
-        // (dhcproto would silently read a u32 given for a u16 option as u16).
-        if let Ok(opt) = DhcpOption::decode(&mut Decoder::new(&buf)) {
-            let same = opt
-                .to_vec()
-                .is_ok_and(|v| Some(v.as_slice()) == buf.get(..buf.len().saturating_sub(1)));
-            if same && !matches!(opt, DhcpOption::Unknown(_)) {
-                return opt;
-            }
-        }
-    }
-    DhcpOption::Unknown(UnknownOption::new(OptionCode::from(code), bytes))
 }
 
 /// Parses `192.168.1.0/24` into (network, prefix length).
@@ -446,26 +419,9 @@ impl Subnet {
         self.pool_size
     }
 
-    pub(crate) fn broadcast(&self) -> u32 {
-        self.network | !self.mask
-    }
-
-    pub(crate) fn in_pool(&self, ip: Ipv4Addr) -> bool {
-        let v = u32::from(ip);
-        self.ranges.iter().any(|&(a, b)| a <= v && v <= b)
-    }
-
-    /// The `index`th pool address (`index < pool_size`).
-    pub(crate) fn pool_addr(&self, mut index: u64) -> Option<Ipv4Addr> {
-        for &(a, b) in &self.ranges {
-            let len = u64::from(b - a) + 1;
-            if index < len {
-                let off = u32::try_from(index).ok()?;
-                return a.checked_add(off).map(Ipv4Addr::from);
-            }
-            index -= len;
-        }
-        None
+    /// Option 1's value.
+    pub(crate) fn mask(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.mask)
     }
 
     pub(crate) fn lease_time(&self) -> Duration {
@@ -626,10 +582,8 @@ impl TryFrom<SubnetConfig> for Subnet {
             ));
         }
         specs.extend(c.options.iter().cloned());
-        let mut options = OptionSet::new(specs)?;
-        options
-            .opts
-            .insert(1, DhcpOption::SubnetMask(Ipv4Addr::from(mask)));
+        // Option 1 is not here: the reply takes it from the prefix.
+        let options = OptionSet::new(specs)?;
 
         Ok(Subnet {
             network: net,
@@ -647,34 +601,10 @@ impl TryFrom<SubnetConfig> for Subnet {
 }
 
 /// Maps option 60 (vendor class identifier) bytes to a model name such as
-/// `"7960"`. The binary may swap in the Cisco catalog's classifier.
+/// `"7960"`, the key of [`ServerConfig::with_model_options`]. Injected, so
+/// the phone catalog stays in one place (the binary passes the Cisco
+/// crate's) and this crate knows no vendor.
 pub type Classifier = Arc<dyn Fn(&[u8]) -> Option<String> + Send + Sync>;
-
-/// The built-in classifier for Cisco phones' option 60, e.g.
-/// `Cisco Systems, Inc. IP Phone CP-7960G\0` → `7960`,
-/// `… CP-7961G-GE` → `7961G-GE`, `… IP Phone 7960` → `7960`.
-///
-/// The model is the product code after `Phone ` without `CP-` and without a
-/// lone trailing `G`; trailing NULs and spaces are ignored (PHONES.md).
-pub fn cisco_classifier(vci: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(vci).ok()?;
-    let text = text.trim_end_matches(['\0', ' ', '\r', '\n']);
-    if !text.to_ascii_lowercase().starts_with("cisco") {
-        return None;
-    }
-    let (_, rest) = text.rsplit_once("Phone ")?;
-    let product = rest.split_whitespace().next()?;
-    let product = product
-        .strip_prefix("CP-")
-        .or_else(|| product.strip_prefix("cp-"))
-        .unwrap_or(product);
-    let digits = product.bytes().take_while(u8::is_ascii_digit).count();
-    if digits < 4 {
-        return None;
-    }
-    let model = product.strip_suffix('G').unwrap_or(product);
-    Some(model.to_string())
-}
 
 /// Protection limits: plain data with defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -737,8 +667,8 @@ impl fmt::Debug for ServerConfig {
 }
 
 impl ServerConfig {
-    /// Checks that the subnets don't overlap; uses default limits and the
-    /// built-in Cisco classifier.
+    /// Checks that the subnets don't overlap; uses default limits and a
+    /// classifier that names no model (see [`ServerConfig::with_classifier`]).
     pub fn new(subnets: Vec<Subnet>) -> Result<Self, ConfigError> {
         if subnets.is_empty() {
             return Err(ConfigError::NoSubnets);
@@ -758,7 +688,7 @@ impl ServerConfig {
         Ok(ServerConfig {
             subnets,
             limits: Limits::default(),
-            classifier: Arc::new(cisco_classifier),
+            classifier: Arc::new(|_: &[u8]| None),
             model_options: HashMap::new(),
         })
     }
@@ -783,7 +713,8 @@ impl ServerConfig {
         Ok(self)
     }
 
-    /// Swaps the option 60 classifier (e.g. for the Cisco catalog's).
+    /// Sets the option 60 classifier (e.g. the Cisco catalog's). Without
+    /// one, per-model options never apply.
     pub fn with_classifier(mut self, classifier: Classifier) -> Self {
         self.classifier = classifier;
         self

@@ -1,10 +1,24 @@
 //! Entry points for fuzzers: arbitrary bytes in, no panic out.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::{Limits, Mac, Reservation, ServerConfig, Subnet, SubnetConfig};
-use crate::server::{Ingress, Server};
+use crate::config::{Classifier, Limits, Mac, Reservation, ServerConfig, Subnet, SubnetConfig};
+use crate::contract::Ingress;
+use crate::server::Server;
+
+/// A stand-in for the Cisco catalog's option 60 classifier: the digits
+/// after `CP-` (`… IP Phone CP-7960G\0` → `7960`). Enough to exercise the
+/// per-model path; the real one lives in the `cisco` crate.
+pub fn classifier() -> Classifier {
+    Arc::new(|vci: &[u8]| {
+        let text = std::str::from_utf8(vci).ok()?;
+        let (_, rest) = text.split_once("CP-")?;
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        (!digits.is_empty()).then_some(digits)
+    })
+}
 
 /// A small fixed server: 10.0.0.0/24 served from 10.0.0.1, pool
 /// 10.0.0.100-10.0.0.110, one reservation, and a relayed 10.1.0.0/24.
@@ -35,6 +49,7 @@ pub fn small_server() -> Server {
     match subnets
         .and_then(ServerConfig::new)
         .and_then(|c| c.with_limits(limits))
+        .map(|c| c.with_classifier(classifier()))
     {
         Ok(cfg) => Server::new(cfg),
         // The fixed config above is valid; this arm only exists so the

@@ -13,7 +13,13 @@
 //! whose debug assertions a hostile packet can trip), call
 //! [`Server::decide`], run the conflict probe when [`Decision::probe`] asks,
 //! commit [`Decision::lease_ops`] durably, then send [`Reply::encode`]'s
-//! bytes to [`Reply::destination`].
+//! bytes to [`Reply::destination`]. [`contract`] spells that out.
+//!
+//! Inside: [`contract`] is what a driver sees; [`wire`] is every byte
+//! (decoding, the reply's header and options, encoding); the allocator
+//! keeps bindings, offers and quarantine and picks addresses; the server
+//! turns each message into a [`Decision`]; `config` holds the validated
+//! types, built once before the server starts.
 //!
 //! ```
 //! use std::net::{Ipv4Addr, SocketAddrV4};
@@ -45,25 +51,28 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod allocator;
 mod config;
+pub mod contract;
 pub mod export;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
-mod options;
 mod ratelimit;
 mod server;
-mod wire;
+pub mod wire;
 
 #[cfg(test)]
 mod tests;
 
 pub use config::{
-    cisco_classifier, parse_cidr, Classifier, ConfigError, Limits, Mac, OptionSet, OptionSpec,
-    OptionValue, Reservation, ServerConfig, Subnet, SubnetConfig,
+    parse_cidr, Classifier, ConfigError, Limits, Mac, OptionSet, OptionSpec, OptionValue,
+    Reservation, ServerConfig, Subnet, SubnetConfig,
+};
+pub use contract::{
+    ClientState, Decision, Destination, Event, EventKind, Ingress, Lease, LeaseOp, Reason, Reply,
+    RestoreReport, CLIENT_PORT, SERVER_PORT,
 };
 pub use dhcproto;
 pub use export::{option150_formats, OptionFormat};
-pub use server::{
-    ClientState, Decision, Destination, EncodeError, Event, EventKind, Ingress, Lease, LeaseOp,
-    Reason, Reply, RestoreReport, Server, CLIENT_PORT, SERVER_PORT,
-};
-pub use wire::{decode, WireError};
+pub use server::Server;
+pub use wire::{decode, EncodeError, WireError};

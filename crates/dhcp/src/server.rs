@@ -1,391 +1,25 @@
 //! The DHCPv4 server state machine: one `decide` per datagram.
 
-use std::collections::HashMap;
-use std::fmt;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use dhcproto::v4::{DhcpOption, DhcpOptions, HType, Message, MessageType, Opcode, OptionCode};
-use dhcproto::Encodable;
+use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode, OptionCode};
 
+use crate::allocator::{Allocator, Client, ClientKey};
 use crate::config::{Mac, OptionSet, ServerConfig, Subnet};
-use crate::options::{self, Inputs, ReplyKind, MIN_BOOTP_LEN};
+use crate::contract::{
+    ClientState, Decision, Destination, Event, EventKind, Ingress, Lease, LeaseOp, Reason, Reply,
+    RestoreReport,
+};
 use crate::ratelimit::{RateLimiter, Verdict};
-
-/// Port DHCP servers and relay agents listen on.
-pub const SERVER_PORT: u16 = 67;
-/// Port DHCP clients listen on.
-pub const CLIENT_PORT: u16 = 68;
-
-/// Where a datagram came in: what the driver learns from the socket
-/// (IP_PKTINFO), not from the packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ingress {
-    /// The server's own address on the receiving interface. It is the
-    /// server identifier (54), the default TFTP server (150/66), and picks
-    /// the subnet when the request was not relayed.
-    pub local_addr: Ipv4Addr,
-    /// Interface index, carried into events.
-    pub ifindex: u32,
-    /// The datagram's source address and port.
-    pub source: SocketAddrV4,
-    /// The datagram was addressed to a broadcast address. Only used to tell
-    /// REBINDING (broadcast) from RENEWING (unicast) in events.
-    pub broadcast: bool,
-}
-
-/// Where the driver sends a reply: RFC 2131 §4.1 as a value. The driver
-/// chooses the source address (pktinfo), sends broadcasts, and for
-/// [`Destination::Chaddr`] installs an ARP entry (or sends at layer 2)
-/// because the client cannot answer ARP before it has its address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Destination {
-    /// "If the 'giaddr' field in a DHCP message from a client is non-zero,
-    /// the server sends any return messages to the 'DHCP server' port on the
-    /// BOOTP relay agent whose address appears in 'giaddr'."
-    Relay(Ipv4Addr),
-    /// "If the 'giaddr' field is zero and the 'ciaddr' field is nonzero,
-    /// then the server unicasts DHCPOFFER and DHCPACK messages to the address
-    /// in 'ciaddr'."
-    Ciaddr(Ipv4Addr),
-    /// "If 'giaddr' is zero and 'ciaddr' is zero, and the broadcast bit is
-    /// set, then the server broadcasts DHCPOFFER and DHCPACK messages to
-    /// 0xffffffff." Also: "In all cases, when 'giaddr' is zero, the server
-    /// broadcasts any DHCPNAK messages to 0xffffffff."
-    Broadcast,
-    /// "If the broadcast bit is not set and 'giaddr' is zero and 'ciaddr' is
-    /// zero, then the server unicasts DHCPOFFER and DHCPACK messages to the
-    /// client's hardware address and 'yiaddr' address."
-    Chaddr { yiaddr: Ipv4Addr, chaddr: Mac },
-}
-
-impl Destination {
-    /// RFC 2131 §4.1 for a reply of type `reply_type` to `req`.
-    pub fn for_reply(req: &Message, reply_type: MessageType, yiaddr: Ipv4Addr) -> Destination {
-        let giaddr = req.giaddr();
-        if !giaddr.is_unspecified() {
-            return Destination::Relay(giaddr);
-        }
-        if reply_type == MessageType::Nak {
-            return Destination::Broadcast;
-        }
-        let ciaddr = req.ciaddr();
-        if !ciaddr.is_unspecified() {
-            return Destination::Ciaddr(ciaddr);
-        }
-        if req.flags().broadcast() || yiaddr.is_unspecified() {
-            return Destination::Broadcast;
-        }
-        match mac_of(req) {
-            Some(chaddr) => Destination::Chaddr { yiaddr, chaddr },
-            None => Destination::Broadcast,
-        }
-    }
-
-    /// The IP address and UDP port to send to.
-    pub fn socket_addr(&self) -> SocketAddrV4 {
-        match *self {
-            Destination::Relay(ip) => SocketAddrV4::new(ip, SERVER_PORT),
-            Destination::Ciaddr(ip) => SocketAddrV4::new(ip, CLIENT_PORT),
-            Destination::Broadcast => SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT),
-            Destination::Chaddr { yiaddr, .. } => SocketAddrV4::new(yiaddr, CLIENT_PORT),
-        }
-    }
-}
-
-/// A reply ready to send. Encode it with [`Reply::encode`], which writes the
-/// options in the order the server chose (dhcproto's own encoder writes them
-/// in hash order, which would break RFC 2132 §3.3 "mask before router").
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[must_use]
-pub struct Reply {
-    pub message: Message,
-    pub destination: Destination,
-    order: Vec<u8>,
-}
-
-/// The reply could not be encoded (a dhcproto encoder error).
-#[derive(Debug, thiserror::Error)]
-#[error("cannot encode DHCP reply for {mac}: {source} (this is a bug; please report it with the event log)")]
-pub struct EncodeError {
-    mac: String,
-    #[source]
-    source: dhcproto::error::EncodeError,
-}
-
-impl Reply {
-    /// Option codes in wire order.
-    pub fn option_codes(&self) -> &[u8] {
-        &self.order
-    }
-
-    /// The datagram: dhcproto encodes the header and each option; this
-    /// orders the options, adds End and pads to 300 bytes (RFC 1542 §3.1.1).
-    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-        let err = |source| EncodeError {
-            mac: mac_of(&self.message).map_or_else(|| "?".into(), |m| m.to_string()),
-            source,
-        };
-        let mut head = self.message.clone();
-        head.set_opts(DhcpOptions::new());
-        let mut out = head.to_vec().map_err(err)?;
-        let mut written = Vec::with_capacity(self.order.len());
-        for code in &self.order {
-            if let Some(opt) = self.message.opts().get(OptionCode::from(*code)) {
-                out.extend(opt.to_vec().map_err(err)?);
-                written.push(*code);
-            }
-        }
-        // Anything a caller added to `message` after `decide` still goes out.
-        let mut rest: Vec<(&OptionCode, &DhcpOption)> = self
-            .message
-            .opts()
-            .iter()
-            .filter(|(c, _)| !written.contains(&u8::from(**c)))
-            .collect();
-        rest.sort_by_key(|(c, _)| u8::from(**c));
-        for (_, opt) in rest {
-            out.extend(opt.to_vec().map_err(err)?);
-        }
-        out.push(255);
-        if out.len() < MIN_BOOTP_LEN {
-            out.resize(MIN_BOOTP_LEN, 0);
-        }
-        Ok(out)
-    }
-}
-
-/// A lease as the store keeps it. `expires` is an `Instant` on the same
-/// clock as the `now` given to `decide`; the driver converts it to wall
-/// time when it writes (`SystemTime::now() + (expires - Instant::now())`)
-/// and back when it calls [`Server::restore`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lease {
-    pub mac: Mac,
-    pub client_id: Option<Vec<u8>>,
-    pub ip: Ipv4Addr,
-    pub expires: Instant,
-    pub model: Option<String>,
-    pub hostname: Option<String>,
-}
-
-/// A change the driver must make durable *before* it sends the reply of the
-/// same [`Decision`]. Each op is a complete record; applying them in order
-/// is enough.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LeaseOp {
-    /// Insert or replace: afterwards `lease.ip` belongs to this client only
-    /// (replace any lease on the same IP) and this client holds only this
-    /// IP (replace any lease with the same MAC/client id).
-    Upsert(Lease),
-    /// The client gave the address back; forget the lease on `ip`.
-    Release {
-        mac: Mac,
-        client_id: Option<Vec<u8>>,
-        ip: Ipv4Addr,
-    },
-    /// Nobody may hold `ip` until `until`: a client declined it
-    /// (DHCPDECLINE) or the conflict probe found it in use. Forget any
-    /// lease on `ip`.
-    Quarantine {
-        ip: Ipv4Addr,
-        until: Instant,
-        /// The client that declined it, if any.
-        mac: Option<Mac>,
-    },
-}
-
-/// What [`Server::restore`] did with the leases it was given.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RestoreReport {
-    /// Leases restored and still running.
-    pub active: usize,
-    /// Leases restored as expired: a memory of who had which address.
-    pub expired: usize,
-    /// Leases outside every subnet, or on an address or for a client already
-    /// restored with a later expiry.
-    pub rejected: Vec<Lease>,
-}
-
-/// RFC 2131 §4.3.2: the client state a DHCPREQUEST reveals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientState {
-    /// Answering our OFFER (server identifier present).
-    Selecting,
-    /// Rebooting with a remembered address (option 50, no ciaddr).
-    InitReboot,
-    /// T1 expired: unicast renewal with ciaddr.
-    Renewing,
-    /// T2 expired: broadcast renewal with ciaddr.
-    Rebinding,
-}
-
-/// What happened in one exchange.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    Offer,
-    Ack,
-    Nak,
-    /// DHCPACK to a DHCPINFORM (no lease).
-    InformAck,
-    Released,
-    Declined,
-    /// The client chose another server; our offer is withdrawn.
-    OfferWithdrawn,
-    /// The conflict probe found the address in use.
-    Conflict,
-    /// Another DHCP server's reply was seen on the segment.
-    ForeignServer,
-    /// No reply; `reason` says why.
-    Dropped,
-}
-
-/// Why a message was dropped or NAKed (or a noteworthy detail of an ACK).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum Reason {
-    #[error("op is not BOOTREQUEST")]
-    NotBootRequest,
-    #[error("hardware type {htype} length {hlen} is not Ethernet (1, 6)")]
-    BadHardware { htype: u8, hlen: u8 },
-    #[error("no DHCP message type (option 53): BOOTP is not served")]
-    NoMessageType,
-    #[error("message type {0} is not handled by a server")]
-    UnsupportedMessageType(u8),
-    #[error("client exceeded its rate limit")]
-    RateLimited,
-    #[error("too many clients tracked by the rate limiter")]
-    TooManyClients,
-    #[error("too many outstanding offers")]
-    OfferCap,
-    #[error("no free address in subnet {0}")]
-    PoolExhausted(String),
-    #[error("relay address {0} is in no configured subnet")]
-    NoSubnetForRelay(Ipv4Addr),
-    #[error("interface address {0} is in no configured subnet")]
-    NoSubnetForInterface(Ipv4Addr),
-    #[error("client address {0} is in no configured subnet")]
-    NoSubnetForClient(Ipv4Addr),
-    #[error("client selected server {0}")]
-    OtherServer(Ipv4Addr),
-    #[error("address {0} is not on the client's subnet")]
-    WrongSubnet(Ipv4Addr),
-    #[error("address {0} is held by another client")]
-    HeldByOther(Ipv4Addr),
-    #[error("address {0} is not leasable here (outside the pool, excluded or quarantined)")]
-    NotLeasable(Ipv4Addr),
-    #[error("client holds {held}, not {asked}")]
-    OtherAddress { asked: Ipv4Addr, held: Ipv4Addr },
-    #[error("no record of this client for {0}: staying silent (RFC 2131 §4.3.2)")]
-    NoRecord(Ipv4Addr),
-    #[error("request names no address (neither option 50 nor ciaddr)")]
-    NoAddress,
-    #[error("address {0} is not leased to this client")]
-    NotHeld(Ipv4Addr),
-    #[error("lease for {0} adopted: unknown to us, free in the pool")]
-    Adopted(Ipv4Addr),
-}
-
-/// One exchange, for logs, the store and the dashboard.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
-    pub kind: EventKind,
-    /// The request's message type, when it had one.
-    pub request: Option<MessageType>,
-    pub state: Option<ClientState>,
-    pub mac: Option<Mac>,
-    /// The address offered, acknowledged, declined, released or refused.
-    pub ip: Option<Ipv4Addr>,
-    pub model: Option<String>,
-    /// The relay (giaddr) the request came through.
-    pub relay: Option<Ipv4Addr>,
-    pub ifindex: u32,
-    /// Option codes sent, in wire order.
-    pub options: Vec<u8>,
-    /// Options left out to respect the client's maximum message size.
-    pub dropped_options: Vec<u8>,
-    pub reason: Option<Reason>,
-}
-
-impl fmt::Display for Event {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.kind)?;
-        if let Some(m) = self.mac {
-            write!(f, " mac={m}")?;
-        }
-        if let Some(ip) = self.ip {
-            write!(f, " ip={ip}")?;
-        }
-        if let Some(model) = &self.model {
-            write!(f, " model={model}")?;
-        }
-        if let Some(r) = &self.reason {
-            write!(f, " reason=\"{r}\"")?;
-        }
-        Ok(())
-    }
-}
-
-/// Everything `decide` wants done.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[must_use]
-pub struct Decision {
-    pub reply: Option<Reply>,
-    /// Commit these durably before sending `reply`.
-    pub lease_ops: Vec<LeaseOp>,
-    pub events: Vec<Event>,
-    /// Probe this address (ARP or ping, short budget) before the OFFER
-    /// leaves. If it answers, drop the reply, call
-    /// [`Server::report_conflict`] and `decide` the same message again.
-    pub probe: Option<Ipv4Addr>,
-}
-
-/// RFC 2131 §4.2: a client is known by its client identifier (61) when it
-/// sends one, by chaddr otherwise.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum ClientKey {
-    Id(Vec<u8>),
-    Mac(Mac),
-}
-
-impl ClientKey {
-    fn hash_bytes(&self) -> &[u8] {
-        match self {
-            ClientKey::Id(id) => id,
-            ClientKey::Mac(m) => &m.0,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Binding {
-    key: ClientKey,
-    mac: Mac,
-    client_id: Option<Vec<u8>>,
-    subnet: usize,
-    /// Some while (or after) the address was acknowledged.
-    bound_until: Option<Instant>,
-    /// Some while an offer is outstanding.
-    offered_until: Option<Instant>,
-    model: Option<String>,
-    hostname: Option<String>,
-}
-
-impl Binding {
-    fn active(&self, now: Instant) -> bool {
-        self.bound_until.is_some_and(|t| t > now) || self.offered_until.is_some_and(|t| t > now)
-    }
-}
+use crate::wire::options::{self, Inputs, ReplyKind};
+use crate::wire::{self, mac_of};
 
 /// What the request says about its sender, read once.
 struct Req<'a> {
     msg: &'a Message,
     mtype: MessageType,
-    mac: Mac,
-    key: ClientKey,
-    client_id: Option<Vec<u8>>,
-    model: Option<String>,
-    hostname: Option<String>,
+    client: Client,
     requested: Option<Ipv4Addr>,
     server_id: Option<Ipv4Addr>,
     relay: Option<Ipv4Addr>,
@@ -393,42 +27,17 @@ struct Req<'a> {
 
 /// The DHCPv4 server core. Does no I/O and never reads the clock.
 ///
-/// For each datagram: decode it with dhcproto, call [`Server::decide`],
-/// then (1) if `probe` is set, probe that address and on an answer call
-/// [`Server::report_conflict`] and decide again; (2) commit `lease_ops`
-/// durably; (3) send `reply` to its `destination`; (4) forward `events`.
-/// Expiry is evaluated against `now` on every call, so no timer is needed.
+/// What a driver does with each [`Decision`], in which order, is in the
+/// [`contract`](crate::contract) module.
 #[derive(Debug)]
 pub struct Server {
     config: ServerConfig,
-    leases: HashMap<Ipv4Addr, Binding>,
-    clients: HashMap<ClientKey, Ipv4Addr>,
-    quarantine: HashMap<Ipv4Addr, Instant>,
-    /// Outstanding offers: address → (deadline, subnet index).
-    offers: HashMap<Ipv4Addr, (Instant, usize)>,
-    offers_per_subnet: Vec<usize>,
+    alloc: Allocator,
     limiter: RateLimiter,
 }
 
 fn add(now: Instant, d: Duration) -> Instant {
     now.checked_add(d).unwrap_or(now)
-}
-
-/// chaddr as a MAC, only for Ethernet with hlen 6. (dhcproto's `chaddr()`
-/// slices by hlen and panics when hlen > 16, so hlen is checked first.)
-fn mac_of(msg: &Message) -> Option<Mac> {
-    if msg.htype() != HType::Eth || msg.hlen() != 6 {
-        return None;
-    }
-    <[u8; 6]>::try_from(msg.chaddr()).ok().map(Mac)
-}
-
-/// FNV-1a: a stable hash, so a client gets the same pool address across
-/// restarts (std's HashMap hasher is randomly seeded).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 impl Server {
@@ -437,11 +46,7 @@ impl Server {
         let limiter = RateLimiter::new(&config.limits);
         Server {
             config,
-            leases: HashMap::new(),
-            clients: HashMap::new(),
-            quarantine: HashMap::new(),
-            offers: HashMap::new(),
-            offers_per_subnet: vec![0; n],
+            alloc: Allocator::new(n),
             limiter,
         }
     }
@@ -461,85 +66,25 @@ impl Server {
     ) -> RestoreReport {
         let mut report = RestoreReport::default();
         for lease in leases {
-            let rejected = &mut report.rejected;
-            let Some(sn) = self.subnet_containing(lease.ip) else {
-                rejected.push(lease);
-                continue;
-            };
-            if let Some(b) = self.leases.get(&lease.ip) {
-                // Two leases on one address: the later expiry wins.
-                if b.bound_until.is_some_and(|t| t >= lease.expires) {
-                    rejected.push(lease);
-                    continue;
-                }
-                if let Some(old) = self.lease_record(lease.ip) {
-                    rejected.push(old);
-                }
-                self.forget(lease.ip);
+            match self.subnet_containing(lease.ip) {
+                Some(sn) => self.alloc.restore(sn, lease, &mut report.rejected),
+                None => report.rejected.push(lease),
             }
-            let key = match &lease.client_id {
-                Some(id) if !id.is_empty() => ClientKey::Id(id.clone()),
-                _ => ClientKey::Mac(lease.mac),
-            };
-            if let Some(old) = self.clients.get(&key) {
-                // One client, two addresses: keep the later expiry.
-                let keep_old = self
-                    .leases
-                    .get(old)
-                    .and_then(|b| b.bound_until)
-                    .is_some_and(|t| t >= lease.expires);
-                if keep_old {
-                    rejected.push(lease);
-                    continue;
-                }
-                let old = *old;
-                if let Some(rec) = self.lease_record(old) {
-                    rejected.push(rec);
-                }
-                self.forget(old);
-            }
-            self.clients.insert(key.clone(), lease.ip);
-            self.leases.insert(
-                lease.ip,
-                Binding {
-                    key,
-                    mac: lease.mac,
-                    client_id: lease.client_id,
-                    subnet: sn,
-                    bound_until: Some(lease.expires),
-                    offered_until: None,
-                    model: lease.model,
-                    hostname: lease.hostname,
-                },
-            );
         }
-        report.active = self
-            .leases
-            .values()
-            .filter(|b| b.bound_until.is_some_and(|t| t > now))
-            .count();
-        report.expired = self.leases.len().saturating_sub(report.active);
+        (report.active, report.expired) = self.alloc.counts(now);
         report
     }
 
     /// Restores a quarantine from the store at start-up.
     pub fn restore_quarantine(&mut self, ip: Ipv4Addr, until: Instant) {
-        self.quarantine.insert(ip, until);
+        self.alloc.quarantine(ip, until);
     }
 
     /// The conflict probe found `ip` in use: keep it out of the pool for the
     /// quarantine time and withdraw the offer that named it.
     pub fn report_conflict(&mut self, ip: Ipv4Addr, now: Instant) -> Decision {
         let until = add(now, self.config.limits.quarantine);
-        let mut mac = None;
-        if let Some(b) = self.leases.get(&ip) {
-            mac = Some(b.mac);
-            if b.bound_until.is_none_or(|t| t <= now) {
-                self.forget(ip);
-            }
-        }
-        self.remove_offer(ip);
-        self.quarantine.insert(ip, until);
+        let mac = self.alloc.conflict(ip, now, until);
         Decision {
             reply: None,
             lease_ops: vec![LeaseOp::Quarantine {
@@ -564,40 +109,20 @@ impl Server {
         }
     }
 
-    fn lease_record(&self, ip: Ipv4Addr) -> Option<Lease> {
-        let b = self.leases.get(&ip)?;
-        Some(Lease {
-            mac: b.mac,
-            client_id: b.client_id.clone(),
-            ip,
-            expires: b.bound_until?,
-            model: b.model.clone(),
-            hostname: b.hostname.clone(),
-        })
-    }
-
     /// The current lease on `ip`, if it is bound and not expired.
     pub fn lease(&self, ip: Ipv4Addr, now: Instant) -> Option<Lease> {
-        let b = self.leases.get(&ip)?;
-        let expires = b.bound_until.filter(|t| *t > now)?;
-        Some(Lease {
-            mac: b.mac,
-            client_id: b.client_id.clone(),
-            ip,
-            expires,
-            model: b.model.clone(),
-            hostname: b.hostname.clone(),
-        })
+        self.alloc.lease(ip, now)
     }
 
     /// Number of outstanding offers (expired ones may still be counted
     /// until the next purge).
     pub fn outstanding_offers(&self) -> usize {
-        self.offers.len()
+        self.alloc.outstanding_offers()
     }
 
-    /// Decides what to do with one request. See the type's doc for what
-    /// the driver does with the result.
+    /// Decides what to do with one request. The
+    /// [`contract`](crate::contract) module says what the driver does with
+    /// the result.
     pub fn decide(&mut self, now: Instant, ingress: &Ingress, msg: &Message) -> Decision {
         let mut d = Decision::default();
         let drop = |d: &mut Decision, kind_req: Option<MessageType>, mac: Option<Mac>, reason| {
@@ -689,10 +214,7 @@ impl Server {
             Some(DhcpOption::ClientIdentifier(id)) if !id.is_empty() => Some(id.clone()),
             _ => None,
         };
-        let key = match &client_id {
-            Some(id) => ClientKey::Id(id.clone()),
-            None => ClientKey::Mac(mac),
-        };
+        let key = ClientKey::new(mac, client_id.as_deref());
         let model = match opts.get(OptionCode::ClassIdentifier) {
             Some(DhcpOption::ClassIdentifier(vci)) => (self.config.classifier)(vci),
             _ => None,
@@ -713,11 +235,13 @@ impl Server {
         let req = Req {
             msg,
             mtype,
-            mac,
-            key,
-            client_id,
-            model,
-            hostname,
+            client: Client {
+                key,
+                mac,
+                client_id,
+                model,
+                hostname,
+            },
             requested,
             server_id,
             relay,
@@ -737,9 +261,9 @@ impl Server {
             kind,
             request: Some(req.mtype),
             state: None,
-            mac: Some(req.mac),
+            mac: Some(req.client.mac),
             ip: None,
-            model: req.model.clone(),
+            model: req.client.model.clone(),
             relay: req.relay,
             ifindex: ingress.ifindex,
             options: Vec::new(),
@@ -795,8 +319,13 @@ impl Server {
         self.config.subnets.get(sn)
     }
 
-    /// May `ip` be leased to this client now? Reservations, quarantine,
-    /// other clients' live bindings and the server's own addresses say no.
+    /// We have a binding of this client on `ip`, live or not.
+    fn known_here(&self, ip: Ipv4Addr, req: &Req<'_>) -> bool {
+        self.alloc
+            .binding(ip)
+            .is_some_and(|b| b.key == req.client.key)
+    }
+
     fn usable(
         &self,
         sn: usize,
@@ -805,67 +334,9 @@ impl Server {
         ingress: &Ingress,
         now: Instant,
     ) -> Result<(), Reason> {
-        let Some(subnet) = self.subnet(sn) else {
-            return Err(Reason::WrongSubnet(ip));
-        };
-        if !subnet.contains(ip) {
-            return Err(Reason::WrongSubnet(ip));
-        }
-        let v = u32::from(ip);
-        if v == subnet.network
-            || v == subnet.broadcast()
-            || ip == ingress.local_addr
-            || Some(ip) == subnet.server_addr
-        {
-            return Err(Reason::NotLeasable(ip));
-        }
-        match subnet.by_ip.get(&ip) {
-            Some(owner) if *owner != req.mac => return Err(Reason::HeldByOther(ip)),
-            Some(_) => {}
-            None if !subnet.in_pool(ip) => return Err(Reason::NotLeasable(ip)),
-            None => {}
-        }
-        if self.quarantine.get(&ip).is_some_and(|t| *t > now) {
-            return Err(Reason::NotLeasable(ip));
-        }
-        match self.leases.get(&ip) {
-            Some(b) if b.key != req.key && b.active(now) => Err(Reason::HeldByOther(ip)),
-            _ => Ok(()),
-        }
-    }
-
-    /// Reservation, then the client's current or last address, then the
-    /// address it asks for, then a stable hash of its identity probed
-    /// forward through the pool. Reservation first: an operator who adds
-    /// one expects it on the phone's next DISCOVER.
-    fn choose(
-        &self,
-        sn: usize,
-        req: &Req<'_>,
-        ingress: &Ingress,
-        now: Instant,
-    ) -> Option<Ipv4Addr> {
-        let subnet = self.subnet(sn)?;
-        let ok = |ip: Ipv4Addr| self.usable(sn, ip, req, ingress, now).is_ok();
-        if let Some(ip) = subnet.by_mac.get(&req.mac).copied().filter(|ip| ok(*ip)) {
-            return Some(ip);
-        }
-        if let Some(ip) = self.clients.get(&req.key).copied() {
-            if self.leases.get(&ip).is_some_and(|b| b.subnet == sn) && ok(ip) {
-                return Some(ip);
-            }
-        }
-        if let Some(ip) = req.requested.filter(|ip| ok(*ip)) {
-            return Some(ip);
-        }
-        let size = subnet.pool_size;
-        if size == 0 {
-            return None;
-        }
-        let start = fnv1a(req.key.hash_bytes()) % size;
-        (0..size)
-            .filter_map(|i| subnet.pool_addr(start.wrapping_add(i) % size))
-            .find(|ip| ok(*ip))
+        let subnet = self.subnet(sn).ok_or(Reason::WrongSubnet(ip))?;
+        self.alloc
+            .usable(subnet, ip, &req.client, ingress.local_addr, now)
     }
 
     fn model_options(&self, model: Option<&String>) -> Option<&OptionSet> {
@@ -885,56 +356,16 @@ impl Server {
         let built = options::build(&Inputs {
             kind,
             subnet,
-            model: self.model_options(req.model.as_ref()),
+            model: self.model_options(req.client.model.as_ref()),
             server_id: ingress.local_addr,
             req: req.msg,
             nak_text,
         });
-        // RFC 2131 table 3: copy xid, flags, giaddr, chaddr; hops and secs 0;
-        // sname and file unused.
-        let mut m = req.msg.clone();
-        m.set_opcode(Opcode::BootReply);
-        m.set_hops(0);
-        m.set_secs(0);
-        m.clear_sname();
-        m.clear_fname();
-        m.set_yiaddr(yiaddr);
-        let mtype = match kind {
-            ReplyKind::Offer => MessageType::Offer,
-            ReplyKind::Nak => MessageType::Nak,
-            _ => MessageType::Ack,
-        };
-        match kind {
-            // Table 3: ciaddr 0 in OFFER and NAK.
-            ReplyKind::Offer | ReplyKind::Nak => {
-                m.set_ciaddr(Ipv4Addr::UNSPECIFIED);
-            }
-            ReplyKind::Ack | ReplyKind::InformAck => {}
-        }
-        if kind == ReplyKind::Nak {
-            m.set_siaddr(Ipv4Addr::UNSPECIFIED);
-            // §4.1: "If 'giaddr' is set in the DHCPREQUEST message, the client
-            // is on a different subnet. The server MUST set the broadcast bit
-            // in the DHCPNAK, so that the relay agent will broadcast the
-            // DHCPNAK to the client".
-            if req.relay.is_some() {
-                m.set_flags(m.flags().set_broadcast());
-            }
-        } else {
-            // siaddr: "IP address of next server to use in bootstrap" — the
-            // first TFTP server, for clients that look there.
-            let next = self
-                .model_options(req.model.as_ref())
-                .and_then(|o| o.tftp_first)
-                .or(subnet.options.tftp_first)
-                .unwrap_or(ingress.local_addr);
-            m.set_siaddr(next);
-        }
-        m.set_opts(built.opts);
-        let destination = Destination::for_reply(req.msg, mtype, yiaddr);
+        let message = wire::reply_message(req.msg, kind, yiaddr, built.next_server, built.opts);
+        let destination = Destination::for_reply(req.msg, kind.message_type(), yiaddr);
         Some((
             Reply {
-                message: m,
+                message,
                 destination,
                 order: built.order,
             },
@@ -978,135 +409,29 @@ impl Server {
         self.send(d, e, reply);
     }
 
-    /// Removes the binding on `ip` (and its offer) entirely.
-    fn forget(&mut self, ip: Ipv4Addr) {
-        if let Some(b) = self.leases.remove(&ip) {
-            if self.clients.get(&b.key) == Some(&ip) {
-                self.clients.remove(&b.key);
-            }
-        }
-        self.remove_offer(ip);
-    }
-
-    fn remove_offer(&mut self, ip: Ipv4Addr) {
-        if let Some((_, sn)) = self.offers.remove(&ip) {
-            if let Some(c) = self.offers_per_subnet.get_mut(sn) {
-                *c = c.saturating_sub(1);
-            }
-        }
-    }
-
-    /// Drops expired offers, and the bindings that were only offers.
-    fn purge_offers(&mut self, now: Instant) {
-        let expired: Vec<Ipv4Addr> = self
-            .offers
-            .iter()
-            .filter(|(_, (t, _))| *t <= now)
-            .map(|(ip, _)| *ip)
-            .collect();
-        for ip in expired {
-            self.remove_offer(ip);
-            let only_offer = self
-                .leases
-                .get(&ip)
-                .is_some_and(|b| b.bound_until.is_none() && !b.active(now));
-            if only_offer {
-                self.forget(ip);
-            }
-        }
-    }
-
-    fn offer_allowed(&mut self, sn: usize, now: Instant) -> bool {
-        let limits = &self.config.limits;
-        let share = u64::from(limits.max_offer_share_percent);
-        let per_subnet = self
-            .subnet(sn)
-            .map(|s| {
-                let leasable = s.pool_size.saturating_add(s.by_mac.len() as u64);
-                usize::try_from(leasable.saturating_mul(share) / 100).unwrap_or(usize::MAX)
-            })
-            .unwrap_or(0)
-            .max(1);
-        let max = limits.max_offers;
-        let over = |s: &Self| {
-            s.offers.len() >= max || s.offers_per_subnet.get(sn).copied().unwrap_or(0) >= per_subnet
-        };
-        if over(self) {
-            self.purge_offers(now);
-        }
-        !over(self)
-    }
-
-    fn is_bound(&self, ip: Ipv4Addr) -> bool {
-        self.leases
-            .get(&ip)
-            .is_some_and(|b| b.bound_until.is_some())
-    }
-
-    /// Points this client at `ip`, taking the address over from an expired
-    /// holder and dropping the client's other offer-only binding.
-    fn claim(&mut self, sn: usize, ip: Ipv4Addr, req: &Req<'_>) -> &mut Binding {
-        if self.leases.get(&ip).is_some_and(|b| b.key != req.key) {
-            self.forget(ip);
-        }
-        match self.clients.get(&req.key).copied() {
-            // A client still bound elsewhere keeps pointing there until an
-            // ACK moves it (and `ack` releases the old lease).
-            Some(old) if old != ip && self.is_bound(old) => {}
-            Some(old) if old != ip => {
-                // An offer-only binding is simply replaced.
-                self.forget(old);
-                self.clients.insert(req.key.clone(), ip);
-            }
-            _ => {
-                self.clients.insert(req.key.clone(), ip);
-            }
-        }
-        let b = self.leases.entry(ip).or_insert_with(|| Binding {
-            key: req.key.clone(),
-            mac: req.mac,
-            client_id: req.client_id.clone(),
-            subnet: sn,
-            bound_until: None,
-            offered_until: None,
-            model: None,
-            hostname: None,
-        });
-        b.mac = req.mac;
-        b.client_id.clone_from(&req.client_id);
-        b.subnet = sn;
-        if req.model.is_some() {
-            b.model.clone_from(&req.model);
-        }
-        if req.hostname.is_some() {
-            b.hostname.clone_from(&req.hostname);
-        }
-        b
-    }
-
     fn discover(&mut self, now: Instant, ingress: &Ingress, req: &Req<'_>, d: &mut Decision) {
         let sn = match self.select_subnet(ingress, req, false) {
             Ok(sn) => sn,
             Err(r) => return self.dropped(d, ingress, req, None, None, r),
         };
-        let Some(ip) = self.choose(sn, req, ingress, now) else {
+        let chosen = self.subnet(sn).and_then(|subnet| {
+            let local = ingress.local_addr;
+            self.alloc
+                .choose(sn, subnet, &req.client, req.requested, local, now)
+        });
+        let Some(ip) = chosen else {
             let name = self.subnet(sn).map(ToString::to_string).unwrap_or_default();
             return self.dropped(d, ingress, req, None, None, Reason::PoolExhausted(name));
         };
-        let ours = self.leases.get(&ip).filter(|b| b.key == req.key);
+        let ours = self.alloc.binding(ip).filter(|b| b.key == req.client.key);
         let fresh = !ours.is_some_and(|b| b.active(now));
         let was_bound = ours.is_some_and(|b| b.bound_until.is_some());
-        if fresh && !self.offer_allowed(sn, now) {
+        let (subnet, limits) = (self.config.subnets.get(sn), &self.config.limits);
+        if fresh && !self.alloc.offer_allowed(sn, subnet, limits, now) {
             return self.dropped(d, ingress, req, None, Some(ip), Reason::OfferCap);
         }
         let deadline = add(now, self.config.limits.offer_hold);
-        self.claim(sn, ip, req).offered_until = Some(deadline);
-        if !self.offers.contains_key(&ip) {
-            if let Some(c) = self.offers_per_subnet.get_mut(sn) {
-                *c = c.saturating_add(1);
-            }
-        }
-        self.offers.insert(ip, (deadline, sn));
+        self.alloc.offer(sn, ip, &req.client, deadline);
         let reply = self.reply(ReplyKind::Offer, sn, ingress, req, ip, None);
         let mut e = self.event(EventKind::Offer, ingress, req);
         e.ip = Some(ip);
@@ -1153,16 +478,7 @@ impl Server {
                     let mut e = self.event(EventKind::OfferWithdrawn, ingress, req);
                     e.state = Some(state);
                     e.reason = Some(Reason::OtherServer(sid));
-                    if let Some(ip) = self.clients.get(&req.key).copied() {
-                        if self
-                            .leases
-                            .get(&ip)
-                            .is_some_and(|b| b.bound_until.is_none())
-                        {
-                            self.forget(ip);
-                            e.ip = Some(ip);
-                        }
-                    }
+                    e.ip = self.alloc.withdraw_offer(&req.client.key);
                     d.events.push(e);
                     return;
                 }
@@ -1186,10 +502,10 @@ impl Server {
                 // correct. If not, then the server SHOULD send a DHCPNAK
                 // message to the client. If the DHCP server has no record of
                 // this client, then it MUST remain silent".
-                let known_here = self.leases.get(&ip).is_some_and(|b| b.key == req.key);
+                let known_here = self.known_here(ip, req);
                 let reserved_here = self
                     .subnet(sn)
-                    .is_some_and(|s| s.by_mac.get(&req.mac) == Some(&ip));
+                    .is_some_and(|s| s.reserved_for(req.client.mac) == Some(ip));
                 match self.usable(sn, ip, req, ingress, now) {
                     Err(r @ (Reason::WrongSubnet(_) | Reason::HeldByOther(_))) => {
                         self.nak(d, sn, ingress, req, state, Some(ip), r)
@@ -1200,7 +516,7 @@ impl Server {
                     Ok(()) if known_here || reserved_here => {
                         self.ack(now, sn, ip, ingress, req, state, None, d)
                     }
-                    _ => match self.clients.get(&req.key).copied() {
+                    _ => match self.alloc.address_of(&req.client.key) {
                         Some(held) => self.nak(
                             d,
                             sn,
@@ -1223,7 +539,7 @@ impl Server {
             }
             ClientState::Renewing | ClientState::Rebinding => {
                 let ip = ciaddr;
-                let known_here = self.leases.get(&ip).is_some_and(|b| b.key == req.key);
+                let known_here = self.known_here(ip, req);
                 match self.usable(sn, ip, req, ingress, now) {
                     Ok(()) => {
                         // A lease we never heard of on a free pool address:
@@ -1251,35 +567,8 @@ impl Server {
     ) {
         let lease_time = self.subnet(sn).map_or(Duration::ZERO, Subnet::lease_time);
         let expires = add(now, lease_time);
-        // The client may have held another address (e.g. a different subnet):
-        // release it so the store never shows one client on two addresses.
-        if let Some(old) = self.clients.get(&req.key).copied() {
-            if old != ip {
-                if let Some(b) = self.leases.get(&old) {
-                    if b.bound_until.is_some() {
-                        d.lease_ops.push(LeaseOp::Release {
-                            mac: b.mac,
-                            client_id: b.client_id.clone(),
-                            ip: old,
-                        });
-                    }
-                }
-                self.forget(old);
-            }
-        }
-        self.remove_offer(ip);
-        let b = self.claim(sn, ip, req);
-        b.bound_until = Some(expires);
-        b.offered_until = None;
-        let lease = Lease {
-            mac: b.mac,
-            client_id: b.client_id.clone(),
-            ip,
-            expires,
-            model: b.model.clone(),
-            hostname: b.hostname.clone(),
-        };
-        d.lease_ops.push(LeaseOp::Upsert(lease));
+        self.alloc
+            .bind(sn, ip, &req.client, expires, &mut d.lease_ops);
         let reply = self.reply(ReplyKind::Ack, sn, ingress, req, ip, None);
         let mut e = self.event(EventKind::Ack, ingress, req);
         e.state = Some(state);
@@ -1315,19 +604,18 @@ impl Server {
         // Only the client the address was given to may decline it, or any
         // host could empty the pool by declining every address.
         let held = self
-            .leases
-            .get(&ip)
-            .is_some_and(|b| b.key == req.key && b.active(now));
+            .alloc
+            .binding(ip)
+            .is_some_and(|b| b.key == req.client.key && b.active(now));
         if !held {
             return self.dropped(d, ingress, req, None, Some(ip), Reason::NotHeld(ip));
         }
-        self.forget(ip);
         let until = add(now, self.config.limits.quarantine);
-        self.quarantine.insert(ip, until);
+        self.alloc.decline(ip, until);
         d.lease_ops.push(LeaseOp::Quarantine {
             ip,
             until,
-            mac: Some(req.mac),
+            mac: Some(req.client.mac),
         });
         let mut e = self.event(EventKind::Declined, ingress, req);
         e.ip = Some(ip);
@@ -1340,23 +628,16 @@ impl Server {
         }
         let ip = req.msg.ciaddr();
         let held = self
-            .leases
-            .get(&ip)
-            .is_some_and(|b| b.key == req.key && b.bound_until.is_some_and(|t| t > now));
+            .alloc
+            .binding(ip)
+            .is_some_and(|b| b.key == req.client.key && b.bound_until.is_some_and(|t| t > now));
         if !held {
             return self.dropped(d, ingress, req, None, Some(ip), Reason::NotHeld(ip));
         }
-        // RFC 2131 §3.1: "The server SHOULD retain a record of the client's
-        // initialization parameters for possible reuse": the binding stays,
-        // expired, so the client gets the same address back.
-        if let Some(b) = self.leases.get_mut(&ip) {
-            b.bound_until = Some(now);
-            b.offered_until = None;
-        }
-        self.remove_offer(ip);
+        self.alloc.release(ip, now);
         d.lease_ops.push(LeaseOp::Release {
-            mac: req.mac,
-            client_id: req.client_id.clone(),
+            mac: req.client.mac,
+            client_id: req.client.client_id.clone(),
             ip,
         });
         let mut e = self.event(EventKind::Released, ingress, req);

@@ -55,7 +55,8 @@ fn server_with(lan: SubnetConfig, limits: Limits) -> Server {
         ServerConfig::new(subnets)
             .unwrap()
             .with_limits(limits)
-            .unwrap(),
+            .unwrap()
+            .with_classifier(fuzzing::classifier()),
     )
 }
 
@@ -347,6 +348,7 @@ fn per_model_override_from_a_real_7960_vendor_class() {
         Subnet::try_from(relayed()).unwrap(),
     ])
     .unwrap()
+    .with_classifier(fuzzing::classifier())
     .with_model_options(
         "7960",
         vec![
@@ -398,31 +400,23 @@ fn per_model_override_from_a_real_7960_vendor_class() {
 }
 
 #[test]
-fn cisco_classifier_handles_nul_ge_and_missing_g() {
-    let c = |s: &[u8]| cisco_classifier(s);
-    assert_eq!(
-        c(b"Cisco Systems, Inc. IP Phone CP-7960G\0").as_deref(),
-        Some("7960")
-    );
-    assert_eq!(
-        c(b"Cisco Systems, Inc. IP Phone CP-7961G-GE\0").as_deref(),
-        Some("7961G-GE")
-    );
-    assert_eq!(
-        c(b"Cisco Systems, Inc. IP Phone CP-7941G").as_deref(),
-        Some("7941")
-    );
-    assert_eq!(
-        c(b"Cisco Systems, Inc. IP Phone 7960").as_deref(),
-        Some("7960")
-    );
-    assert_eq!(
-        c(b"Cisco Systems, Inc. IP Phone CP-7912").as_deref(),
-        Some("7912")
-    );
-    assert_eq!(c(b"MSFT 5.0"), None);
-    assert_eq!(c(b"Cisco Systems, Inc. IP Phone XYZ"), None);
-    assert_eq!(c(&[0xff, 0xfe, 0x00]), None);
+fn without_a_classifier_no_model_is_named_and_subnet_options_apply() {
+    let cfg = ServerConfig::new(vec![Subnet::try_from(lan()).unwrap()])
+        .unwrap()
+        .with_model_options(
+            "7960",
+            vec![OptionSpec::new(150, OptionValue::Ips(vec![ip("10.9.9.9")]))],
+        )
+        .unwrap();
+    let mut s = Server::new(cfg);
+    let mut d = discover(mac(1));
+    d.opts_mut().insert(DhcpOption::ClassIdentifier(
+        b"Cisco Systems, Inc. IP Phone CP-7960G\0".to_vec(),
+    ));
+    let r = s.decide(t0(), &ingress(), &d);
+    let (_, o) = wire_opts(&reply_of(&r).encode().unwrap());
+    assert_eq!(o[&150], SERVER.octets());
+    assert_eq!(r.events.last().unwrap().model, None);
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! Which options a reply carries, in what order, within what size.
+//! Which options a reply carries, in what order, within what size; and how
+//! a configured value becomes the dhcproto option that carries it.
 //!
 //! Rules (the "Protocol Application Invalid" trap decides the first one):
 //! - 150 (TFTP server list) and 66 (its first address as dotted text) go in
@@ -21,21 +22,17 @@
 
 use std::net::Ipv4Addr;
 
-use dhcproto::v4::{DhcpOption, DhcpOptions, Message, MessageType, OptionCode};
-use dhcproto::Encodable;
+use dhcproto::v4::{DhcpOption, DhcpOptions, Message, MessageType, OptionCode, UnknownOption};
+use dhcproto::{Decodable, Decoder, Encodable};
 
-use crate::config::{to_dhcp_option, OptionSet, Subnet};
+use super::OPTIONS_START as HEADER_LEN;
+use crate::config::{OptionSet, OptionValue, Subnet};
 
-/// Fixed BOOTP header (236) plus the magic cookie (4).
-const HEADER_LEN: usize = 240;
 /// RFC 2131 §2: 576-byte datagrams, less 20 (IP) and 8 (UDP).
 const DEFAULT_MAX_DHCP: usize = 548;
 const IP_UDP_HEADERS: usize = 28;
 /// Replies are never bigger than an Ethernet frame allows, whatever 57 says.
 const MAX_DATAGRAM: u16 = 1500;
-/// Older relays and BOOTP clients drop messages shorter than this
-/// (RFC 1542 §3.1.1), so replies are padded up to it.
-pub(crate) const MIN_BOOTP_LEN: usize = 300;
 
 const NEVER_DROP: &[u8] = &[1, 3, 51, 53, 54, 150, 66, 61, 82];
 
@@ -59,12 +56,24 @@ pub(crate) enum ReplyKind {
     Nak,
 }
 
+impl ReplyKind {
+    pub(crate) fn message_type(self) -> MessageType {
+        match self {
+            ReplyKind::Offer => MessageType::Offer,
+            ReplyKind::Ack | ReplyKind::InformAck => MessageType::Ack,
+            ReplyKind::Nak => MessageType::Nak,
+        }
+    }
+}
+
 pub(crate) struct Built {
     pub opts: DhcpOptions,
     /// Codes in wire order.
     pub order: Vec<u8>,
     /// Optional options left out because the message would not fit.
     pub dropped: Vec<u8>,
+    /// The first TFTP server (siaddr), the address option 66 names.
+    pub next_server: Ipv4Addr,
 }
 
 pub(crate) struct Inputs<'a> {
@@ -82,13 +91,15 @@ fn encoded_len(opt: &DhcpOption) -> usize {
 
 pub(crate) fn build(inp: &Inputs<'_>) -> Built {
     let mut chosen: Vec<(u8, DhcpOption)> = Vec::new();
-    let mtype = match inp.kind {
-        ReplyKind::Offer => MessageType::Offer,
-        ReplyKind::Ack | ReplyKind::InformAck => MessageType::Ack,
-        ReplyKind::Nak => MessageType::Nak,
-    };
-    chosen.push((53, DhcpOption::MessageType(mtype)));
+    chosen.push((53, DhcpOption::MessageType(inp.kind.message_type())));
     chosen.push((54, DhcpOption::ServerIdentifier(inp.server_id)));
+    // A set carries `tftp_first` exactly when it carries 150, so a model's
+    // 150 moves the first TFTP server (and with it 66 and siaddr).
+    let next_server = inp
+        .model
+        .and_then(|m| m.tftp_first)
+        .or(inp.subnet.options.tftp_first)
+        .unwrap_or(inp.server_id);
 
     if inp.kind == ReplyKind::Nak {
         if let Some(text) = inp.nak_text {
@@ -104,27 +115,23 @@ pub(crate) fn build(inp: &Inputs<'_>) -> Built {
         }
         // The subnet's options with the model's on top.
         let mut merged = inp.subnet.options.opts.clone();
-        let mut tftp_first = inp.subnet.options.tftp_first;
         if let Some(m) = inp.model {
             for (code, opt) in &m.opts {
                 merged.insert(*code, opt.clone());
             }
-            if m.opts.contains_key(&150) {
-                tftp_first = m.tftp_first;
-                if !m.opts.contains_key(&66) {
-                    merged.remove(&66);
-                }
+            if m.opts.contains_key(&150) && !m.opts.contains_key(&66) {
+                merged.remove(&66);
             }
         }
-        let tftp_first = tftp_first.unwrap_or(inp.server_id);
         merged
             .entry(150)
             .or_insert_with(|| to_dhcp_option(150, inp.server_id.octets().to_vec()));
         merged
             .entry(66)
-            .or_insert_with(|| DhcpOption::TFTPServerName(tftp_first.to_string().into_bytes()));
+            .or_insert_with(|| DhcpOption::TFTPServerName(next_server.to_string().into_bytes()));
 
-        for code in [1u8, 3, 150, 66] {
+        chosen.push((1, DhcpOption::SubnetMask(inp.subnet.mask())));
+        for code in [3u8, 150, 66] {
             if let Some(opt) = merged.remove(&code) {
                 chosen.push((code, opt));
             }
@@ -185,6 +192,7 @@ pub(crate) fn build(inp: &Inputs<'_>) -> Built {
         opts,
         order,
         dropped,
+        next_server,
     }
 }
 
@@ -195,5 +203,77 @@ pub(crate) fn prl(req: &Message) -> Option<Vec<u8>> {
             Some(list.iter().map(|c| u8::from(*c)).collect())
         }
         _ => None,
+    }
+}
+
+/// A configured value as the dhcproto option that carries it, ready to be
+/// cloned into replies.
+pub(crate) fn prepare(code: u8, value: &OptionValue) -> DhcpOption {
+    to_dhcp_option(code, value_bytes(value))
+}
+
+/// The value's bytes on the wire: addresses and integers in network order,
+/// text without a trailing NUL (RFC 2132 §2).
+fn value_bytes(value: &OptionValue) -> Vec<u8> {
+    match value {
+        OptionValue::Ips(ips) => ips.iter().flat_map(|ip| ip.octets()).collect(),
+        OptionValue::Text(s) => s.as_bytes().to_vec(),
+        OptionValue::U8(v) => vec![*v],
+        OptionValue::U16(v) => v.to_be_bytes().to_vec(),
+        OptionValue::U32(v) => v.to_be_bytes().to_vec(),
+        OptionValue::Bytes(b) => b.clone(),
+    }
+}
+
+/// Builds the dhcproto value for raw option bytes: the typed variant when
+/// dhcproto can read it, otherwise `Unknown` carrying the bytes as they are.
+/// (dhcproto 0.12 types option 150 as a single address, so a list of two
+/// goes through `Unknown`; its encoder writes the bytes unchanged.)
+fn to_dhcp_option(code: u8, bytes: Vec<u8>) -> DhcpOption {
+    if let Ok(len) = u8::try_from(bytes.len()) {
+        let mut buf = Vec::with_capacity(bytes.len().saturating_add(3));
+        buf.push(code);
+        buf.push(len);
+        buf.extend_from_slice(&bytes);
+        buf.push(255);
+        // Keep the typed form only if it writes back exactly these bytes
+        // (dhcproto would silently read a u32 given for a u16 option as u16).
+        if let Ok(opt) = DhcpOption::decode(&mut Decoder::new(&buf)) {
+            let same = opt
+                .to_vec()
+                .is_ok_and(|v| Some(v.as_slice()) == buf.get(..buf.len().saturating_sub(1)));
+            if same && !matches!(opt, DhcpOption::Unknown(_)) {
+                return opt;
+            }
+        }
+    }
+    DhcpOption::Unknown(UnknownOption::new(OptionCode::from(code), bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(opt: &DhcpOption) -> Vec<u8> {
+        opt.to_vec().unwrap()
+    }
+
+    #[test]
+    fn prepared_values_write_back_the_configured_bytes() {
+        let one = Ipv4Addr::new(192, 168, 1, 1);
+        let two = Ipv4Addr::new(10, 0, 0, 2);
+        // One address: dhcproto's typed 150.
+        let opt = prepare(150, &OptionValue::Ips(vec![one]));
+        assert_eq!(opt, DhcpOption::TFTPServerAddress(one));
+        // Two: dhcproto types 150 as one address, so the bytes go raw.
+        let opt = prepare(150, &OptionValue::Ips(vec![one, two]));
+        assert!(matches!(opt, DhcpOption::Unknown(_)));
+        assert_eq!(written(&opt), [150, 8, 192, 168, 1, 1, 10, 0, 0, 2]);
+        // A u32 for the u16 option 13 is not cut to two bytes.
+        let opt = prepare(13, &OptionValue::U32(0x0102_0304));
+        assert_eq!(written(&opt), [13, 4, 1, 2, 3, 4]);
+        // Text has no trailing NUL.
+        let opt = prepare(67, &OptionValue::Text("SEPDefault.cnf".into()));
+        assert_eq!(written(&opt)[..2], [67, 14]);
     }
 }
