@@ -60,7 +60,8 @@ impl FromStr for Mac {
             .bytes()
             .filter(|b| !matches!(b, b':' | b'-' | b'.'))
             .collect();
-        if hex.len() != 12 {
+        // from_str_radix alone would take a sign ("+a").
+        if hex.len() != 12 || !hex.iter().all(u8::is_ascii_hexdigit) {
             return Err(err());
         }
         let mut out = [0u8; 6];
@@ -192,6 +193,7 @@ mod tests {
             "00:1e:4a:12:34:5g",
             "001e4a1234567",
             "é1e4a123456",
+            "+0+1+2+3+4+5",
         ] {
             assert!(bad.parse::<Mac>().is_err(), "{bad}");
         }

@@ -9,7 +9,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::Ipv4Addr;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,44 +33,11 @@ impl fmt::Debug for Mac {
     }
 }
 
-impl FromStr for Mac {
-    type Err = ConfigError;
-
-    /// Accepts `00:1b:54:aa:bb:cc`, `00-1B-54-AA-BB-CC`, `001b.54aa.bbcc`
-    /// (Cisco) and bare `001B54AABBCC` (as in `SEP001B54AABBCC`).
-    fn from_str(s: &str) -> Result<Self, ConfigError> {
-        let bad = || ConfigError::BadMac(s.to_string());
-        let digits: Vec<u8> = s
-            .bytes()
-            .filter(|b| !matches!(b, b':' | b'-' | b'.'))
-            .map(|b| match b {
-                b'0'..=b'9' => Some(b - b'0'),
-                b'a'..=b'f' => Some(b - b'a' + 10),
-                b'A'..=b'F' => Some(b - b'A' + 10),
-                _ => None,
-            })
-            .collect::<Option<_>>()
-            .ok_or_else(bad)?;
-        let mut mac = [0u8; 6];
-        if digits.len() != 12 {
-            return Err(bad());
-        }
-        for (byte, pair) in mac.iter_mut().zip(digits.chunks_exact(2)) {
-            if let [hi, lo] = pair {
-                *byte = (hi << 4) | lo;
-            }
-        }
-        Ok(Mac(mac))
-    }
-}
-
 /// Why a configuration was refused. Every message names the bad value and
 /// says what to change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    #[error("bad MAC address {0:?} (write six hex bytes, e.g. 00:1b:54:aa:bb:cc)")]
-    BadMac(String),
     #[error("bad subnet {0:?} (write it as network/prefix, e.g. 192.168.1.0/24)")]
     BadCidr(String),
     #[error("subnet {network}/{prefix_len}: prefix must be between /1 and /30 (a /31 or /32 leaves no addresses to lease)")]

@@ -1414,18 +1414,8 @@ fn server_network_and_broadcast_addresses_are_never_in_the_pool() {
 }
 
 #[test]
-fn macs_and_hex_parse_in_common_spellings() {
+fn macs_print_and_hex_parses_in_common_spellings() {
     let want = Mac([0x00, 0x1b, 0x54, 0xaa, 0xbb, 0xcc]);
-    for s in [
-        "00:1b:54:aa:bb:cc",
-        "00-1B-54-AA-BB-CC",
-        "001b.54aa.bbcc",
-        "001B54AABBCC",
-    ] {
-        assert_eq!(s.parse::<Mac>().unwrap(), want, "{s}");
-    }
-    assert!("00:1b:54:aa:bb".parse::<Mac>().is_err());
-    assert!("zz:1b:54:aa:bb:cc".parse::<Mac>().is_err());
     assert_eq!(want.to_string(), "00:1b:54:aa:bb:cc");
     assert_eq!(
         OptionValue::from_hex("0xc0a80101").unwrap(),

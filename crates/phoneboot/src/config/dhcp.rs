@@ -99,8 +99,9 @@ pub(super) fn dhcp_settings(
     for r in d.reservation.iter().flatten() {
         let mac = r
             .mac
-            .parse::<dhcp::Mac>()
-            .map_err(|e| invalid("dhcp.reservation.mac", format!("{:?}: {e}", r.mac)))?;
+            .parse::<cisco::Mac>()
+            .map(|m| dhcp::Mac(m.0))
+            .map_err(|e| invalid("dhcp.reservation.mac", e.to_string()))?;
         reservations.push(dhcp::Reservation {
             mac,
             ip: ip("dhcp.reservation.ip", &r.ip)?,
