@@ -86,6 +86,9 @@ pub trait GeneratedSource: Send + Sync + std::fmt::Debug {
     /// The generated file for `name`, or `None` when it is not one this
     /// source makes.
     fn render(&self, client: IpAddr, name: &str) -> Option<Result<Resolved, ResolveError>>;
+    /// True when `name` is a file this source makes, so a root file of that
+    /// name is never served.
+    fn generates(&self, name: &str) -> bool;
     /// The protocol `client` should recover into (which term file it gets).
     fn protocol_for(&self, client: IpAddr) -> Protocol;
     /// The firmware library changed (or was opened).

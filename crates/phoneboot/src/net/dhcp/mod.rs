@@ -12,15 +12,15 @@ use dhcp::dhcproto::v4::{self, DhcpOption, Flags, Message, MessageType, Opcode};
 use dhcp::dhcproto::Encodable;
 use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::events::{DhcpExchange, Event, EventBus};
 
 pub mod leases;
 mod pinger;
 
 pub use pinger::Pinger;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-
-use crate::events::{DhcpExchange, Event, EventBus};
 
 /// An IPv4 interface as DHCP needs it.
 #[derive(Debug, Clone)]

@@ -132,6 +132,10 @@ impl GeneratedSource for Engine {
         Some(self.render_file(client, &file))
     }
 
+    fn generates(&self, name: &str) -> bool {
+        GeneratedFile::parse(name).is_some()
+    }
+
     /// The protocol a phone should recover into (which `termNN.default.loads`
     /// it is served).
     fn protocol_for(&self, client: IpAddr) -> Protocol {

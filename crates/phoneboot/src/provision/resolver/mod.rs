@@ -62,7 +62,7 @@ impl Resolver {
             generated.catalog_changed(lib.catalog());
         }
         for name in self.root.top_level_files() {
-            if cisco::GeneratedFile::parse(&name).is_some() {
+            if generated.generates(&name) {
                 tracing::warn!(
                     "{name} in the TFTP root {} is not served: phoneboot generates it from the desired state \
                      (remove the root copy to silence this)",
