@@ -86,7 +86,8 @@ pub use loads::{Boundary, HardwareComp, LoadsError, LoadsFile, SignedHeader, MAX
 pub use model::{Family, HttpFirst, ImageSet, Model, ModelError, Protocol, SipConfigFormat};
 pub use plan::{plan, AvailableLoad, Hop, HopReason, Plan, PlanError};
 pub use provision::{
-    Diagnosis, Fleet, FleetEvent, Intent, Intents, PhoneRecord, PhoneView, Policy, Progress, Stage,
+    Channel, Diagnosis, Fleet, FleetEvent, Intent, Intents, PendingReboot, PhoneRecord, PhoneView,
+    Policy, Progress, RebootCause, RebootMode, Stage,
 };
 pub use render::GeneratedFile;
 pub use request::RequestedFile;

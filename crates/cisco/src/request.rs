@@ -60,6 +60,9 @@ pub enum RequestedFile {
     RingListDat,
     /// `dialplan.xml` (SIP dial template): asked for after the load decision.
     DialplanXml,
+    /// `syncinfo.xml`: a 79x0 SIP load asks for it after a NOTIFY
+    /// `check-sync`, to decide whether to reboot.
+    SyncinfoXml,
     /// A firmware file: a load's `.loads` or images, a Java component, or
     /// `termNN.default.loads`.
     Firmware(FirmwareFile),
@@ -92,6 +95,7 @@ impl RequestedFile {
             "os79xx.txt" => return RequestedFile::Os79xxTxt,
             "ringlist.dat" => return RequestedFile::RingListDat,
             "dialplan.xml" => return RequestedFile::DialplanXml,
+            "syncinfo.xml" => return RequestedFile::SyncinfoXml,
             _ => {}
         }
         if let Some(mac) = mac_then("sep", &[".cnf.xml"]) {
@@ -164,6 +168,7 @@ impl RequestedFile {
             RequestedFile::Os79xxTxt => GeneratedFile::Os79xxTxt,
             RequestedFile::RingListDat => GeneratedFile::RingListDat,
             RequestedFile::DialplanXml => GeneratedFile::DialplanXml,
+            RequestedFile::SyncinfoXml => GeneratedFile::SyncinfoXml,
             _ => return None,
         })
     }

@@ -7,7 +7,10 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use super::phone::{Download, Phone, Timer, Told, TIMERS};
-use super::vocab::{Diagnosis, FleetEvent, Intents, PhoneRecord, PhoneView, Policy, Stage};
+use super::vocab::{
+    Channel, Diagnosis, FleetEvent, Intents, PendingReboot, PhoneRecord, PhoneView, Policy,
+    RebootCause, RebootMode, Stage,
+};
 use crate::desired::Mac;
 use crate::files::{FirmwareFile, ImageExt, TermFile};
 use crate::load_name::{LoadKind, LoadName};
@@ -45,7 +48,10 @@ impl Kind {
             RequestedFile::SignedConfig(_) => Kind::Signed,
             RequestedFile::Firmware(FirmwareFile::TermDefault(t)) => Kind::Term(t),
             RequestedFile::Firmware(f) => Kind::Firmware(f),
-            RequestedFile::RingListDat | RequestedFile::DialplanXml | RequestedFile::Other => {
+            RequestedFile::RingListDat
+            | RequestedFile::DialplanXml
+            | RequestedFile::SyncinfoXml
+            | RequestedFile::Other => {
                 Kind::Other
             }
         }
@@ -63,6 +69,9 @@ pub struct Fleet {
     intents: Box<dyn Intents + Send>,
     policy: Policy,
     events: VecDeque<FleetEvent>,
+    /// The latest `now` any input carried, for commands that carry none
+    /// (a catalog change can make a next hop ready).
+    last_now: Option<Instant>,
 }
 
 impl fmt::Debug for Fleet {
@@ -85,6 +94,7 @@ impl Fleet {
             intents: Box::new(intents),
             policy,
             events: VecDeque::new(),
+            last_now: None,
         }
     }
 
@@ -137,10 +147,12 @@ impl Fleet {
 
     /// A lease was granted: `model` from option 60, when it matched.
     pub fn on_dhcp(&mut self, now: Instant, mac: Mac, ip: IpAddr, model: Option<Model>) {
+        self.last_now = Some(now);
         self.bind(mac, ip);
         let deadline = now.checked_add(self.policy.no_tftp_after);
         let phone = self.phone_mut(mac);
         phone.last_seen = Some(now);
+        phone.came_back();
         if phone.stage != Stage::Done {
             *phone.timer(Timer::NoTftp) = deadline;
         }
@@ -153,9 +165,15 @@ impl Fleet {
     /// A TFTP RRQ or HTTP GET for `name` began from `ip`. Call it before
     /// resolving the file. Returns the phone it was attributed to, if any.
     pub fn on_request(&mut self, now: Instant, ip: IpAddr, name: &str) -> Option<Mac> {
+        self.last_now = Some(now);
         let base = base_name(name);
         let file = RequestedFile::parse(base);
         let mac = self.attribute(ip, base, &file)?;
+        // A 79x0 fetches syncinfo.xml to decide whether to reboot: that is
+        // not a phone back from a reboot.
+        if file != RequestedFile::SyncinfoXml {
+            self.phone_mut(mac).came_back();
+        }
         // A name with a MAC taught its model in `attribute`.
         if let Some(m) = file.implied_model().filter(|_| file.mac().is_none()) {
             self.learn_model(mac, m, false, format!("asked for {base}"));
@@ -183,6 +201,11 @@ impl Fleet {
         }
         if phone.download.as_ref().is_some_and(|d| !d.complete) {
             *phone.timer(Timer::Stall) = stall;
+        }
+        if matches!(kind, Kind::Boot | Kind::Config) {
+            // Booting: whatever SCCP session the driver still holds for it
+            // is stale (a phone that lost power sends no FIN).
+            phone.sccp = false;
         }
         match kind {
             Kind::Boot => {
@@ -239,12 +262,92 @@ impl Fleet {
                 }
             }
         }
+        self.maybe_reboot(now, mac);
         self.update_stage(mac);
         Some(mac)
     }
 
+    /// The phone registered with phoneboot over SCCP, from `ip`, the lease
+    /// holder's address (the driver checked). `model` is what its device
+    /// type says; `load` its `loadInfo` (79x0 loads send none).
+    pub fn on_sccp_registered(
+        &mut self,
+        now: Instant,
+        mac: Mac,
+        ip: IpAddr,
+        model: Option<Model>,
+        load: Option<LoadName>,
+    ) {
+        self.last_now = Some(now);
+        self.bind(mac, ip);
+        if let Some(m) = model {
+            self.learn_model(mac, m, false, "its SCCP device type".to_owned());
+        }
+        let phone = self.phone_mut(mac);
+        phone.last_seen = Some(now);
+        phone.sccp = true;
+        // Registering is the end of a boot: whatever reboot was sent is over.
+        phone.came_back();
+        *phone.timer(Timer::NoTftp) = None;
+        match load {
+            Some(load) => self.reported(mac, load, "its SCCP Register says so"),
+            None => {
+                if self.phone_mut(mac).told.is_some() {
+                    self.conclude(mac, "then registered over SCCP".to_owned());
+                }
+            }
+        }
+        self.maybe_reboot(now, mac);
+        self.update_stage(mac);
+    }
+
+    /// The phone said which load it runs other than in its Register (an
+    /// SCCP Alarm's `Load=`); `how` says where, for the evidence.
+    pub fn on_reported_load(&mut self, now: Instant, mac: Mac, load: LoadName, how: &str) {
+        self.last_now = Some(now);
+        self.phone_mut(mac).last_seen = Some(now);
+        self.reported(mac, load, how);
+        self.maybe_reboot(now, mac);
+        self.update_stage(mac);
+    }
+
+    /// The phone's SCCP session with phoneboot ended.
+    pub fn on_sccp_closed(&mut self, now: Instant, mac: Mac) {
+        self.last_now = Some(now);
+        if let Some(p) = self.phones.get_mut(&mac) {
+            p.sccp = false;
+        }
+        self.update_stage(mac);
+    }
+
+    /// The operator wants the phone rebooted now. Emits
+    /// [`FleetEvent::Reboot`] and returns how it will be sent, or `None`
+    /// when phoneboot cannot reach the phone (no SCCP session, no SIP load).
+    pub fn request_reboot(&mut self, now: Instant, mac: Mac) -> Option<Channel> {
+        self.last_now = Some(now);
+        let channel = self.phones.get(&mac)?.channel()?;
+        let resets = {
+            let serving = self.serving_load(mac);
+            self.phones.get(&mac)?.resets_towards(serving.as_ref())
+        };
+        self.send_reboot(now, mac, channel, RebootCause::Operator, resets);
+        self.update_stage(mac);
+        Some(channel)
+    }
+
+    /// The reboot could not be sent (the session ended first, the address
+    /// is gone): it is not waited for.
+    pub fn reboot_failed(&mut self, mac: Mac) {
+        if let Some(p) = self.phones.get_mut(&mac) {
+            p.reboot = None;
+            *p.timer(Timer::Reboot) = None;
+        }
+        self.update_stage(mac);
+    }
+
     /// A transfer of `name` to `ip` ended; `bytes` were sent.
     pub fn on_transfer_done(&mut self, now: Instant, ip: IpAddr, name: &str, ok: bool, bytes: u64) {
+        self.last_now = Some(now);
         let base = base_name(name);
         let file = RequestedFile::parse(base);
         let Some(mac) = self.attribute(ip, base, &file) else {
@@ -288,6 +391,7 @@ impl Fleet {
 
     /// Run expired timers. An early or extra call does nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = Some(now);
         let due: Vec<(Mac, Timer)> = self
             .phones
             .values()
@@ -316,6 +420,15 @@ impl Fleet {
                     };
                     self.stall(mac, d);
                 }
+                Timer::Reboot => {
+                    if let Some(r) = phone.reboot.take() {
+                        let d = Diagnosis::NoReturn {
+                            channel: r.channel,
+                            waited: now.saturating_duration_since(r.at),
+                        };
+                        self.stall(mac, d);
+                    }
+                }
                 Timer::Stall => {
                     if let Some(d) = phone.download.as_ref().filter(|d| !d.complete) {
                         let loader = d.loader_done();
@@ -330,6 +443,7 @@ impl Fleet {
                     }
                 }
             }
+            self.maybe_reboot(now, mac);
             self.update_stage(mac);
         }
     }
@@ -468,6 +582,9 @@ impl Fleet {
         let macs: Vec<Mac> = self.phones.keys().copied().collect();
         for mac in macs {
             self.replan(mac);
+            if let Some(now) = self.last_now {
+                self.maybe_reboot(now, mac);
+            }
             self.update_stage(mac);
         }
     }
@@ -712,6 +829,137 @@ impl Fleet {
             });
         }
         self.replan(mac);
+    }
+
+    /// The phone itself says it runs `load`.
+    fn reported(&mut self, mac: Mac, load: LoadName, how: &str) {
+        let phone = self.phone_mut(mac);
+        if phone.model.is_some_and(|m| !load.fits(m)) {
+            // Not a load for this hardware: a garbled report, not evidence.
+            return;
+        }
+        phone.told = None;
+        phone.quiet_boots = None;
+        *phone.timer(Timer::Settle) = None;
+        let complete = phone.download.as_ref().filter(|d| d.complete).cloned();
+        match complete {
+            Some(d) if d.load == load => {
+                // Conclude the hop through the one path that counts hops.
+                phone.told = Some(Told {
+                    load,
+                    file: "its config".to_owned(),
+                });
+                self.conclude(mac, how.to_owned());
+                return;
+            }
+            Some(d) => {
+                // Fetched all of the hop, rebooted, and runs something else.
+                phone.download = None;
+                let attempts = phone.attempts;
+                self.events.push_back(FleetEvent::HopRetry {
+                    mac,
+                    load: d.load.clone(),
+                    attempts,
+                });
+                if attempts >= self.policy.max_attempts {
+                    self.stall(
+                        mac,
+                        Diagnosis::ImageRefused {
+                            load: d.load,
+                            attempts,
+                        },
+                    );
+                }
+            }
+            None => {}
+        }
+        let phone = self.phone_mut(mac);
+        if phone.current.as_ref() == Some(&load) {
+            phone.evidence = format!("runs {load}: {how}");
+            return;
+        }
+        phone.current = Some(load.clone());
+        phone.evidence = format!("runs {load}: {how}");
+        let evidence = phone.evidence.clone();
+        self.events.push_back(FleetEvent::Belief {
+            mac,
+            current: Some(load),
+            evidence,
+        });
+        self.replan(mac);
+    }
+
+    /// Asks for a reboot when the phone runs a verified hop, the next one
+    /// is ready and phoneboot can reach it.
+    fn maybe_reboot(&mut self, now: Instant, mac: Mac) {
+        if self.policy.reboot != RebootMode::Auto {
+            return;
+        }
+        let max = self.policy.max_resets;
+        let Some(phone) = self.phones.get(&mac) else {
+            return;
+        };
+        let quiet = phone.reboot.is_none()
+            && phone.download.is_none()
+            && phone.told.is_none()
+            && phone.stall.is_none()
+            && matches!(phone.plan, Some(Ok(_)));
+        let (Some(current), Some(next)) = (phone.current.clone(), phone.serving()) else {
+            return;
+        };
+        if !quiet || current == next {
+            return;
+        }
+        let Some(channel) = phone.channel() else {
+            return;
+        };
+        let sent = phone.resets_towards(Some(&next));
+        if sent >= max {
+            self.stall(
+                mac,
+                Diagnosis::ResetsIgnored {
+                    load: next,
+                    resets: sent,
+                },
+            );
+            return;
+        }
+        let phone = self.phone_mut(mac);
+        phone.resets = Some((next.clone(), sent.saturating_add(1)));
+        self.send_reboot(
+            now,
+            mac,
+            channel,
+            RebootCause::NextHop { next },
+            sent.saturating_add(1),
+        );
+    }
+
+    fn send_reboot(
+        &mut self,
+        now: Instant,
+        mac: Mac,
+        channel: Channel,
+        cause: RebootCause,
+        resets: u32,
+    ) {
+        let deadline = now.checked_add(self.policy.reboot_timeout);
+        let phone = self.phone_mut(mac);
+        phone.reboot = Some(PendingReboot {
+            channel,
+            cause: cause.clone(),
+            at: now,
+        });
+        *phone.timer(Timer::Reboot) = deadline;
+        if matches!(phone.stall, Some(Diagnosis::NoReturn { .. })) {
+            phone.stall = None;
+        }
+        self.events.push_back(FleetEvent::Reboot {
+            mac,
+            channel,
+            cause,
+            resets,
+        });
     }
 }
 

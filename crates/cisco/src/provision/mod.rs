@@ -68,8 +68,21 @@
 //! `XMLDefault.cnf.xml` per requesting phone when the fleet knows its MAC
 //! ([`Fleet::mac_for_ip`]), and [`Fleet::default_load`] otherwise.
 //!
+//! What the phone says about itself counts too: the load in an SCCP
+//! Register (`loadInfo`) or Alarm (`Load=`) is the running load, reported
+//! ([`Fleet::on_reported_load`]); a Register without a load, right after a
+//! config named X that the phone did not fetch, means it runs X
+//! ([`Fleet::on_sccp_registered`]).
+//!
 //! Hops are served one at a time: after a hop is verified the next one is
-//! named in the phone's config, which the phone reads on its next boot.
+//! named in the phone's config, which the phone reads on its next boot. A
+//! phone reads its config only when it boots, so when a hop is verified,
+//! the next one is ready and phoneboot can reach the phone (an SCCP session
+//! with phoneboot, or a SIP load that takes NOTIFY), the fleet emits
+//! [`FleetEvent::Reboot`] ([`Policy::reboot`] `Auto`). At most
+//! [`Policy::max_resets`] per hop, and a phone that is not heard from within
+//! [`Policy::reboot_timeout`] is diagnosed. The operator can ask for a
+//! reboot at any time ([`Fleet::request_reboot`]).
 
 mod fleet;
 mod phone;
@@ -77,7 +90,8 @@ mod vocab;
 
 pub use fleet::{check_invariants, Fleet};
 pub use vocab::{
-    Diagnosis, FleetEvent, Intent, Intents, PhoneRecord, PhoneView, Policy, Progress, Stage,
+    Channel, Diagnosis, FleetEvent, Intent, Intents, PendingReboot, PhoneRecord, PhoneView,
+    Policy, Progress, RebootCause, RebootMode, Stage,
 };
 
 #[cfg(test)]

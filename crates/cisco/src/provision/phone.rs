@@ -5,7 +5,9 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::Instant;
 
-use super::vocab::{Diagnosis, Intent, PhoneRecord, PhoneView, Progress, Stage};
+use super::vocab::{
+    Channel, Diagnosis, Intent, PendingReboot, PhoneRecord, PhoneView, Progress, Stage,
+};
 use crate::desired::Mac;
 use crate::files::classify;
 use crate::load_name::LoadName;
@@ -17,9 +19,10 @@ pub(super) enum Timer {
     NoTftp = 0,
     Settle = 1,
     Stall = 2,
+    Reboot = 3,
 }
 
-pub(super) const TIMERS: [Timer; 3] = [Timer::NoTftp, Timer::Settle, Timer::Stall];
+pub(super) const TIMERS: [Timer; 4] = [Timer::NoTftp, Timer::Settle, Timer::Stall, Timer::Reboot];
 
 #[derive(Debug, Clone)]
 pub(super) struct Download {
@@ -94,8 +97,14 @@ pub(super) struct Phone {
     pub(super) term_requests: VecDeque<Instant>,
     pub(super) stall: Option<Diagnosis>,
     pub(super) last_seen: Option<Instant>,
-    pub(super) timers: [Option<Instant>; 3],
+    pub(super) timers: [Option<Instant>; 4],
     pub(super) stage: Stage,
+    /// Registered with phoneboot over SCCP now.
+    pub(super) sccp: bool,
+    /// A reboot sent that the phone has not come back from.
+    pub(super) reboot: Option<PendingReboot>,
+    /// Reboots sent towards this load (the hop its config names).
+    pub(super) resets: Option<(LoadName, u32)>,
 }
 
 impl Phone {
@@ -122,8 +131,11 @@ impl Phone {
             term_requests: VecDeque::new(),
             stall: None,
             last_seen: None,
-            timers: [None; 3],
+            timers: [None; 4],
             stage: Stage::Discovered,
+            sccp: false,
+            reboot: None,
+            resets: None,
         }
     }
 
@@ -156,11 +168,49 @@ impl Phone {
     }
 
     pub(super) fn timer(&mut self, t: Timer) -> &mut Option<Instant> {
-        let [no_tftp, settle, stall] = &mut self.timers;
+        let [no_tftp, settle, stall, reboot] = &mut self.timers;
         match t {
             Timer::NoTftp => no_tftp,
             Timer::Settle => settle,
             Timer::Stall => stall,
+            Timer::Reboot => reboot,
+        }
+    }
+
+    /// How phoneboot can reboot it now: its SCCP session with phoneboot,
+    /// else NOTIFY when it is known to run a SIP load at a known address.
+    pub(super) fn channel(&self) -> Option<Channel> {
+        if self.sccp {
+            return Some(Channel::Sccp);
+        }
+        let load = self.current.as_ref()?;
+        self.ip?;
+        if load.protocol() != Some(crate::model::Protocol::Sip) {
+            return None;
+        }
+        let model = self.model?;
+        Some(if model.family() == crate::model::Family::Series79x0 {
+            Channel::SipCheckSync
+        } else {
+            Channel::SipServiceControl
+        })
+    }
+
+    /// Heard from after a reboot was sent: the reboot is over.
+    pub(super) fn came_back(&mut self) {
+        if self.reboot.take().is_some() {
+            *self.timer(Timer::Reboot) = None;
+        }
+        if matches!(self.stall, Some(Diagnosis::NoReturn { .. })) {
+            self.stall = None;
+        }
+    }
+
+    /// Reboots sent towards `load`.
+    pub(super) fn resets_towards(&self, load: Option<&LoadName>) -> u32 {
+        match (&self.resets, load) {
+            (Some((l, n)), Some(load)) if l == load => *n,
+            _ => 0,
         }
     }
 
@@ -202,6 +252,9 @@ impl Phone {
         }
         if self.model.is_none() {
             return Stage::Discovered;
+        }
+        if self.reboot.is_some() && self.hops_left() > 0 {
+            return Stage::Resetting { hop, of };
         }
         if self.belief().is_some() && self.hops_left() == 0 {
             return Stage::Done;
@@ -257,6 +310,9 @@ impl Phone {
             diagnosis: self.diagnosis(),
             attempts: self.attempts,
             last_seen: self.last_seen,
+            channel: self.channel(),
+            reboot: self.reboot.clone(),
+            resets: self.resets_towards(self.serving().as_ref()),
         }
     }
 }

@@ -772,3 +772,273 @@ fn a_download_cut_short_again_and_again_is_diagnosed() {
         "{d:?}"
     );
 }
+
+// ---- hands-off: what the phone says, and the reboots the fleet asks for ----
+
+impl Rig {
+    fn with_policy(mut self, policy: Policy) -> Rig {
+        let catalog = self.fleet.catalog().to_vec();
+        let mut fleet = Fleet::new(policy, sip);
+        fleet.set_catalog(catalog);
+        self.fleet = fleet;
+        self
+    }
+
+    fn reboots(&self, mac: Mac) -> Vec<(Channel, RebootCause)> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                FleetEvent::Reboot {
+                    mac: m,
+                    channel,
+                    cause,
+                    ..
+                } if *m == mac => Some((*channel, cause.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn register(&mut self, phone: &SimPhone, load: Option<&str>) {
+        self.fleet.on_sccp_registered(
+            self.now,
+            phone.mac,
+            phone.ip,
+            Some(phone.model),
+            load.map(l),
+        );
+        self.drain();
+    }
+}
+
+impl SimPhone {
+    /// Boots, and on an SCCP load registers with phoneboot the way the
+    /// family does (79x0: no load name; Java: `loadInfo`). Returns whether
+    /// the fleet asked for a reboot.
+    fn boot_and_register(&mut self, rig: &mut Rig) -> bool {
+        let before = rig.reboots(self.mac).len();
+        if self.boot(rig) {
+            // Flashed: the firmware reboots by itself.
+            return true;
+        }
+        if self.running.protocol() == Some(Protocol::Sccp) {
+            let load = self.model.family().is_java().then(|| self.running.to_string());
+            rig.register(self, load.as_deref());
+        }
+        rig.reboots(self.mac).len() > before
+    }
+
+    /// Walks with no hand on the phone: it boots again only when its
+    /// firmware or phoneboot says so. Returns the boots it took.
+    fn walk_hands_off(&mut self, rig: &mut Rig, max: usize) -> usize {
+        self.power_on(rig);
+        for n in 1..=max {
+            let again = self.boot_and_register(rig);
+            if rig.stage(self.mac) == Stage::Done {
+                return n;
+            }
+            assert!(
+                again,
+                "{} sits on {} with nobody to reboot it: {:?}",
+                self.model,
+                self.running,
+                rig.fleet.phone(self.mac)
+            );
+            rig.now += Duration::from_secs(30);
+            self.power_on(rig);
+        }
+        panic!("{} did not finish: {:?}", self.model, rig.fleet.phone(self.mac));
+    }
+}
+
+#[test]
+fn a_7960_walks_to_sip_with_sccp_resets_and_no_hand_on_it() {
+    let mut rig = Rig::new(&P0X3, sip);
+    let mut phone = SimPhone::new(1, Model::Cp7960, "P00303010102");
+    phone.walk_hands_off(&mut rig, 10);
+    assert_eq!(
+        rig.hops_done(phone.mac),
+        ["P00305000500", "P00308000900", "P0S3-8-12-00"]
+    );
+    // 5.x and 8.0(9) registered without naming their load, and were reset
+    // into the next hop; the SIP load needs no reset.
+    let reboots = rig.reboots(phone.mac);
+    assert_eq!(
+        reboots,
+        [
+            (
+                Channel::Sccp,
+                RebootCause::NextHop {
+                    next: l("P00308000900")
+                }
+            ),
+            (
+                Channel::Sccp,
+                RebootCause::NextHop {
+                    next: l("P0S3-8-12-00")
+                }
+            ),
+        ]
+    );
+    let view = rig.fleet.phone(phone.mac).unwrap();
+    assert_eq!(view.reboot, None);
+    assert_eq!(view.diagnosis, None);
+}
+
+#[test]
+fn a_java_phones_register_load_verifies_its_hop() {
+    let names = ["SCCP41.8-3-1S", "SCCP41.8-5-2S", "SIP41.9-4-2SR3-1S"];
+    let mut rig = Rig::new(&names, sip);
+    let mut phone = SimPhone::new(2, Model::Cp7941, "SCCP41.8-3-1S");
+    phone.power_on(&mut rig);
+    assert!(phone.boot_and_register(&mut rig), "flashes 8.5(2)");
+    phone.power_on(&mut rig);
+    phone.read_config(&mut rig);
+    rig.register(&phone, Some("SCCP41.8-5-2S"));
+    assert_eq!(rig.hops_done(phone.mac), ["SCCP41.8-5-2S"]);
+    let view = rig.fleet.phone(phone.mac).unwrap();
+    assert!(view.evidence.contains("SCCP Register"), "{}", view.evidence);
+    assert_eq!(
+        rig.reboots(phone.mac),
+        [(
+            Channel::Sccp,
+            RebootCause::NextHop {
+                next: l("SIP41.9-4-2SR3-1S")
+            }
+        )]
+    );
+    assert!(matches!(view.stage, Stage::Resetting { hop: 2, of: 2 }), "{:?}", view.stage);
+}
+
+#[test]
+fn a_phone_that_reports_its_old_load_after_a_full_download_did_not_take_it() {
+    let names = ["SCCP41.8-3-1S", "SCCP41.8-5-2S", "SIP41.9-4-2SR3-1S"];
+    let mut rig = Rig::new(&names, sip);
+    let mut phone = SimPhone::new(3, Model::Cp7941, "SCCP41.8-3-1S");
+    phone.keeps_old = 1;
+    phone.power_on(&mut rig);
+    assert!(phone.boot_and_register(&mut rig));
+    phone.power_on(&mut rig);
+    phone.read_config(&mut rig);
+    rig.register(&phone, Some("SCCP41.8-3-1S"));
+    assert!(rig.hops_done(phone.mac).is_empty());
+    assert!(rig
+        .events
+        .iter()
+        .any(|e| matches!(e, FleetEvent::HopRetry { load, .. } if *load == l("SCCP41.8-5-2S"))));
+    let view = rig.fleet.phone(phone.mac).unwrap();
+    assert_eq!(view.current, Some(l("SCCP41.8-3-1S")));
+    // It is reset to try the same hop again.
+    assert_eq!(view.next, Some(l("SCCP41.8-5-2S")));
+    assert_eq!(rig.reboots(phone.mac).len(), 1);
+}
+
+#[test]
+fn resets_are_bounded_per_hop_then_diagnosed() {
+    let mut rig = Rig::new(&P0X3, sip);
+    let phone = SimPhone::new(4, Model::Cp7960, "P00305000500");
+    rig.fleet.set_model(phone.mac, phone.model);
+    phone.power_on(&mut rig);
+    // A phone that re-registers after every Reset without rebooting.
+    phone.read_config(&mut rig);
+    for _ in 0..5 {
+        rig.register(&phone, None);
+        rig.now += Duration::from_secs(5);
+    }
+    let max = Policy::default().max_resets as usize;
+    assert_eq!(rig.reboots(phone.mac).len(), max);
+    assert!(
+        rig.diagnoses(phone.mac)
+            .iter()
+            .any(|d| matches!(d, Diagnosis::ResetsIgnored { resets, .. } if *resets as usize == max)),
+        "{:?}",
+        rig.diagnoses(phone.mac)
+    );
+    assert_eq!(rig.stage(phone.mac), Stage::Stalled);
+}
+
+#[test]
+fn a_phone_that_does_not_come_back_from_a_reset_is_diagnosed() {
+    let mut rig = Rig::new(&P0X3, sip);
+    let phone = SimPhone::new(5, Model::Cp7960, "P00305000500");
+    phone.power_on(&mut rig);
+    phone.read_config(&mut rig);
+    rig.register(&phone, None);
+    assert_eq!(rig.reboots(phone.mac).len(), 1);
+    rig.fleet.on_sccp_closed(rig.now, phone.mac);
+    rig.advance(Policy::default().reboot_timeout.as_secs() - 1);
+    assert!(rig.diagnoses(phone.mac).is_empty());
+    rig.advance(2);
+    assert!(
+        matches!(
+            rig.diagnoses(phone.mac).as_slice(),
+            [Diagnosis::NoReturn {
+                channel: Channel::Sccp,
+                ..
+            }]
+        ),
+        "{:?}",
+        rig.diagnoses(phone.mac)
+    );
+    // Heard from again: the diagnosis clears and the walk goes on.
+    phone.power_on(&mut rig);
+    assert_eq!(rig.fleet.phone(phone.mac).unwrap().diagnosis, None);
+}
+
+#[test]
+fn manual_mode_and_no_session_mean_no_reset() {
+    let policy = Policy {
+        reboot: RebootMode::Manual,
+        ..Policy::default()
+    };
+    let mut rig = Rig::new(&P0X3, sip).with_policy(policy);
+    let phone = SimPhone::new(6, Model::Cp7960, "P00305000500");
+    phone.power_on(&mut rig);
+    phone.read_config(&mut rig);
+    rig.register(&phone, None);
+    assert!(rig.reboots(phone.mac).is_empty());
+    assert!(matches!(rig.stage(phone.mac), Stage::OnHop { .. } | Stage::Configured));
+    // Asked by the operator: sent, and counted as the operator's.
+    assert_eq!(rig.fleet.request_reboot(rig.now, phone.mac), Some(Channel::Sccp));
+    rig.drain();
+    assert_eq!(
+        rig.reboots(phone.mac),
+        [(Channel::Sccp, RebootCause::Operator)]
+    );
+    // Without a session (and not on SIP) there is no way to reach it.
+    rig.fleet.on_sccp_closed(rig.now, phone.mac);
+    assert_eq!(rig.fleet.request_reboot(rig.now, phone.mac), None);
+    rig.drain();
+    assert_eq!(rig.reboots(phone.mac).len(), 1);
+}
+
+#[test]
+fn a_sip_79x0_is_notified_when_a_newer_load_arrives() {
+    // On SIP 8.11 with nothing newer in the library: done.
+    let mut rig = Rig::new(&["P0S3-8-11-00"], |_, _| Intent {
+        protocol: Protocol::Sip,
+        target: TargetLoad::Newest,
+        start_load: Some(l("P0S3-8-11-00")),
+    });
+    let mut phone = SimPhone::new(7, Model::Cp7960, "P0S3-8-11-00");
+    phone.walk(&mut rig, 3);
+    assert!(rig.reboots(phone.mac).is_empty());
+    // 8.12 is imported: the phone is told through check-sync.
+    rig.fleet.set_catalog(catalog(&["P0S3-8-11-00", "P0S3-8-12-00"]));
+    rig.drain();
+    assert_eq!(
+        rig.reboots(phone.mac),
+        [(
+            Channel::SipCheckSync,
+            RebootCause::NextHop {
+                next: l("P0S3-8-12-00")
+            }
+        )]
+    );
+    // Asking for syncinfo.xml is part of deciding, not a phone back from a reboot.
+    rig.get(phone.ip, "syncinfo.xml", true);
+    assert!(rig.fleet.phone(phone.mac).unwrap().reboot.is_some());
+    phone.power_on(&mut rig);
+    assert!(phone.boot(&mut rig));
+    assert_eq!(phone.running, l("P0S3-8-12-00"));
+}

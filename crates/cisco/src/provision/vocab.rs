@@ -55,6 +55,88 @@ pub struct Policy {
     pub term_loop_window: Duration,
     /// Complete downloads of one hop before "keeps its old image" is diagnosed.
     pub max_attempts: u32,
+    /// Whether phoneboot reboots a phone into its next hop by itself.
+    pub reboot: RebootMode,
+    /// A phone told to reboot that makes no DHCP or file request within
+    /// this long is diagnosed.
+    pub reboot_timeout: Duration,
+    /// Reboots sent towards one hop before the phone is diagnosed instead.
+    pub max_resets: u32,
+}
+
+/// Whether phoneboot sends the reboots that move a phone to its next hop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RebootMode {
+    /// As soon as a hop is verified and the next one is ready.
+    #[default]
+    Auto,
+    /// Only when the operator asks.
+    Manual,
+}
+
+/// How phoneboot can make a phone reboot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// The phone is registered with phoneboot over SCCP: `Reset` type 1.
+    Sccp,
+    /// A 79x0 SIP load: NOTIFY `check-sync`; it reboots when the SYNC of
+    /// its `syncinfo.xml` differs from the one in its config.
+    SipCheckSync,
+    /// A Java SIP load: NOTIFY `service-control` with `action=reset`.
+    SipServiceControl,
+}
+
+impl Channel {
+    /// A short word for logs and the API.
+    pub fn word(self) -> &'static str {
+        match self {
+            Channel::Sccp => "sccp_reset",
+            Channel::SipCheckSync => "sip_check_sync",
+            Channel::SipServiceControl => "sip_service_control",
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Channel::Sccp => "SCCP Reset",
+            Channel::SipCheckSync => "SIP NOTIFY check-sync",
+            Channel::SipServiceControl => "SIP NOTIFY service-control reset",
+        })
+    }
+}
+
+/// Why a reboot was asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RebootCause {
+    /// Its hop is verified and `next` is ready.
+    NextHop {
+        /// The load its config names now.
+        next: LoadName,
+    },
+    /// The operator asked.
+    Operator,
+}
+
+impl fmt::Display for RebootCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RebootCause::NextHop { next } => write!(f, "next hop {next} is ready"),
+            RebootCause::Operator => f.write_str("the operator asked"),
+        }
+    }
+}
+
+/// A reboot that was asked for and whose phone has not come back yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingReboot {
+    /// How it was sent.
+    pub channel: Channel,
+    /// Why.
+    pub cause: RebootCause,
+    /// When.
+    pub at: Instant,
 }
 
 impl Default for Policy {
@@ -66,6 +148,9 @@ impl Default for Policy {
             term_loop_count: 3,
             term_loop_window: Duration::from_secs(30 * 60),
             max_attempts: 3,
+            reboot: RebootMode::Auto,
+            reboot_timeout: Duration::from_secs(300),
+            max_resets: 3,
         }
     }
 }
@@ -115,6 +200,13 @@ pub enum Stage {
         /// Of how many.
         of: u32,
     },
+    /// Runs the hop before `hop` and was told to reboot into `hop`; not back yet.
+    Resetting {
+        /// Which hop it reboots for.
+        hop: u32,
+        /// Of how many.
+        of: u32,
+    },
     /// Runs hop `hop`; takes the next one when it next reads its config.
     OnHop {
         /// Which hop.
@@ -145,6 +237,7 @@ impl fmt::Display for Stage {
             ),
             Stage::Rebooting { hop, of } => write!(f, "rebooting into hop {hop}/{of}"),
             Stage::Verifying { hop, of } => write!(f, "verifying hop {hop}/{of}"),
+            Stage::Resetting { hop, of } => write!(f, "told to reboot for hop {hop}/{of}"),
             Stage::OnHop { hop, of } => write!(f, "on hop {hop}/{of}"),
             Stage::Done => f.write_str("done"),
             Stage::Stalled => f.write_str("stalled"),
@@ -192,6 +285,20 @@ pub enum Diagnosis {
         /// Files it never fetched.
         missing: Vec<String>,
     },
+    /// Told to reboot, and not heard from since.
+    NoReturn {
+        /// How it was told.
+        channel: Channel,
+        /// How long it has been.
+        waited: Duration,
+    },
+    /// Rebooted towards `load` again and again without taking it.
+    ResetsIgnored {
+        /// The hop it was sent to.
+        load: LoadName,
+        /// Reboots sent.
+        resets: u32,
+    },
     /// A lease but no TFTP request.
     NoTftp {
         /// The leased address.
@@ -224,6 +331,15 @@ impl Diagnosis {
             Diagnosis::DownloadStalled { .. } => "check the network path and the TFTP log for \
                 errors on these files, then power-cycle the phone"
                 .to_owned(),
+            Diagnosis::NoReturn { .. } => "the phone was told to reboot and has not asked for \
+                anything since: check its power and cable, and that DHCP and TFTP reach it; if it \
+                is stuck on a boot screen, power-cycle it"
+                .to_owned(),
+            Diagnosis::ResetsIgnored { load, .. } => format!(
+                "check that the phone's config names {load} (the dashboard shows where its config \
+                 comes from), that {load} is complete in the library, and the phone's own status \
+                 screen; reboot it by hand once, or set [provision] reboot = \"manual\""
+            ),
             Diagnosis::NoTftp { .. } => "check that DHCP options 150 and 66 reach the phone \
                 (another DHCP server, or a relay dropping them?) and that UDP 69 is reachable; if \
                 the phone is up and working, ignore this"
@@ -257,6 +373,15 @@ impl fmt::Display for Diagnosis {
                 f,
                 "stopped downloading {load}; never fetched {}",
                 missing.join(", ")
+            )?,
+            Diagnosis::NoReturn { channel, waited } => write!(
+                f,
+                "sent {channel} and heard nothing from it in {}s",
+                waited.as_secs()
+            )?,
+            Diagnosis::ResetsIgnored { load, resets } => write!(
+                f,
+                "rebooted {resets} times towards {load} and still does not take it"
             )?,
             Diagnosis::NoTftp { ip, waited } => {
                 let ip = ip.map_or_else(|| "its address".to_owned(), |i| i.to_string());
@@ -308,6 +433,18 @@ pub enum FleetEvent {
         current: Option<LoadName>,
         /// Why.
         evidence: String,
+    },
+    /// Make the phone reboot now, through `channel`. The fleet counts it as
+    /// sent; report a failure with [`Fleet::reboot_failed`](super::Fleet::reboot_failed).
+    Reboot {
+        /// The phone.
+        mac: Mac,
+        /// How.
+        channel: Channel,
+        /// Why.
+        cause: RebootCause,
+        /// Reboots sent towards this hop, this one included.
+        resets: u32,
     },
     /// Something needs the operator.
     Diagnosis {
@@ -364,6 +501,12 @@ pub struct PhoneView {
     pub diagnosis: Option<Diagnosis>,
     /// Complete downloads of the hop being served.
     pub attempts: u32,
-    /// Its last DHCP or file request.
+    /// Its last DHCP or file request, or SCCP registration.
     pub last_seen: Option<Instant>,
+    /// How phoneboot can reboot it now, if it can.
+    pub channel: Option<Channel>,
+    /// A reboot asked for that it has not come back from.
+    pub reboot: Option<PendingReboot>,
+    /// Reboots sent towards the hop its config names.
+    pub resets: u32,
 }

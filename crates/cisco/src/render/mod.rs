@@ -66,7 +66,9 @@ use std::fmt;
 
 use crate::{Mac, RequestedFile};
 
-pub use text::{os79xx_txt, ringlist_dat, sip_default_cnf, sip_mac_cnf};
+pub use text::{
+    os79xx_txt, ringlist_dat, sip_default_cnf, sip_mac_cnf, sync_of, sync_stamp, syncinfo_xml,
+};
 pub use xml::{dialplan_xml, sep_cnf_xml, xml_default};
 
 /// Whether `value` can go into any generated config unchanged: no `"`
@@ -115,6 +117,9 @@ pub enum GeneratedFile {
     RingListDat,
     /// `dialplan.xml` (SIP dial template).
     DialplanXml,
+    /// `syncinfo.xml` (79x0 SIP): rendered per requesting phone, with the
+    /// SYNC of the config it would get now.
+    SyncinfoXml,
 }
 
 impl GeneratedFile {
@@ -141,6 +146,7 @@ impl GeneratedFile {
             GeneratedFile::Os79xxTxt => "OS79XX.TXT".to_owned(),
             GeneratedFile::RingListDat => "RINGLIST.DAT".to_owned(),
             GeneratedFile::DialplanXml => "dialplan.xml".to_owned(),
+            GeneratedFile::SyncinfoXml => "syncinfo.xml".to_owned(),
         }
     }
 

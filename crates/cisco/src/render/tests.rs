@@ -121,13 +121,14 @@ fn xml_default_lists_one_load_per_model() {
     assert_eq!(
         members(root),
         vec![
+            // The SCCP server first, so SCCP phones register there.
+            ("0".into(), "2000".into(), None, "192.168.1.11".into()),
             (
-                "0".into(),
+                "1".into(),
                 "2000".into(),
                 Some("5062".into()),
                 "192.168.1.10".into()
             ),
-            ("1".into(), "2000".into(), None, "192.168.1.11".into()),
         ]
     );
     let infos: Vec<(String, String, String)> = root
@@ -395,7 +396,8 @@ fn hostile_values_round_trip_through_xml() {
         check_java_sip(&xml, &site, &phone, &load);
         let default = xml_default(&site, &[]);
         let doc = Document::parse(&default).unwrap();
-        assert_eq!(members(doc.root_element())[0].3, value);
+        let sip_member = members(doc.root_element()).pop().unwrap();
+        assert_eq!(sip_member.3, value);
     }
 }
 
@@ -775,4 +777,46 @@ fn generated_file_names() {
             assert_eq!(file.carries_secrets(), file.mac() == Some(mac));
         }
     }
+}
+
+#[test]
+fn an_sccp_server_with_a_port_and_the_sync_stamp() {
+    let mut site = site();
+    site.sccp_server = Some("10.0.0.1:2345".into());
+    let xml = xml_default(&site, &[]);
+    let doc = Document::parse(&xml).unwrap();
+    assert_eq!(
+        members(doc.root_element())[0],
+        ("0".into(), "2345".into(), None, "10.0.0.1".into())
+    );
+    let sccp = PhoneSettings {
+        protocol: Protocol::Sccp,
+        ..phone(3)
+    };
+    let load = load(Model::Cp7941, Protocol::Sccp);
+    let xml = sep_cnf_xml(&site, &sccp, Model::Cp7941, Some(&load));
+    let doc = Document::parse(&xml).unwrap();
+    let pool = child(doc.root_element(), "devicePool");
+    assert_eq!(
+        members(pool),
+        vec![("0".into(), "2345".into(), None, "10.0.0.1".into())]
+    );
+
+    // 79x0 SIP: the sync key stamps the rest of the file, and changes with it.
+    let image = LoadName::parse("P0S3-8-12-00").unwrap();
+    let a = sip_mac_cnf(&site, &phone(3), Model::Cp7960, &image);
+    let mut renamed = phone(3);
+    renamed.lines[0].display = "Reception".into();
+    let b = sip_mac_cnf(&site, &renamed, Model::Cp7960, &image);
+    let (sa, sb) = (sync_of(&a).unwrap(), sync_of(&b).unwrap());
+    assert_eq!(sa.len(), 16);
+    assert_ne!(sa, sb);
+    assert_eq!(sa, sync_stamp(&a));
+    let keys = parse_cnf(&a);
+    assert_eq!(keys.last(), Some(&("sync".to_owned(), sa.to_owned())));
+    let info = syncinfo_xml(sa);
+    let doc = Document::parse(&info).unwrap();
+    let image_el = child(doc.root_element(), "IMAGE");
+    assert_eq!(image_el.attribute("VERSION"), Some("*"));
+    assert_eq!(image_el.attribute("SYNC"), Some(sa));
 }

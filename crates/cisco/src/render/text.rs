@@ -40,6 +40,12 @@ pub fn sip_default_cnf(site: &Site, image_version: &LoadName) -> String {
 /// `proxyN_address`/`proxyN_port`; the rest are set to `UNPROVISIONED`.
 /// Lines past the model's count are left out, and speed dials are not
 /// written (the reference documents no 79x0 key for them).
+///
+/// The last key is `sync`: a stamp of everything above it
+/// ([`sync_stamp`]). After a NOTIFY `check-sync` the phone compares it with
+/// the SYNC in `syncinfo.xml` ([`syncinfo_xml`]) and reboots when they
+/// differ, so a phone whose config changed reboots and one whose config did
+/// not stays up.
 pub fn sip_mac_cnf(
     site: &Site,
     phone: &PhoneSettings,
@@ -79,7 +85,40 @@ pub fn sip_mac_cnf(
             }
         }
     }
+    let stamp = sync_stamp(&cnf.out);
+    cnf.kv("sync", &stamp);
     cnf.out
+}
+
+/// The `sync` value of a `SIP<MAC>.cnf`: 16 hex digits of a 64-bit FNV-1a
+/// hash of the text before the `sync` key (within the 32 characters the
+/// 79x0 takes). It changes whenever the config does.
+pub fn sync_stamp(config_text: &str) -> String {
+    let body = config_text
+        .rfind("\r\nsync: ")
+        .and_then(|at| config_text.get(..at.saturating_add(2)))
+        .unwrap_or(config_text);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in body.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// The `sync` value written in a `SIP<MAC>.cnf`, if any.
+pub fn sync_of(config_text: &str) -> Option<&str> {
+    const KEY: &str = "\r\nsync: \"";
+    let at = config_text.rfind(KEY)?;
+    let rest = config_text.get(at.saturating_add(KEY.len())..)?;
+    rest.split('"').next()
+}
+
+/// `syncinfo.xml` for one phone: any image (`VERSION="*"`), and the SYNC of
+/// the config it would get now.
+pub fn syncinfo_xml(stamp: &str) -> String {
+    let stamp: String = stamp.chars().filter(char::is_ascii_alphanumeric).collect();
+    format!("<SYNCINFO>\r\n<IMAGE VERSION=\"*\" SYNC=\"{stamp}\"/>\r\n</SYNCINFO>\r\n")
 }
 
 /// `OS79XX.TXT`: the load name, no extension, then CRLF. No trailing space:

@@ -14,15 +14,30 @@ use crate::{Family, LoadName, Model, PhoneSettings, Protocol, Site, Transport};
 
 type W = Writer<Vec<u8>>;
 
-/// SCCP's TCP port; every SCCP example uses it and nothing configures another.
-const SCCP_PORT: u16 = 2000;
+/// SCCP's TCP port, unless the server is written `host:port`.
+pub const SCCP_PORT: u16 = 2000;
+
+/// An SCCP server as configured: `host` (port 2000) or `host:port`.
+fn sccp_member(server: &str) -> (&str, u16) {
+    match server.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => match port.parse() {
+            Ok(port) => (host, port),
+            Err(_) => (server, SCCP_PORT),
+        },
+        _ => (server, SCCP_PORT),
+    }
+}
+
+/// One call manager member: host, SCCP port, SIP port (`None` for SCCP-only).
+type Member<'a> = (&'a str, u16, Option<u16>);
 
 /// `XMLDefault.cnf.xml`: what a phone without a per-MAC file gets.
 ///
-/// `callManagerGroup` sits directly under `<Default>` (the seed's and
-/// chan-sccp's form; provision_sccp wraps it in `devicePool`). Member 0 is the
-/// SIP server with `ethernetPhonePort` 2000 and `sipPort`; when the site has
-/// a different SCCP server it follows as member 1 so SCCP phones find it.
+/// `callManagerGroup` sits directly under `<Default>` (the seed's, CUCM's and
+/// chan-sccp's form; provision_sccp wraps it in `devicePool`). When the site
+/// has an SCCP server other than the SIP server it is member 0, so SCCP
+/// phones register there first; the SIP server (`ethernetPhonePort` 2000 and
+/// `sipPort`) follows.
 /// One `loadInformationNNN` per model, in catalog order; a model listed
 /// twice keeps its first load, and a load that does not fit its model is left
 /// out (the phone would refuse it).
@@ -36,12 +51,14 @@ pub fn xml_default(site: &Site, loads: &[(Model, LoadName)]) -> String {
     entries.sort_by_key(|e| e.0);
     document(|w| {
         parent(w, "Default", |w| {
-            let mut servers = vec![(site.sip_server.as_str(), Some(site.sip_port))];
+            let mut servers: Vec<Member> = Vec::new();
             if let Some(sccp) = site.sccp_server.as_deref() {
-                if sccp != site.sip_server {
-                    servers.push((sccp, None));
+                let (host, port) = sccp_member(sccp);
+                if host != site.sip_server || port != SCCP_PORT {
+                    servers.push((host, port, None));
                 }
             }
+            servers.push((site.sip_server.as_str(), SCCP_PORT, Some(site.sip_port)));
             call_manager_group(w, &servers)?;
             for (model, load) in entries {
                 let name = format!("loadInformation{}", model.load_information_id());
@@ -71,8 +88,8 @@ pub fn xml_default(site: &Site, loads: &[(Model, LoadName)]) -> String {
 ///   lines from `SIP<MAC>.cnf` and only need `loadInformation` here, so the
 ///   passwords stay in one file (reference §2.3, Provisioner issue 154).
 /// - SCCP (and MGCP): `devicePool` pointing at the SCCP server on port 2000
-///   (the phone's own `sccp_server`, else the site's; no call manager group
-///   when neither is set), `loadInformation`, `vendorConfig`, locales. Lines
+///   (the phone's own `sccp_server`, else the site's, each `host` or
+///   `host:port`; no call manager group when neither is set), `loadInformation`, `vendorConfig`, locales. Lines
 ///   live on the SCCP server.
 ///
 /// `load` `None` leaves `loadInformation` out: the phone keeps what it runs.
@@ -99,10 +116,16 @@ pub fn sep_cnf_xml(
             parent(w, "devicePool", |w| {
                 date_time(w, site)?;
                 if sip {
-                    call_manager_group(w, &[(site.sip_server.as_str(), Some(site.sip_port))])
+                    call_manager_group(
+                        w,
+                        &[(site.sip_server.as_str(), SCCP_PORT, Some(site.sip_port))],
+                    )
                 } else {
                     match phone.sccp_server.as_deref().or(site.sccp_server.as_deref()) {
-                        Some(server) => call_manager_group(w, &[(server, None)]),
+                        Some(server) => {
+                            let (host, port) = sccp_member(server);
+                            call_manager_group(w, &[(host, port, None)])
+                        }
                         None => Ok(()),
                     }
                 }
@@ -208,18 +231,18 @@ fn date_time(w: &mut W, site: &Site) -> io::Result<()> {
     })
 }
 
-/// One `member` per server, priorities in order; `sip_port` `None` for SCCP-only members.
-fn call_manager_group(w: &mut W, servers: &[(&str, Option<u16>)]) -> io::Result<()> {
+/// One `member` per server, priorities in order.
+fn call_manager_group(w: &mut W, servers: &[Member]) -> io::Result<()> {
     parent(w, "callManagerGroup", |w| {
         parent(w, "members", |w| {
-            for (priority, (host, sip_port)) in servers.iter().enumerate() {
+            for (priority, (host, sccp_port, sip_port)) in servers.iter().enumerate() {
                 let priority = priority.to_string();
                 w.create_element("member")
                     .with_attribute(("priority", priority.as_str()))
                     .write_inner_content(|w| {
                         parent(w, "callManager", |w| {
                             parent(w, "ports", |w| {
-                                text(w, "ethernetPhonePort", &SCCP_PORT.to_string())?;
+                                text(w, "ethernetPhonePort", &sccp_port.to_string())?;
                                 if let Some(port) = sip_port {
                                     text(w, "sipPort", &port.to_string())?;
                                 }

@@ -21,6 +21,7 @@ pub fn phone_json(e: &Engine, v: &cisco::PhoneView) -> Value {
         cisco::Stage::Downloading { hop, of, .. }
         | cisco::Stage::Rebooting { hop, of }
         | cisco::Stage::Verifying { hop, of }
+        | cisco::Stage::Resetting { hop, of }
         | cisco::Stage::OnHop { hop, of } => (Some(hop), Some(of)),
         _ => (None, None),
     };

@@ -27,6 +27,7 @@ pub fn stage_word(stage: &Stage) -> &'static str {
         Stage::Downloading { .. } => "downloading",
         Stage::Rebooting { .. } => "rebooting",
         Stage::Verifying { .. } => "verifying",
+        Stage::Resetting { .. } => "resetting",
         Stage::OnHop { .. } => "on_hop",
         Stage::Done => "done",
         Stage::Stalled => "stalled",
@@ -54,6 +55,8 @@ pub fn diagnosis_code(d: &Diagnosis) -> &'static str {
         Diagnosis::LoaderOnly { .. } => "loader_only",
         Diagnosis::DownloadStalled { .. } => "download_stalled",
         Diagnosis::NoTftp { .. } => "no_tftp",
+        Diagnosis::NoReturn { .. } => "no_return",
+        Diagnosis::ResetsIgnored { .. } => "resets_ignored",
         _ => "other",
     }
 }
