@@ -145,6 +145,10 @@ pub struct ServeArgs {
     /// 0.0.0.0:514 on that interface].
     #[arg(long)]
     pub syslog_listen: Option<SocketAddr>,
+    /// Be the SCCP call manager of phones on stepping-stone loads here, or
+    /// "off" [default with --interface: 0.0.0.0:2000 on that interface].
+    #[arg(long, value_name = "ADDR|off")]
+    pub sccp_listen: Option<String>,
     /// Operator API (REST, events, /metrics) [default: 127.0.0.1:8067].
     /// Any address but loopback needs a token.
     #[arg(long)]

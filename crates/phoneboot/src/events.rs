@@ -25,6 +25,80 @@ pub enum Event {
     TransferStarted(TransferStarted),
     /// One finished phone HTTP request, whatever its result.
     HttpTransfer(HttpTransfer),
+    SccpRegister(SccpRegister),
+    SccpSession(SccpSession),
+    SccpReset(SccpReset),
+    SipNotify(SipNotify),
+}
+
+/// A phone asked to register over SCCP: accepted, or refused and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct SccpRegister {
+    pub peer: SocketAddr,
+    /// The device name it gave (`SEP001E4A123456`).
+    pub device_name: String,
+    #[serde(serialize_with = "display_opt")]
+    pub mac: Option<Mac>,
+    /// The device type code, and the model it names.
+    pub device_type: u32,
+    #[serde(serialize_with = "model_opt")]
+    pub model: Option<Model>,
+    /// The protocol version the phone offered, and the one agreed.
+    pub offered_version: u8,
+    pub protocol_version: Option<u8>,
+    /// `loadInfo` (long Register form only).
+    #[serde(serialize_with = "display_opt")]
+    pub load: Option<cisco::LoadName>,
+    pub accepted: bool,
+    /// Why it was refused (what the RegisterReject said, and more).
+    pub reason: Option<String>,
+}
+
+/// Something else on a registered SCCP session: an Alarm, or its end.
+#[derive(Debug, Clone, Serialize)]
+pub struct SccpSession {
+    pub peer: SocketAddr,
+    #[serde(serialize_with = "display_opt")]
+    pub mac: Option<Mac>,
+    /// `alarm` or `closed`.
+    pub kind: &'static str,
+    /// The load an Alarm's `Load=` names.
+    #[serde(serialize_with = "display_opt")]
+    pub load: Option<cisco::LoadName>,
+    /// The Alarm text, or why the session closed.
+    pub message: String,
+}
+
+/// A Reset phoneboot sent, or could not send.
+#[derive(Debug, Clone, Serialize)]
+pub struct SccpReset {
+    #[serde(serialize_with = "display")]
+    pub mac: Mac,
+    pub peer: Option<SocketAddr>,
+    /// `reset` (type 1) or `restart` (type 2).
+    pub reset_type: &'static str,
+    /// `sent`, or `no_session` when the phone is not registered with us.
+    pub result: &'static str,
+    /// Why it was sent.
+    pub cause: String,
+}
+
+/// A NOTIFY phoneboot sent to a SIP phone, and its answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct SipNotify {
+    #[serde(serialize_with = "display")]
+    pub mac: Mac,
+    pub phone: SocketAddr,
+    /// `check-sync` or `service-control`.
+    pub event: &'static str,
+    /// The Request-URI user (the phone's line-1 name).
+    pub user: String,
+    /// `200`, `404`, `481`, another code, or none.
+    pub status: Option<u16>,
+    /// `ok`, `not_found`, `no_transaction`, `other`, `no_answer`, `error`.
+    pub answer: &'static str,
+    pub tries: u32,
+    pub cause: String,
 }
 
 /// A download the server accepted; its end is a `TftpTransfer` or
@@ -177,6 +251,10 @@ impl Event {
             Event::HttpTransfer(_) => "http_transfer",
             Event::Syslog(_) => "syslog",
             Event::Phone(_) => "phone",
+            Event::SccpRegister(_) => "sccp_register",
+            Event::SccpSession(_) => "sccp_session",
+            Event::SccpReset(_) => "sccp_reset",
+            Event::SipNotify(_) => "sip_notify",
         }
     }
 
@@ -474,6 +552,43 @@ impl EventBus {
                 ),
                 p.kind == "diagnosis",
             ),
+            Event::SccpRegister(r) => (sccp_register_line(r), !r.accepted),
+            Event::SccpSession(s) => (
+                format!(
+                    "sccp {} {}{}: {}",
+                    s.peer,
+                    s.kind,
+                    s.mac.map(|m| format!(" mac={m}")).unwrap_or_default(),
+                    clean(&s.message)
+                ),
+                false,
+            ),
+            Event::SccpReset(r) => (
+                format!(
+                    "sccp reset ({}) to {}{}: {} ({})",
+                    r.reset_type,
+                    r.mac,
+                    r.peer.map(|p| format!(" at {p}")).unwrap_or_default(),
+                    r.result,
+                    r.cause
+                ),
+                r.result != "sent",
+            ),
+            Event::SipNotify(n) => (
+                format!(
+                    "sip notify {} to {} (sip:{}@, {}): {}{} after {} tr{} ({})",
+                    n.event,
+                    n.mac,
+                    clean(&n.user),
+                    n.phone,
+                    n.answer,
+                    n.status.map(|s| format!(" {s}")).unwrap_or_default(),
+                    n.tries,
+                    if n.tries == 1 { "y" } else { "ies" },
+                    n.cause
+                ),
+                n.answer != "ok",
+            ),
         };
         if let Some(observer) = self.observer.get() {
             observer(&event);
@@ -492,6 +607,38 @@ impl EventBus {
         }
         let _ = self.tx.send(Arc::new(event));
     }
+}
+
+/// Phone-supplied text on one log line.
+fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+fn sccp_register_line(r: &SccpRegister) -> String {
+    let mut line = format!(
+        "sccp register {} from {}: {}",
+        clean(&r.device_name),
+        r.peer,
+        if r.accepted { "accepted" } else { "refused" }
+    );
+    if let Some(m) = r.model {
+        line.push_str(&format!(" model={}", m.name()));
+    } else {
+        line.push_str(&format!(" device_type={}", r.device_type));
+    }
+    match r.protocol_version {
+        Some(v) => line.push_str(&format!(" version={v} (offered {})", r.offered_version)),
+        None => line.push_str(&format!(" offered_version={}", r.offered_version)),
+    }
+    if let Some(l) = &r.load {
+        line.push_str(&format!(" load={l}"));
+    }
+    if let Some(why) = &r.reason {
+        line.push_str(&format!(": {}", clean(why)));
+    }
+    line
 }
 
 fn syslog_line(m: &SyslogMessage) -> String {

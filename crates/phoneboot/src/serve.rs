@@ -109,8 +109,53 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             shutdown.clone(),
         )?;
         tracing::debug!("listeners for phones: {listeners:?}");
-        let engine = start_engine(&cfg, iface_addr, local, &listeners, lookup, &events)?;
+        let own_ip = own_address(iface_addr, local);
+        let sccp_listener = match cfg.sccp_enabled() {
+            true => Some(api::bind_tcp(
+                cfg.sccp.listen,
+                cfg.interface.as_deref(),
+                "the SCCP listener",
+                "--sccp-listen (or off)",
+            )?),
+            false => None,
+        };
+        let own_sccp = match &sccp_listener {
+            Some(l) => {
+                let bound = l.local_addr()?;
+                let host = Some(bound.ip()).filter(|ip| !ip.is_unspecified()).or(own_ip);
+                match host {
+                    Some(host) => Some(std::net::SocketAddr::new(host, bound.port())),
+                    None => {
+                        tracing::warn!(
+                            "SCCP listener on {bound}, but configs cannot name an address for it:                              serve an --interface or give --sccp-listen a specific address"
+                        );
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let engine = start_engine(
+            &cfg,
+            iface_addr,
+            local,
+            &listeners,
+            lookup.clone(),
+            own_sccp,
+            &events,
+        )?;
         let engine_task = tokio::spawn(engine.clone().run_timers(shutdown.clone()));
+        let control = start_control(
+            &cfg,
+            sccp_listener,
+            own_sccp,
+            own_ip,
+            dhcp.as_ref(),
+            lookup,
+            &engine,
+            &events,
+            &shutdown,
+        )?;
         let resolver = Arc::new(
             resolver::Resolver::new(root)
                 .with_library(library)
@@ -208,6 +253,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         for t in time_tasks {
             t.await.context("the SNTP or syslog task failed")??;
         }
+        for t in control.tasks {
+            t.await.context("the SCCP or NOTIFY task failed")??;
+        }
         engine_task.await.context("the provisioning task failed")?;
         if let Some(c) = committer {
             tokio::task::spawn_blocking(move || c.shutdown()).await.ok();
@@ -217,19 +265,30 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Our address as phones reach it: the interface's, else the TFTP
+/// listener's when it is a specific one.
+fn own_address(
+    iface_addr: Option<std::net::Ipv4Addr>,
+    tftp_local: std::net::SocketAddr,
+) -> Option<std::net::IpAddr> {
+    iface_addr
+        .map(std::net::IpAddr::V4)
+        .or_else(|| Some(tftp_local.ip()).filter(|ip| !ip.is_unspecified()))
+}
+
 /// The provisioning engine, with the addresses phones are given: the SIP
-/// server (configured, else ours), NTP and syslog (ours when we run them).
+/// server (configured, else ours), NTP and syslog (ours when we run them),
+/// and our SCCP listener for the stepping-stone loads.
 fn start_engine(
     cfg: &Config,
     iface_addr: Option<std::net::Ipv4Addr>,
     tftp_local: std::net::SocketAddr,
     listeners: &Listeners,
     lookup: Option<syslog_driver::LeaseLookup>,
+    own_sccp: Option<std::net::SocketAddr>,
     events: &events::EventBus,
 ) -> anyhow::Result<Arc<engine::Engine>> {
-    let own = iface_addr
-        .map(std::net::IpAddr::V4)
-        .or_else(|| Some(tftp_local.ip()).filter(|ip| !ip.is_unspecified()));
+    let own = own_address(iface_addr, tftp_local);
     let own_text = own.map(|ip| ip.to_string()).unwrap_or_default();
     let mut site = cfg.desired.site.clone();
     site.sip_server = cfg.desired.sip_server_or(&own_text);
@@ -258,12 +317,147 @@ fn start_engine(
             data_dir: cfg.data_dir.clone(),
             policy: cfg.desired.policy.clone(),
             lease_holder,
+            own_sccp: own_sccp.map(|a| a.to_string()),
+            sip_port: cfg.notify.phone_port,
         },
         events.clone(),
     )?;
     let observer = engine.clone();
     events.observe(Arc::new(move |e| observer.observe(e)));
     Ok(engine)
+}
+
+/// The drivers that reach phones between boots, handed to the engine.
+struct Control {
+    tasks: Vec<Task>,
+}
+
+/// Routes the engine's orders to the SCCP listener and the NOTIFY sender.
+struct Drivers {
+    sccp: Option<Arc<net::sccp::SccpServer>>,
+    notify: Option<net::sip_notify::Notifier>,
+}
+
+impl crate::provision::PhoneControl for Drivers {
+    fn sccp_reset(
+        &self,
+        mac: cisco::Mac,
+        cause: &str,
+    ) -> Result<(), crate::provision::ControlError> {
+        match &self.sccp {
+            Some(s) => s.reset(mac, cause),
+            None => Err(crate::provision::ControlError::SccpOff),
+        }
+    }
+
+    fn sip_notify(
+        &self,
+        order: crate::provision::NotifyOrder,
+    ) -> Result<(), crate::provision::ControlError> {
+        match &self.notify {
+            Some(n) => n.send(order),
+            None => Err(crate::provision::ControlError::NotifyOff),
+        }
+    }
+}
+
+/// Starts the SCCP listener (bound already) and the NOTIFY sender, and
+/// hands both to the engine.
+#[allow(clippy::too_many_arguments)]
+fn start_control(
+    cfg: &Config,
+    sccp_listener: Option<tokio::net::TcpListener>,
+    own_sccp: Option<std::net::SocketAddr>,
+    own_ip: Option<std::net::IpAddr>,
+    dhcp: Option<&DhcpStart>,
+    lookup: Option<syslog_driver::LeaseLookup>,
+    engine: &Arc<engine::Engine>,
+    events: &events::EventBus,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Control> {
+    use crate::config::sccp::in_net;
+    use net::sccp::Admission;
+    let mut tasks = Vec::new();
+    let mut drivers = Drivers {
+        sccp: None,
+        notify: None,
+    };
+    if let Some(listener) = sccp_listener {
+        let mut served: Vec<(std::net::Ipv4Addr, u8)> = Vec::new();
+        if let Some(d) = dhcp {
+            served.push((d.iface.addr, d.iface.prefix_len));
+            served.extend(cfg.dhcp.subnet);
+            served.extend(cfg.dhcp.relay_subnets.iter().map(|r| r.network));
+        }
+        let allow = cfg.sccp.allow.clone();
+        let known = engine.clone();
+        let admit: net::sccp::Admit = Arc::new(move |ip: std::net::IpAddr| {
+            let std::net::IpAddr::V4(v4) = ip else {
+                return Admission::Refused(format!("{ip}: phones register over IPv4"));
+            };
+            if let Some((mac, _)) = lookup.as_ref().and_then(|l| l(v4)) {
+                return Admission::Lease(mac);
+            }
+            if served.iter().chain(&allow).any(|n| in_net(v4, *n)) {
+                return match known.mac_for_ip(ip) {
+                    Some(mac) => Admission::Known(mac),
+                    None => Admission::Allowed,
+                };
+            }
+            Admission::Refused(format!(
+                "{ip} holds no lease from phoneboot and is in no served subnet nor [sccp] allow"
+            ))
+        });
+        let mut settings = net::sccp::Settings {
+            max_sessions: cfg.sccp.max_sessions,
+            max_per_address: cfg.sccp.max_per_address,
+            ..net::sccp::Settings::default()
+        };
+        settings.session.keepalive = cfg.sccp.keepalive;
+        settings.session.secondary_keepalive = cfg.sccp.keepalive;
+        settings.session.idle_timeout = cfg.sccp.keepalive * 3;
+        let server = net::sccp::SccpServer::new(settings, admit, events.clone());
+        let bound = listener.local_addr()?;
+        println!(
+            "phoneboot: SCCP call manager on {bound}{}",
+            match own_sccp {
+                Some(a) => format!(" (stepping-stone configs name {a})"),
+                None => " (no address for configs to name)".to_owned(),
+            }
+        );
+        tasks.push(tokio::spawn(net::sccp::serve(
+            listener,
+            server.clone(),
+            shutdown.clone(),
+        )));
+        drivers.sccp = Some(server);
+    }
+    if cfg.notify.enabled {
+        let socket = net::listener::bind_udp(cfg.notify.listen, None, "the NOTIFY sender")?;
+        let port = socket.local_addr()?.port();
+        let ip = Some(cfg.notify.listen.ip())
+            .filter(|ip| !ip.is_unspecified())
+            .or(own_ip);
+        match ip {
+            Some(ip) => {
+                let local = std::net::SocketAddr::new(ip, port);
+                let (notifier, task) =
+                    net::sip_notify::start(socket, local, events.clone(), shutdown.clone());
+                println!(
+                    "phoneboot: NOTIFY to SIP phones on port {} from {local}",
+                    cfg.notify.phone_port
+                );
+                tasks.push(task);
+                drivers.notify = Some(notifier);
+            }
+            None => tracing::warn!(
+                "NOTIFY off: phones could not answer (no address of ours is known); serve an \
+                 --interface or set [sip] notify_listen"
+            ),
+        }
+    }
+    engine.set_control(Arc::new(drivers));
+    Ok(Control { tasks })
 }
 
 /// The SNTP server and syslog receiver as the rest of `serve` sees them:

@@ -51,9 +51,7 @@ impl Kind {
             RequestedFile::RingListDat
             | RequestedFile::DialplanXml
             | RequestedFile::SyncinfoXml
-            | RequestedFile::Other => {
-                Kind::Other
-            }
+            | RequestedFile::Other => Kind::Other,
         }
     }
 }

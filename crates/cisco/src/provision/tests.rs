@@ -822,7 +822,11 @@ impl SimPhone {
             return true;
         }
         if self.running.protocol() == Some(Protocol::Sccp) {
-            let load = self.model.family().is_java().then(|| self.running.to_string());
+            let load = self
+                .model
+                .family()
+                .is_java()
+                .then(|| self.running.to_string());
             rig.register(self, load.as_deref());
         }
         rig.reboots(self.mac).len() > before
@@ -847,7 +851,11 @@ impl SimPhone {
             rig.now += Duration::from_secs(30);
             self.power_on(rig);
         }
-        panic!("{} did not finish: {:?}", self.model, rig.fleet.phone(self.mac));
+        panic!(
+            "{} did not finish: {:?}",
+            self.model,
+            rig.fleet.phone(self.mac)
+        );
     }
 }
 
@@ -907,7 +915,11 @@ fn a_java_phones_register_load_verifies_its_hop() {
             }
         )]
     );
-    assert!(matches!(view.stage, Stage::Resetting { hop: 2, of: 2 }), "{:?}", view.stage);
+    assert!(
+        matches!(view.stage, Stage::Resetting { hop: 2, of: 2 }),
+        "{:?}",
+        view.stage
+    );
 }
 
 #[test]
@@ -948,9 +960,9 @@ fn resets_are_bounded_per_hop_then_diagnosed() {
     let max = Policy::default().max_resets as usize;
     assert_eq!(rig.reboots(phone.mac).len(), max);
     assert!(
-        rig.diagnoses(phone.mac)
-            .iter()
-            .any(|d| matches!(d, Diagnosis::ResetsIgnored { resets, .. } if *resets as usize == max)),
+        rig.diagnoses(phone.mac).iter().any(
+            |d| matches!(d, Diagnosis::ResetsIgnored { resets, .. } if *resets as usize == max)
+        ),
         "{:?}",
         rig.diagnoses(phone.mac)
     );
@@ -997,9 +1009,15 @@ fn manual_mode_and_no_session_mean_no_reset() {
     phone.read_config(&mut rig);
     rig.register(&phone, None);
     assert!(rig.reboots(phone.mac).is_empty());
-    assert!(matches!(rig.stage(phone.mac), Stage::OnHop { .. } | Stage::Configured));
+    assert!(matches!(
+        rig.stage(phone.mac),
+        Stage::OnHop { .. } | Stage::Configured
+    ));
     // Asked by the operator: sent, and counted as the operator's.
-    assert_eq!(rig.fleet.request_reboot(rig.now, phone.mac), Some(Channel::Sccp));
+    assert_eq!(
+        rig.fleet.request_reboot(rig.now, phone.mac),
+        Some(Channel::Sccp)
+    );
     rig.drain();
     assert_eq!(
         rig.reboots(phone.mac),
@@ -1024,7 +1042,8 @@ fn a_sip_79x0_is_notified_when_a_newer_load_arrives() {
     phone.walk(&mut rig, 3);
     assert!(rig.reboots(phone.mac).is_empty());
     // 8.12 is imported: the phone is told through check-sync.
-    rig.fleet.set_catalog(catalog(&["P0S3-8-11-00", "P0S3-8-12-00"]));
+    rig.fleet
+        .set_catalog(catalog(&["P0S3-8-11-00", "P0S3-8-12-00"]));
     rig.drain();
     assert_eq!(
         rig.reboots(phone.mac),

@@ -19,6 +19,7 @@ pub struct Config {
     pub phone: Option<Vec<crate::provision::desired::file::Phone>>,
     pub provision: Option<crate::provision::desired::file::Provision>,
     pub syslog: Option<Syslog>,
+    pub sccp: Option<super::sccp::Raw>,
 }
 
 #[derive(Debug, Default, Deserialize)]

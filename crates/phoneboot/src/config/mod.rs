@@ -11,10 +11,12 @@ use crate::cli::ServeArgs;
 mod dhcp;
 pub mod file;
 mod http;
+pub mod sccp;
 
 use self::dhcp::dhcp_settings;
 pub use self::dhcp::{dhcp_core, DhcpSettings, RelaySubnet};
 pub use http::{parse_phone_listen, HttpConfig};
+pub use sccp::{NotifyConfig, SccpConfig};
 
 /// Where state lives when nothing says otherwise: beside the working
 /// directory, so `phoneboot serve` works as any user on a fresh machine.
@@ -52,6 +54,8 @@ pub struct Config {
     pub desired_sections: crate::provision::desired::Sections,
     pub time: TimeConfig,
     pub syslog: SyslogConfig,
+    pub sccp: SccpConfig,
+    pub notify: NotifyConfig,
 }
 
 /// `[time]`: our SNTP server and what phones are told.
@@ -78,6 +82,12 @@ impl Config {
     /// SNTP runs when asked for, or by default when serving an interface.
     pub fn sntp_enabled(&self) -> bool {
         self.time.sntp.unwrap_or(self.interface.is_some())
+    }
+
+    /// The SCCP listener runs when asked for, or by default when serving an
+    /// interface.
+    pub fn sccp_enabled(&self) -> bool {
+        self.sccp.enabled.unwrap_or(self.interface.is_some())
     }
 
     /// The syslog receiver runs when asked for, or by default when serving
@@ -185,6 +195,18 @@ impl Config {
         if let Some(l) = args.sntp_listen {
             cfg.time.sntp = Some(true);
             cfg.time.sntp_listen = l;
+        }
+        if let Some(text) = &args.sccp_listen {
+            if text.eq_ignore_ascii_case("off") {
+                cfg.sccp.enabled = Some(false);
+            } else {
+                cfg.sccp.enabled = Some(true);
+                cfg.sccp.listen = text.parse().map_err(|_| ConfigError::Invalid {
+                    path: "command line".into(),
+                    key: "--sccp-listen",
+                    problem: format!("{text:?} is not an address:port or \"off\""),
+                })?;
+            }
         }
         if let Some(l) = args.syslog_listen {
             cfg.syslog.enabled = Some(true);
@@ -307,6 +329,8 @@ impl Config {
             max_rto,
             max_retries: t.retries.unwrap_or(defaults.max_retries),
         };
+        let sccp = sccp::sccp_config(raw.sccp, &invalid)?;
+        let notify = sccp::notify_config(raw.sip.as_ref(), &invalid)?;
         let desired_sections = crate::provision::desired::Sections {
             sip: raw.sip,
             time: raw
@@ -402,6 +426,8 @@ impl Config {
             desired_sections,
             time,
             syslog,
+            sccp,
+            notify,
         })
     }
 }

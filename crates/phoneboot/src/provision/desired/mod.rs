@@ -36,6 +36,12 @@ pub mod file {
         pub context: Option<String>,
         /// Codecs for the generated pjsip endpoints, in preference order.
         pub codecs: Option<Vec<String>>,
+        /// NOTIFY SIP phones when their config changes (on by default).
+        pub notify: Option<bool>,
+        /// The port phones take NOTIFY on (5060).
+        pub phone_port: Option<u16>,
+        /// Where NOTIFY is sent from ("0.0.0.0:0": any free port).
+        pub notify_listen: Option<String>,
     }
 
     #[derive(Debug, Default, Deserialize, Serialize, Clone)]
@@ -70,6 +76,12 @@ pub mod file {
         pub download_stall: Option<String>,
         /// Complete downloads of one hop before "keeps its old image".
         pub max_attempts: Option<u32>,
+        /// "auto" (reboot each phone into its next hop) or "manual".
+        pub reboot: Option<String>,
+        /// A phone told to reboot and not heard from for this long is diagnosed.
+        pub reboot_timeout: Option<String>,
+        /// Reboots sent towards one hop before a diagnosis instead.
+        pub max_resets: Option<u32>,
     }
 
     #[derive(Debug, Deserialize, Serialize, Clone)]
@@ -686,6 +698,11 @@ impl DesiredState {
                 &provision.download_stall,
                 &mut policy.download_stall,
             ),
+            (
+                "reboot_timeout",
+                &provision.reboot_timeout,
+                &mut policy.reboot_timeout,
+            ),
         ] {
             if let Some(text) = value {
                 *slot = humantime::parse_duration(text).map_err(|e| {
@@ -705,6 +722,29 @@ impl DesiredState {
                 return Err(err("[provision]", "max_attempts", "must be at least 1"));
             }
             policy.max_attempts = n;
+        }
+        if let Some(n) = provision.max_resets {
+            if n == 0 {
+                return Err(err(
+                    "[provision]",
+                    "max_resets",
+                    "must be at least 1 (set reboot = \"manual\" to send none)",
+                ));
+            }
+            policy.max_resets = n;
+        }
+        if let Some(mode) = &provision.reboot {
+            policy.reboot = match mode.to_ascii_lowercase().as_str() {
+                "auto" => cisco::RebootMode::Auto,
+                "manual" => cisco::RebootMode::Manual,
+                _ => {
+                    return Err(err(
+                        "[provision]",
+                        "reboot",
+                        format!("{mode:?}: write \"auto\" (phoneboot reboots each phone into its next hop) or \"manual\""),
+                    ))
+                }
+            };
         }
         Ok(DesiredState {
             site,

@@ -56,6 +56,8 @@ impl Engine {
         }
         fleet.set_intents(intents_of(self.desired.clone(), self.fallback));
         self.drain(fleet);
+        // SIP phones read their config only when they boot: tell them.
+        self.notify_changed_configs();
         Ok(())
     }
 }

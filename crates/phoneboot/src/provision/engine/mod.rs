@@ -29,12 +29,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::WallClock;
 use crate::events::{Event, EventBus};
+use crate::provision::control::{NoControl, PhoneControl};
 use crate::provision::desired::{file, DesiredState, Sections};
 
 mod edits;
 mod persist;
+mod reboot;
 mod render;
 pub mod words;
+
+pub use reboot::{NotifyRecord, RebootRefused, SccpInfo};
 
 use edits::{apply_edits, load_edits};
 use persist::{load_records, save_records};
@@ -61,6 +65,14 @@ pub struct Engine {
     lease_holder: Option<LeaseHolder>,
     /// The fleet's next timer moved earlier: wake the timer task.
     wake: tokio::sync::Notify,
+    /// The SCCP and NOTIFY drivers, once they run.
+    control: RwLock<Arc<dyn PhoneControl>>,
+    /// phoneboot's own SCCP listener as configs name it (`host:port`).
+    own_sccp: Option<String>,
+    /// The port phones take NOTIFY on.
+    sip_port: u16,
+    /// What phoneboot knows about each phone's control channels.
+    reach: Mutex<reboot::Reach>,
 }
 
 /// The settings the engine starts from.
@@ -75,6 +87,11 @@ pub struct EngineConfig {
     pub data_dir: PathBuf,
     pub policy: Policy,
     pub lease_holder: Option<LeaseHolder>,
+    /// phoneboot's SCCP listener as configs should name it (`host:port`),
+    /// when it runs.
+    pub own_sccp: Option<String>,
+    /// The port phones take NOTIFY on (5060).
+    pub sip_port: u16,
 }
 
 impl std::fmt::Debug for Engine {
@@ -136,6 +153,10 @@ impl Engine {
             state_file,
             lease_holder: cfg.lease_holder,
             wake: tokio::sync::Notify::new(),
+            control: RwLock::new(Arc::new(NoControl)),
+            own_sccp: cfg.own_sccp,
+            sip_port: cfg.sip_port,
+            reach: Mutex::new(reboot::Reach::default()),
         }))
     }
 
@@ -156,6 +177,10 @@ impl Engine {
                 fleet.on_dhcp(Instant::now(), mac, IpAddr::V4(ip), d.model);
                 self.drain(fleet);
             }
+            Event::SccpRegister(_)
+            | Event::SccpSession(_)
+            | Event::SccpReset(_)
+            | Event::SipNotify(_) => self.observe_control(event),
             _ => {
                 if let Some(t) = event.finished_transfer() {
                     // Refusals before a transfer started were already seen
@@ -178,9 +203,19 @@ impl Engine {
     /// bus calls back into [`Engine::observe`]).
     fn drain(&self, mut fleet: MutexGuard<'_, Fleet>) {
         let mut out = Vec::new();
+        let mut reboots = Vec::new();
         let mut changed = false;
         while let Some(e) = fleet.poll_event() {
             changed |= matches!(e, FleetEvent::HopDone { .. } | FleetEvent::Belief { .. });
+            if let FleetEvent::Reboot {
+                mac,
+                channel,
+                cause,
+                resets,
+            } = &e
+            {
+                reboots.push((*mac, *channel, cause.clone(), *resets));
+            }
             let ip = fleet_mac(&e)
                 .and_then(|m| fleet.phone(m))
                 .and_then(|v| v.ip);
@@ -191,6 +226,9 @@ impl Engine {
         self.wake.notify_one();
         for e in out {
             self.bus.emit(Event::Phone(e));
+        }
+        for (mac, channel, cause, resets) in reboots {
+            self.send_reboot(mac, channel, &cause, resets);
         }
         if let Some(records) = records {
             if let Err(e) = save_records(&self.state_file, &records) {
@@ -229,6 +267,18 @@ impl Engine {
         }
     }
 
+    /// Hands the engine the drivers that reach phones between boots.
+    pub fn set_control(&self, control: Arc<dyn PhoneControl>) {
+        *self.control.write().unwrap_or_else(|p| p.into_inner()) = control;
+    }
+
+    fn control(&self) -> Arc<dyn PhoneControl> {
+        self.control
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Every phone, for the API.
     pub fn phones(&self) -> Vec<PhoneView> {
         self.fleet().phones().collect()
@@ -236,6 +286,12 @@ impl Engine {
 
     pub fn phone(&self, mac: Mac) -> Option<PhoneView> {
         self.fleet().phone(mac)
+    }
+
+    /// The phone phoneboot knows at `ip` (its lease, or the MAC in the
+    /// files it asked for).
+    pub fn mac_for_ip(&self, ip: IpAddr) -> Option<Mac> {
+        self.fleet().mac_for_ip(ip)
     }
 
     /// The desired state in force now.

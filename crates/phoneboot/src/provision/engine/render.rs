@@ -16,6 +16,29 @@ use crate::provision::served::{GeneratedSource, ResolveError, Resolved};
 
 impl Engine {
     fn render_file(&self, client: IpAddr, file: &GeneratedFile) -> Result<Resolved, ResolveError> {
+        let text = self.render_text(Some(client), client, file)?;
+        if let Some(mac) = file.mac() {
+            self.served(mac, file, &text);
+        }
+        Ok(Resolved {
+            content: Bytes::from(text),
+            source: format!("generated:{}", file.file_name()),
+        })
+    }
+
+    /// `file` as the phone at `client` gets it now. Per-MAC files with SIP
+    /// passwords are checked against `secrets_for` (the requester); `None`
+    /// renders them for phoneboot's own comparisons.
+    pub(super) fn render_text(
+        &self,
+        secrets_for: Option<IpAddr>,
+        client: IpAddr,
+        file: &GeneratedFile,
+    ) -> Result<String, ResolveError> {
+        if *file == GeneratedFile::SyncinfoXml {
+            let stamp = self.sync_for(client).ok_or(ResolveError::NotFound)?;
+            return Ok(render::syncinfo_xml(&stamp));
+        }
         let fleet = self.fleet();
         let requester = fleet.mac_for_ip(client);
         let text = match file {
@@ -32,7 +55,15 @@ impl Engine {
                         loads.push((model, load));
                     }
                 }
-                render::xml_default(&self.site, &loads)
+                match &self.own_sccp {
+                    // Phones on XMLDefault are walking: phoneboot is their call manager.
+                    Some(own) => {
+                        let mut site = self.site.clone();
+                        site.sccp_server = Some(own.clone());
+                        render::xml_default(&site, &loads)
+                    }
+                    None => render::xml_default(&self.site, &loads),
+                }
             }
             GeneratedFile::SepCnfXml(mac) => {
                 let view = fleet.phone(*mac);
@@ -43,9 +74,25 @@ impl Engine {
                     // falls back to XMLDefault.cnf.xml, which names one per model.
                     return Err(ResolveError::NotFound);
                 };
-                self.check_secret_access(client, *mac, !intent.settings.lines.is_empty())?;
+                if let Some(requester) = secrets_for {
+                    self.check_secret_access(requester, *mac, !intent.settings.lines.is_empty())?;
+                }
                 let load = fleet.serving_load(*mac);
-                render::sep_cnf_xml(&self.site, &intent.settings, model, load.as_ref())
+                let mut settings = intent.settings;
+                // An SCCP stepping stone registers with phoneboot, which
+                // resets it into its next hop; so does an SCCP target
+                // with no call manager of its own.
+                let sccp = load.as_ref().and_then(|l| l.protocol()) == Some(Protocol::Sccp);
+                if let (Some(own), true) = (&self.own_sccp, sccp) {
+                    let target = view.as_ref().and_then(|v| v.target.clone());
+                    let stepping_stone = target.is_some() && target != load;
+                    let no_server =
+                        settings.sccp_server.is_none() && self.site.sccp_server.is_none();
+                    if stepping_stone || no_server {
+                        settings.sccp_server = Some(own.clone());
+                    }
+                }
+                render::sep_cnf_xml(&self.site, &settings, model, load.as_ref())
             }
             GeneratedFile::SipDefaultCnf | GeneratedFile::Os79xxTxt => {
                 // Per requesting phone; a phone not yet known gets its
@@ -74,7 +121,9 @@ impl Engine {
                     .model
                     .or(view.as_ref().and_then(|v| v.model))
                     .unwrap_or(Model::Cp7960);
-                self.check_secret_access(client, *mac, !intent.settings.lines.is_empty())?;
+                if let Some(requester) = secrets_for {
+                    self.check_secret_access(requester, *mac, !intent.settings.lines.is_empty())?;
+                }
                 let Some(load) = fleet
                     .serving_load(*mac)
                     .or_else(|| fleet.default_load(model).ok().flatten())
@@ -87,10 +136,7 @@ impl Engine {
             GeneratedFile::DialplanXml => render::dialplan_xml(),
             _ => return Err(ResolveError::NotFound),
         };
-        Ok(Resolved {
-            content: Bytes::from(text),
-            source: format!("generated:{}", file.file_name()),
-        })
+        Ok(text)
     }
 
     /// Files with SIP passwords go only to the address leased to their MAC.

@@ -14,6 +14,7 @@ pub(super) fn fleet_mac(e: &FleetEvent) -> Option<Mac> {
         | FleetEvent::HopDone { mac, .. }
         | FleetEvent::HopRetry { mac, .. }
         | FleetEvent::Belief { mac, .. }
+        | FleetEvent::Reboot { mac, .. }
         | FleetEvent::Diagnosis { mac, .. } => *mac,
         _ => return None,
     })
@@ -111,6 +112,19 @@ pub(super) fn phone_event(e: &FleetEvent, ip: Option<IpAddr>) -> Option<PhoneEve
                 Some(l) => format!("runs {l} ({evidence})"),
                 None => format!("running load unknown ({evidence})"),
             };
+        }
+        FleetEvent::Reboot {
+            channel,
+            cause,
+            resets,
+            ..
+        } => {
+            p.kind = "reboot";
+            if let cisco::RebootCause::NextHop { next } = cause {
+                p.load = Some(next.to_string());
+            }
+            p.message =
+                format!("told to reboot with {channel}: {cause} (reboot {resets} for this hop)");
         }
         FleetEvent::Diagnosis { diagnosis, .. } => {
             p.kind = "diagnosis";
