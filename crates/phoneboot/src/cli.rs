@@ -78,8 +78,11 @@ pub enum Command {
         #[command(flatten)]
         api: ApiClientArgs,
     },
-    /// Every phone the running server knows: model, loads, stage, diagnosis.
+    /// Every phone the running server knows: model, loads, stage, diagnosis;
+    /// `phones reboot MAC` reboots one.
     Phones {
+        #[command(subcommand)]
+        action: Option<PhonesAction>,
         #[command(flatten)]
         api: ApiClientArgs,
     },
@@ -159,6 +162,19 @@ pub struct ServeArgs {
     /// Bearer token the operator API requires.
     #[arg(long, env = "PHONEBOOT_HTTP_TOKEN", hide_env_values = true)]
     pub http_token: Option<String>,
+}
+
+/// What to do to one phone.
+#[derive(Debug, Subcommand)]
+pub enum PhonesAction {
+    /// Reboot it now: SCCP Reset if it is registered with phoneboot, else a
+    /// SIP NOTIFY (check-sync on 79x0 SIP, service-control reset on 79x1/2/5).
+    Reboot {
+        /// The phone's MAC (any notation).
+        mac: String,
+        #[command(flatten)]
+        api: ApiClientArgs,
+    },
 }
 
 /// How the `status` and `events` commands reach a running server.

@@ -144,6 +144,18 @@ impl EventLog {
                     push(m.0);
                 }
             }
+            Event::SccpRegister(r) => {
+                if let Some(m) = r.mac {
+                    push(m.0);
+                }
+            }
+            Event::SccpSession(r) => {
+                if let Some(m) = r.mac {
+                    push(m.0);
+                }
+            }
+            Event::SccpReset(r) => push(r.mac.0),
+            Event::SipNotify(n) => push(n.mac.0),
             _ => {
                 let client_file = match ev {
                     Event::TftpTransfer(t) => Some((t.client, t.file.as_str())),

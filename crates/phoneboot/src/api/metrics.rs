@@ -52,6 +52,8 @@ struct Counters {
     dhcp_latency: Histogram,
     /// protocol → duration of transfers that delivered the file.
     transfer_duration: BTreeMap<&'static str, Histogram>,
+    /// (event, result) → SCCP registrations, resets and NOTIFYs.
+    control: BTreeMap<(&'static str, &'static str), u64>,
 }
 
 /// Counters the event follower updates.
@@ -72,6 +74,8 @@ pub struct Gauges {
     pub events_lagged: u64,
     /// Phones the provisioning engine knows, by stage.
     pub phones_by_stage: BTreeMap<&'static str, usize>,
+    /// Phones registered with phoneboot over SCCP.
+    pub sccp_sessions: usize,
 }
 
 impl Metrics {
@@ -96,6 +100,12 @@ impl Metrics {
         }
         match ev {
             Event::TftpRefused(_) => *c.errors.entry("tftp_refused".into()).or_default() += 1,
+            Event::SccpRegister(r) => {
+                let result = if r.accepted { "accepted" } else { "refused" };
+                *c.control.entry(("sccp_register", result)).or_default() += 1;
+            }
+            Event::SccpReset(r) => *c.control.entry(("sccp_reset", r.result)).or_default() += 1,
+            Event::SipNotify(n) => *c.control.entry(("sip_notify", n.answer)).or_default() += 1,
             Event::Dhcp(d) => {
                 let kind = crate::events::dhcp_kind_word(&d.kind);
                 if matches!(
@@ -171,6 +181,25 @@ impl Metrics {
         );
         for (stage, n) in &g.phones_by_stage {
             let _ = writeln!(out, "phoneboot_phones{{stage=\"{stage}\"}} {n}");
+        }
+        head(
+            &mut out,
+            "phoneboot_sccp_sessions",
+            "gauge",
+            "Phones registered with phoneboot over SCCP.",
+        );
+        let _ = writeln!(out, "phoneboot_sccp_sessions {}", g.sccp_sessions);
+        head(
+            &mut out,
+            "phoneboot_phone_control_total",
+            "counter",
+            "SCCP registrations, SCCP resets and SIP NOTIFYs, by event and result.",
+        );
+        for ((e, r), n) in &c.control {
+            let _ = writeln!(
+                out,
+                "phoneboot_phone_control_total{{event=\"{e}\",result=\"{r}\"}} {n}"
+            );
         }
         head(
             &mut out,

@@ -119,6 +119,10 @@ pub fn routes() -> Router<Shared> {
         .route("/api/firmware", get(firmware))
         .route("/api/phones", get(phones::phones))
         .route("/api/phones/{mac}", get(phones::phone))
+        .route(
+            "/api/phones/{mac}/reboot",
+            axum::routing::post(phones::reboot),
+        )
         .route("/api/desired", get(phones::desired))
         .route(
             "/api/desired/phones/{mac}",
@@ -569,6 +573,7 @@ async fn metrics(State(s): State<Shared>) -> Result<Response, ApiError> {
         loads_incomplete: loads.iter().filter(|l| !l.complete).count(),
         events_lagged: s.log.lagged.load(Ordering::Relaxed),
         phones_by_stage: crate::provision::engine::words::by_stage(&s.engine.phones()),
+        sccp_sessions: s.engine.sccp_sessions(),
     };
     let mut text = s.log.metrics.render(&g);
     listener_metrics(&mut text, &s.listeners);

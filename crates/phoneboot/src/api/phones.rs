@@ -64,7 +64,62 @@ pub fn phone_json(e: &Engine, v: &cisco::PhoneView) -> Value {
             "fix": d.fix(),
         })),
         "last_seen_unix_ms": v.last_seen.map(|t| e.unix_ms(t)),
+        "reboot_channel": v.channel.map(|c| c.word()),
+        "reboot_channel_text": v.channel.map(|c| c.to_string()),
+        "reboot_pending": v.reboot.as_ref().map(|r| json!({
+            "channel": r.channel.word(),
+            "cause": r.cause.to_string(),
+            "since_unix_ms": e.unix_ms(r.at),
+        })),
+        "resets_this_hop": v.resets,
+        "sccp": e.sccp_session(v.mac).map(|s| json!({
+            "peer": s.peer.to_string(),
+            "device_name": s.device_name,
+            "device_type": s.device_type,
+            "model": s.model.map(|m| m.name()),
+            "protocol_version": s.protocol_version,
+            "reported_load": s.load.as_ref().map(ToString::to_string),
+            "since_unix_ms": s.since_unix_ms,
+        })),
+        "last_notify": e.last_notify(v.mac).map(|n| json!({
+            "event": n.event,
+            "answer": n.answer,
+            "status": n.status,
+            "tries": n.tries,
+            "cause": n.cause,
+            "at_unix_ms": n.at_unix_ms,
+        })),
     })
+}
+
+/// `POST /api/phones/{mac}/reboot`: the operator's reboot, through the
+/// phone's SCCP session with phoneboot or a NOTIFY. 409 when nothing can
+/// reach the phone.
+pub async fn reboot(
+    State(s): State<Shared>,
+    Path(mac): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let mac: cisco::Mac = mac
+        .parse()
+        .map_err(|err: cisco::MacError| ApiError::bad_request(err.to_string()))?;
+    let e = s.engine.clone();
+    let result = tokio::task::spawn_blocking(move || e.reboot(mac))
+        .await
+        .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
+    match result {
+        Ok(channel) => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({
+                "mac": mac.to_string(),
+                "channel": channel.word(),
+                "channel_text": channel.to_string(),
+            })),
+        )),
+        Err(err @ crate::provision::engine::RebootRefused::Unknown(_)) => {
+            Err(ApiError(StatusCode::NOT_FOUND, err.to_string()))
+        }
+        Err(err) => Err(ApiError(StatusCode::CONFLICT, err.to_string())),
+    }
 }
 
 pub async fn phones(

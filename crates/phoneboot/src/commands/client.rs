@@ -44,6 +44,14 @@ impl Api {
     }
 
     async fn get(&self, path: &str) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
+        self.request(hyper::Method::GET, path).await
+    }
+
+    async fn request(
+        &self,
+        method: hyper::Method,
+        path: &str,
+    ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
         let stream = tokio::net::TcpStream::connect(&self.authority)
             .await
             .map_err(|e| {
@@ -62,7 +70,9 @@ impl Api {
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        let mut req = hyper::Request::get(format!("{}{path}", self.prefix))
+        let mut req = hyper::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.prefix))
             .header(hyper::header::HOST, &self.authority);
         if let Some(t) = &self.token {
             req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
@@ -185,6 +195,32 @@ pub fn phones(args: &ApiClientArgs) -> anyhow::Result<ExitCode> {
         }
     }
     println!("{} phones", list.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `phoneboot phones reboot MAC`: through the phone's SCCP session with
+/// phoneboot, else a SIP NOTIFY.
+pub fn reboot(args: &ApiClientArgs, mac: &str) -> anyhow::Result<ExitCode> {
+    let mac: cisco::Mac = mac
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{mac:?} is not a MAC address: {e}"))?;
+    let api = Api::new(args)?;
+    let path = format!("/api/phones/{mac}/reboot");
+    let answer = runtime()?.block_on(async {
+        let body = api
+            .request(hyper::Method::POST, &path)
+            .await?
+            .into_body()
+            .collect()
+            .await?
+            .to_bytes();
+        serde_json::from_slice::<serde_json::Value>(&body)
+            .with_context(|| format!("{}{path} did not answer with JSON", api.base))
+    })?;
+    println!(
+        "{mac}: {} sent; `phoneboot events --mac {mac} -f` shows it come back",
+        answer["channel_text"].as_str().unwrap_or("reboot")
+    );
     Ok(ExitCode::SUCCESS)
 }
 

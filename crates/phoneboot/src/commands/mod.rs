@@ -33,7 +33,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         #[cfg(feature = "demo")]
         Command::Demo(args) => demo::run(args),
         Command::Status { api } => client::status(&api),
-        Command::Phones { api } => client::phones(&api),
+        Command::Phones { action: None, api } => client::phones(&api),
+        Command::Phones {
+            action: Some(crate::cli::PhonesAction::Reboot { mac, api }),
+            ..
+        } => client::reboot(&api, &mac),
         Command::Events {
             api,
             follow,
