@@ -262,10 +262,37 @@ fn drive_fleet(data: &[u8]) -> FleetReach {
         let arg = next().unwrap_or(0);
         let mac = macs[usize::from(arg) % macs.len()];
         let ip = ips[usize::from(arg / 4) % ips.len()];
-        match op % 9 {
+        match op % 10 {
             0 => {
-                let model = (arg & 0x80 != 0).then(|| MODELS[usize::from(op / 9) % MODELS.len()]);
+                let model = (arg & 0x80 != 0).then(|| MODELS[usize::from(op / 10) % MODELS.len()]);
                 fleet.on_dhcp(now, mac, ip, model);
+            }
+            9 => {
+                // What the phone says over SCCP, and the operator's reboots.
+                let pick = next().unwrap_or(0);
+                let load = (pick & 1 != 0).then(|| {
+                    let all = fleet.catalog();
+                    all.get(usize::from(pick >> 1) % all.len().max(1))
+                        .map(|a| a.name.clone())
+                });
+                match arg % 5 {
+                    0 | 1 => {
+                        let model = (arg & 0x80 != 0)
+                            .then(|| MODELS[usize::from(pick) % MODELS.len()]);
+                        fleet.on_sccp_registered(now, mac, ip, model, load.flatten());
+                    }
+                    2 => {
+                        if let Some(Some(l)) = load {
+                            fleet.on_reported_load(now, mac, l, "fuzz");
+                        }
+                    }
+                    3 => fleet.on_sccp_closed(now, mac),
+                    _ => {
+                        if fleet.request_reboot(now, mac).is_some() && pick & 0x80 != 0 {
+                            fleet.reboot_failed(mac);
+                        }
+                    }
+                }
             }
             1..=3 => {
                 let n = name(next().unwrap_or(0), mac, fleet.catalog());
@@ -315,6 +342,11 @@ fn drive_fleet(data: &[u8]) -> FleetReach {
                     reach.downloads += 1;
                 }
                 FleetEvent::HopDone { .. } => reach.hops += 1,
+                FleetEvent::Reboot { mac, channel, .. } => {
+                    // Never a reboot through a channel the phone does not have.
+                    let view = fleet.phone(mac).expect("a rebooted phone is known");
+                    assert_eq!(view.channel, Some(channel), "{view:?}");
+                }
                 _ => {}
             }
         }
