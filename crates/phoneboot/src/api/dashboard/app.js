@@ -320,7 +320,18 @@ async function refreshPhone() {
         ` files ${g.files_done}/${g.files_total}, ${bytes(g.bytes_done)} of ${bytes(g.bytes_total)}`) : null),
       ...fact("Diagnosis", d ? el("span", { class: "diag" }, d.message, d.fix ? el("span", { class: "fix" }, `Fix: ${d.fix}`) : null) : null),
       ...fact("Last seen", p.last_seen_unix_ms ? `${clock(p.last_seen_unix_ms)} (${ago(p.last_seen_unix_ms)})` : null),
+      ...fact("SCCP session", p.sccp ? `${p.sccp.device_name} from ${p.sccp.peer}, protocol ${p.sccp.protocol_version ?? "?"}` +
+        `${p.sccp.reported_load ? `, reports ${p.sccp.reported_load}` : ""}, since ${clock(p.sccp.since_unix_ms)}` : null),
+      ...fact("Reboot sent", p.reboot_pending ? `${p.reboot_pending.cause} (${ago(p.reboot_pending.since_unix_ms)}), waiting for it to come back` : null),
+      ...fact("Last NOTIFY", p.last_notify ? `${p.last_notify.event}: ${p.last_notify.answer}${p.last_notify.status ? ` ${p.last_notify.status}` : ""}` +
+        ` after ${p.last_notify.tries} tries, ${ago(p.last_notify.at_unix_ms)} (${p.last_notify.cause})` : null),
     );
+    const reboot = $("#phone-reboot");
+    reboot.disabled = !p.reboot_channel;
+    reboot.title = p.reboot_channel
+      ? `sends ${p.reboot_channel_text}`
+      : "phoneboot cannot reach this phone: it is not registered over SCCP and not known to run a SIP load; power-cycle it";
+    reboot.textContent = p.reboot_channel ? `Reboot (${p.reboot_channel_text})` : "Reboot (not reachable)";
     events = p.events;
   } else if (status === 404 || status === 400) {
     // The API's own 404 ("no such endpoint") means no engine, not no phone.
@@ -367,6 +378,15 @@ const describe = {
     e.kind, e.stage ? `→ ${e.stage}` : "", e.message || "", e.fix ? `— fix: ${e.fix}` : "",
   ],
   lagged: (e) => [`the dashboard missed ${e.missed} events (too many at once)`],
+  sccp_register: (e) => [
+    e.device_name, "from", e.peer, e.accepted ? "registered" : "refused", e.model ? `(${e.model})` : "",
+    e.protocol_version ? `protocol ${e.protocol_version}` : "", e.load ? `runs ${e.load}` : "", e.reason ? `— ${e.reason}` : "",
+  ],
+  sccp_session: (e) => [e.kind, e.load ? `Load=${e.load}` : "", e.message],
+  sccp_reset: (e) => [`Reset (${e.reset_type})`, e.result, e.cause ? `— ${e.cause}` : ""],
+  sip_notify: (e) => [
+    e.event, "to", `sip:${e.user}@${e.phone}`, e.answer, e.status ? `${e.status}` : "", `after ${e.tries} tries`, e.cause ? `— ${e.cause}` : "",
+  ],
 };
 
 const SKIP = new Set(["type", "seq", "time_unix_ms", "mac"]);
@@ -389,7 +409,25 @@ function severity(e) {
   if (e.type === "dhcp" && ["nak", "conflict", "foreign_server", "declined"].includes(e.kind)) return "bad";
   if (e.type === "syslog" && ["emerg", "alert", "crit", "err"].includes(e.severity)) return "bad";
   if (e.type === "phone" && (e.kind === "diagnosis" || ["stalled", "failed"].includes(e.stage))) return "bad";
+  if (e.type === "sccp_register" && !e.accepted) return "warn";
+  if ((e.type === "sccp_reset" && e.result !== "sent") || (e.type === "sip_notify" && e.answer !== "ok")) return "warn";
   return "";
+}
+
+async function rebootPhone() {
+  const mac = state.phoneMac;
+  const button = $("#phone-reboot");
+  button.disabled = true;
+  let text;
+  try {
+    const r = await fetch(`/api/phones/${encodeURIComponent(mac)}/reboot`, { method: "POST", headers: { Accept: "application/json" } });
+    const body = await r.json().catch(() => ({}));
+    text = r.status === 202 ? `${body.channel_text} sent` : `not sent: ${body.error || r.status}`;
+  } catch (e) {
+    text = "phoneboot does not answer";
+  }
+  $("#phone-reboot-note").textContent = text;
+  refreshPhone();
 }
 
 function eventItem(e) {
@@ -586,6 +624,7 @@ function start() {
     $(id).addEventListener("input", renderEvents);
   }
   $("#ev-pause").addEventListener("click", togglePause);
+  $("#phone-reboot").addEventListener("click", rebootPhone);
   window.addEventListener("hashchange", route);
   route();
   refreshStatus();
