@@ -277,8 +277,8 @@ fn drive_fleet(data: &[u8]) -> FleetReach {
                 });
                 match arg % 5 {
                     0 | 1 => {
-                        let model = (arg & 0x80 != 0)
-                            .then(|| MODELS[usize::from(pick) % MODELS.len()]);
+                        let model =
+                            (arg & 0x80 != 0).then(|| MODELS[usize::from(pick) % MODELS.len()]);
                         fleet.on_sccp_registered(now, mac, ip, model, load.flatten());
                     }
                     2 => {
