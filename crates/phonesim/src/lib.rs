@@ -57,6 +57,7 @@ pub mod dhcp;
 mod phone;
 mod report;
 mod rng;
+pub mod sccp_client;
 mod spec;
 mod tftp_client;
 
