@@ -58,6 +58,7 @@ mod phone;
 mod report;
 mod rng;
 pub mod sccp_client;
+pub mod sip_listener;
 mod spec;
 mod tftp_client;
 
