@@ -8,13 +8,16 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
-    /// Booted a load, found no newer one to take, fetched its post-boot files.
+    /// Its run ended well: booted a load it was not told to leave, fetched
+    /// its post-boot files, and (with an expected load) registered on that
+    /// load; then no reboot order came during the hold.
     Settled,
     /// The server made it take a hop the real phone does not survive.
     Bricked,
     /// Gave up: a load it cannot run, no server, or a boot loop.
     Failed,
-    /// Still busy when `--timeout` ran out.
+    /// Its run had not ended when `--timeout` ran out (still booting, or
+    /// settled and waiting for the order that takes it to its expected load).
     TimedOut,
 }
 
@@ -47,6 +50,32 @@ pub fn fnv64(data: &[u8]) -> String {
     format!("{h:016x}")
 }
 
+/// SCCP Resets received, by type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Resets {
+    /// Type 1: full reboot (DHCP again).
+    pub reset: u32,
+    /// Type 2: reboot without DHCP.
+    pub restart: u32,
+    /// Apply-config (3) and unknown types, which the phone ignores.
+    pub other: u32,
+}
+
+impl Resets {
+    pub fn count(&mut self, kind: sccp::ResetType) {
+        let n = match kind {
+            sccp::ResetType::Reset => &mut self.reset,
+            sccp::ResetType::Restart => &mut self.restart,
+            sccp::ResetType::ApplyConfig | sccp::ResetType::Unknown(_) => &mut self.other,
+        };
+        *n += 1;
+    }
+
+    pub fn total(&self) -> u32 {
+        self.reset + self.restart + self.other
+    }
+}
+
 /// One phone's story.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PhoneReport {
@@ -60,8 +89,21 @@ pub struct PhoneReport {
     pub state: State,
     /// Why it bricked, failed or timed out.
     pub reason: Option<String>,
-    /// Settled on a SIP load (no SIP traffic is simulated).
+    /// At the end: SCCP loads registered with their call manager (RegisterAck
+    /// on a live connection), SIP loads settled and listening for NOTIFY.
     pub registered: bool,
+    /// RegisterAcks received (every boot and reconnect counts).
+    pub sccp_registrations: u32,
+    pub register_rejects: u32,
+    /// The text of the last RegisterReject.
+    pub last_reject: Option<String>,
+    pub resets: Resets,
+    /// NOTIFY requests received, retransmissions included.
+    pub notifies: u32,
+    /// Of those, retransmissions answered again without acting.
+    pub notify_repeats: u32,
+    /// Reboots NOTIFYs caused (service-control, or check-sync with a new SYNC).
+    pub notify_reboots: u32,
     pub hops: Vec<Hop>,
     pub boots: u32,
     pub files_fetched: u64,
@@ -146,6 +188,30 @@ impl Report {
             );
             if p.registered {
                 s.push_str(", registered");
+            }
+            if p.resets.total() > 0 {
+                let _ = write!(
+                    s,
+                    ", {} resets ({} reset, {} restart)",
+                    p.resets.total(),
+                    p.resets.reset,
+                    p.resets.restart
+                );
+            }
+            if p.notifies > 0 {
+                let _ = write!(
+                    s,
+                    ", {} notifies ({} reboots)",
+                    p.notifies, p.notify_reboots
+                );
+            }
+            if p.register_rejects > 0 {
+                let _ = write!(
+                    s,
+                    ", {} rejects (last {:?})",
+                    p.register_rejects,
+                    p.last_reject.as_deref().unwrap_or_default()
+                );
             }
             if let Some(r) = &p.reason {
                 let _ = write!(s, " ({r})");

@@ -219,14 +219,7 @@ async fn demo(args: &DemoArgs, exe: &Path, cleanup: &mut Cleanup) -> anyhow::Res
             "--mix",
             &mix_text,
         ])
-        .args([
-            "--resync",
-            "1s",
-            "--resync-stable",
-            "5",
-            "--timeout",
-            "600s",
-        ])
+        .args(["--timeout", "600s"])
         .arg("--reboot-delay")
         .arg(humantime::format_duration(args.reboot_delay).to_string())
         .arg("--json")
