@@ -65,8 +65,10 @@ pub trait Control: Send {
     /// is dropped); pending for ever when nothing more can come.
     fn next(&mut self) -> impl Future<Output = Heard> + Send;
     /// Closes the channel; returns once its socket is released, so the
-    /// next boot can bind the same SIP port.
-    fn close(&mut self) -> impl Future<Output = ()> + Send;
+    /// next boot can bind the same SIP port. Gives back what was heard but
+    /// not yet taken with `next` (a NOTIFY answered while the phone was
+    /// already acting on another), which the phone counts and ignores.
+    fn close(&mut self) -> impl Future<Output = Vec<Heard>> + Send;
 }
 
 enum Receiver {
@@ -102,7 +104,7 @@ impl Drop for NetControl {
 
 impl Control for NetControl {
     async fn open(&mut self, channel: Channel) -> Result<(), ControlError> {
-        self.close().await;
+        let _ = self.close().await;
         match channel {
             Channel::None => {}
             Channel::Sccp {
@@ -155,12 +157,26 @@ impl Control for NetControl {
         }
     }
 
-    async fn close(&mut self) {
-        self.rx = None;
+    async fn close(&mut self) -> Vec<Heard> {
         if let Some(t) = self.task.take() {
             t.abort();
             // Aborted tasks drop their socket when they finish; wait for it.
             let _ = t.await;
         }
+        let mut left = Vec::new();
+        match self.rx.take() {
+            Some(Receiver::Sccp(mut rx)) => {
+                while let Ok(e) = rx.try_recv() {
+                    left.push(Heard::Sccp(e));
+                }
+            }
+            Some(Receiver::Sip(mut rx)) => {
+                while let Ok(h) = rx.try_recv() {
+                    left.push(Heard::Notify(h));
+                }
+            }
+            None => {}
+        }
+        left
     }
 }
