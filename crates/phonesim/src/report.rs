@@ -189,6 +189,9 @@ impl Report {
             if p.registered {
                 s.push_str(", registered");
             }
+            if p.sccp_registrations > 0 {
+                let _ = write!(s, ", {} SCCP registrations", p.sccp_registrations);
+            }
             if p.resets.total() > 0 {
                 let _ = write!(
                     s,
@@ -229,5 +232,97 @@ impl Report {
             self.elapsed_ms as f64 / 1000.0
         );
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phone() -> PhoneReport {
+        PhoneReport {
+            index: 0,
+            model: "7941".into(),
+            mac: "00:1e:4a:00:00:00".into(),
+            ip: Some("127.1.0.1".into()),
+            start_load: "SCCP41.8-3-1S".into(),
+            final_load: "SCCP41.8-5-2S".into(),
+            state: State::Settled,
+            reason: None,
+            registered: true,
+            sccp_registrations: 2,
+            register_rejects: 1,
+            last_reject: Some("unknown device".into()),
+            resets: Resets {
+                reset: 1,
+                restart: 0,
+                other: 0,
+            },
+            notifies: 0,
+            notify_repeats: 0,
+            notify_reboots: 0,
+            hops: vec![Hop {
+                from: "SCCP41.8-3-1S".into(),
+                to: "SCCP41.8-5-2S".into(),
+            }],
+            boots: 3,
+            files_fetched: 9,
+            files_not_found: 4,
+            bytes: 1000,
+            failed_downloads: 0,
+            aborted_downloads: 0,
+            kept_old_image: 0,
+            timeouts: 0,
+            dropped_data: 0,
+            elapsed_ms: 1500,
+            requests: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn text_names_registrations_resets_and_rejects_briefly() {
+        let text = Report::new(vec![phone()], 1500).to_text();
+        assert!(
+            text.contains(
+                ", registered, 2 SCCP registrations, 1 resets (1 reset, 0 restart), 1 rejects (last \"unknown device\")"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("notifies"), "{text}");
+        let mut sip = phone();
+        (sip.sccp_registrations, sip.register_rejects, sip.resets) = (0, 0, Resets::default());
+        (sip.notifies, sip.notify_reboots) = (3, 1);
+        let text = Report::new(vec![sip], 1500).to_text();
+        assert!(
+            text.contains(", registered, 3 notifies (1 reboots)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn json_keeps_the_old_fields_and_adds_the_new_ones() {
+        let json: serde_json::Value =
+            serde_json::from_str(&Report::new(vec![phone()], 1500).to_json()).unwrap();
+        let p = &json["phones"][0];
+        for old in [
+            "state",
+            "final_load",
+            "hops",
+            "boots",
+            "registered",
+            "requests",
+        ] {
+            assert!(!p[old].is_null(), "{old}");
+        }
+        assert_eq!(p["sccp_registrations"], 2);
+        assert_eq!(p["register_rejects"], 1);
+        assert_eq!(p["last_reject"], "unknown device");
+        assert_eq!(p["resets"]["reset"], 1);
+        assert_eq!(p["resets"]["restart"], 0);
+        assert_eq!(
+            (p["notifies"].as_u64(), p["notify_reboots"].as_u64()),
+            (Some(0), Some(0))
+        );
+        assert_eq!(json["settled"], 1);
     }
 }
