@@ -49,6 +49,12 @@ impl Drop for FakeCallManager {
 
 impl FakeCallManager {
     async fn start() -> FakeCallManager {
+        FakeCallManager::dropping_first(0).await
+    }
+
+    /// Closes its first `n` connections at once, as a restarting server
+    /// would, then serves as [`FakeCallManager::start`].
+    async fn dropping_first(n: usize) -> FakeCallManager {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let conns: Arc<Mutex<Vec<Conn>>> = Arc::default();
@@ -64,10 +70,18 @@ impl FakeCallManager {
                     });
                     all.len() - 1
                 };
+                if slot < n {
+                    drop(stream);
+                    continue;
+                }
                 tokio::spawn(connection(stream, c.clone(), slot));
             }
         });
         FakeCallManager { addr, conns, task }
+    }
+
+    fn all(&self) -> Vec<Conn> {
+        self.conns.lock().unwrap().clone()
     }
 
     fn of(&self, device: &str) -> Vec<Conn> {
@@ -299,6 +313,44 @@ async fn a_reset_from_the_call_manager_walks_sccp_phones_to_their_next_load() {
         )]
     );
     assert!(p7941[0].reset_sent);
+}
+
+/// A call manager that closes the connection makes the phone connect again
+/// after its backoff (1 s), not read its config again.
+#[tokio::test]
+async fn a_dropped_connection_is_retried_without_reading_the_config_again() {
+    let cm = FakeCallManager::dropping_first(1).await;
+    let cm_addr = cm.addr;
+    let resolve = server_for(&[], move |_, name, _| {
+        (name == "SEP001E4A000000.cnf.xml").then(|| sccp_config("P00308000900", cm_addr))
+    });
+    let server = TestServer::start(resolve).await;
+    let cfg = config(
+        parse_mix("7960:P00308000900:1:P00308000900").unwrap(),
+        server.addr,
+        "127.24.0.0/16",
+    );
+    let started = Instant::now();
+    let report = phonesim::run(cfg).await.unwrap();
+    let p = one(&report);
+    assert_eq!(p.state, State::Settled, "{}", report.to_text());
+    assert_eq!((p.boots, p.sccp_registrations), (1, 1));
+    assert!(p.registered);
+    assert_eq!(server.requests_from("127.24.0.1").len(), p.requests.len());
+    assert_eq!(
+        p.requests
+            .iter()
+            .filter(|r| r.file == "SEP001E4A000000.cnf.xml")
+            .count(),
+        1
+    );
+    let conns = cm.all();
+    assert_eq!(conns.len(), 2, "{conns:?}");
+    assert_eq!(conns[1].device_name, "SEP001E4A000000");
+    assert!(
+        started.elapsed() >= phonesim::sccp_client::FIRST_BACKOFF,
+        "reconnected after the backoff"
+    );
 }
 
 /// A NOTIFY sender: `sipnotify::Notify` driven over UDP with short timers
