@@ -204,9 +204,8 @@ async fn run_phone(
         sip_port: cfg.sip_port,
     };
     let body = async {
-        let mut route: Option<(SocketAddr, IpAddr)> = None;
-        let mut client: Option<TftpClient> = None;
-        let mut control: Option<NetControl> = None;
+        // The route (TFTP server, own address) and the clients bound to it.
+        let mut link: Option<((SocketAddr, IpAddr), TftpClient, NetControl)> = None;
         // Each pass is a full reboot: DHCP first, where the phone uses it.
         let mut pass = 0u32;
         loop {
@@ -232,7 +231,8 @@ async fn run_phone(
                     // The same address again (the usual case) is already on
                     // the interface; a new one is added beside it, and the
                     // old one stays until the run ends (see `Leased`).
-                    if route.map(|(_, ip)| ip) != Some(IpAddr::V4(lease.addr)) {
+                    let own = link.as_ref().map(|((_, ip), _, _)| *ip);
+                    if own != Some(IpAddr::V4(lease.addr)) {
                         match dhcp::AddrGuard::add(interface, lease.addr, lease.prefix) {
                             Ok(g) => leased.lock().unwrap_or_else(|e| e.into_inner()).push(g),
                             Err(e) => return (State::Failed, Some(e.to_string())),
@@ -247,22 +247,19 @@ async fn run_phone(
                     return (State::Failed, Some("no DHCP client".to_owned()))
                 }
             };
-            if route != Some(now_route) || client.is_none() {
+            if link
+                .as_ref()
+                .is_some_and(|(route, _, _)| *route != now_route)
+            {
+                link = None;
+            }
+            let (_, client, control) = link.get_or_insert_with(|| {
                 let (server, bind) = now_route;
                 phone.set_ip(bind);
-                client = Some(TftpClient::new(
-                    server,
-                    bind,
-                    cfg.tftp.clone(),
-                    cfg.loss,
-                    seed.wrapping_add(u64::from(pass)),
-                ));
-                control = Some(NetControl::new(bind));
-                route = Some(now_route);
-            }
-            let (Some(client), Some(control)) = (client.as_mut(), control.as_mut()) else {
-                return (State::Failed, Some("no route".to_owned()));
-            };
+                let seed = seed.wrapping_add(u64::from(pass));
+                let client = TftpClient::new(server, bind, cfg.tftp.clone(), cfg.loss, seed);
+                (now_route, client, NetControl::new(bind))
+            });
             match phone.run(client, control, &opts).await {
                 RunEnd::Ended(state, reason) => return (state, reason),
                 RunEnd::FullReboot => pass = pass.wrapping_add(1),
