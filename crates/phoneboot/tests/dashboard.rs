@@ -531,7 +531,6 @@ fn the_dashboard_follows_traffic_live() {
                 "--loss",
                 "0.03",
             ])
-            .args(["--resync", "150ms", "--resync-stable", "12"])
             .args(["--mix", "7965:SCCP45.9-3-1SR1-1S:2"])
             .args(["--source-net", "127.12.0.0/16"])
             .output()

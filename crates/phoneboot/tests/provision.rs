@@ -90,16 +90,7 @@ fn simulate(
             net,
             "--json",
         ])
-        .args([
-            "--timeout",
-            "90s",
-            "--reboot-delay",
-            "0s",
-            "--resync",
-            "150ms",
-            "--resync-stable",
-            "12",
-        ])
+        .args(["--timeout", "90s", "--reboot-delay", "0s"])
         .args(args)
         .output()
         .unwrap();
@@ -483,7 +474,7 @@ fn a_hundred_mixed_phones_by_dhcp_all_reach_their_targets() {
     let out = net
         .in_client(BIN)
         .args(["simulate", "--interface", &client_if, "--json", "--timeout", "240s"])
-        .args(["--reboot-delay", "0s", "--resync", "150ms", "--resync-stable", "12"])
+        .args(["--reboot-delay", "0s"])
         .args(["--mix", "7940:P00308000900:25,7960:P00308000900:25,7941:SCCP41.8-3-1S:25,7965:SCCP45.9-4-2SR3-1S:25"])
         .output()
         .unwrap();

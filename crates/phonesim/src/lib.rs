@@ -17,7 +17,29 @@
 //!   (`image_version`; the MAC file wins). A different load than the running
 //!   one is fetched (`<load>.loads` and every file it lists, or `<load>.bin`
 //!   below 5.x) and booted; otherwise the phone fetches its post-boot files
-//!   (ring list, dial plan) and settles. Settled on SIP = registered.
+//!   (ring list, dial plan) and settles.
+//! - **Between boots, like real phones**: a settled phone reads no config.
+//!   It reboots only when its server tells it to, or after flashing a new
+//!   image. SCCP loads register from their own address with the call
+//!   manager of their XML config (lowest-priority `member` with an
+//!   `ethernetPhonePort`; none named: the phone just sits): 79x0 loads with
+//!   the short Register (version 11 from 8.x, 5 before), Java loads with the
+//!   long one naming their load (version 17) and an informational Alarm
+//!   after the ack ([`sccp_client`]). They keep alive at the ack's interval,
+//!   reconnect with a backoff of 1 to 16 s, retry 5 s after a
+//!   RegisterReject, and reboot on Reset: type 1 with DHCP again, type 2
+//!   without. SIP loads answer NOTIFY on `<ip>:<sip_port>` for their line-1
+//!   name (404 otherwise) ([`sip_listener`]): 79x0 loads take `check-sync`,
+//!   read `syncinfo.xml` and reboot when the `SYNC` for their load (or `*`)
+//!   differs from the `sync` of their config (default `1`); Java loads take
+//!   `service-control` `action=reset` (with DHCP) or `restart`, and answer
+//!   `check-sync` with 200 only. Retransmitted NOTIFYs get the same answer
+//!   and no second reboot.
+//! - **When a run ends**: a phone with an expected load ([`PhoneSpec::expect`])
+//!   ends once settled on it and registered (SCCP: RegisterAck, or no call
+//!   manager; SIP: listening) and [`SimConfig::hold`] has passed without a
+//!   reboot order; one without ends at its first settled boot that `hold`
+//!   leaves alone. An order during the hold reboots it and the walk goes on.
 //! - **Constraints like the real phones**, so server mistakes show: a 79x0
 //!   below 5.x given anything newer than a signed 5.x load, or a Java phone
 //!   below 8.3(3) given a load past 8.5(2), ends *bricked*. A load with a
@@ -27,9 +49,11 @@
 //!   image download half way (then rebooting and starting that hop again),
 //!   the first K phones booting the old image once after a full download.
 //!
-//! The boot logic ([`Phone`]) fetches through the [`Fetcher`] trait, so it is
-//! tested against a map as well as over real TFTP ([`TftpClient`], built on
-//! `tftp::wire`). The simulator reads configs with its own parsers
+//! The boot logic ([`Phone`]) fetches through the [`Fetcher`] trait and hears
+//! its server through the [`Control`] trait, so it is tested against a map
+//! and a script as well as over real TFTP ([`TftpClient`], built on
+//! `tftp::wire`), SCCP and SIP ([`NetControl`], on the `sccp` and `sipnotify`
+//! wire types). The simulator reads configs with its own parsers
 //! ([`configs`]), never phoneboot's renderers, so it judges them
 //! independently. It never touches an interface unless told to with
 //! [`Addressing::Dhcp`].
@@ -37,7 +61,8 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use phonesim::{parse_mix, Addressing, SimConfig};
-//! let phones = parse_mix("7960:P00303010102:2,7965:SIP45.9-4-2SR3-1S:1")?;
+//! // Two 7960s that should end on 8.0(9), and a 7965 that stays where it is.
+//! let phones = parse_mix("7960:P00303010102:2:P00308000900,7965:SIP45.9-4-2SR3-1S:1")?;
 //! let cfg = SimConfig::new(
 //!     phones,
 //!     Addressing::Direct {
@@ -53,10 +78,13 @@
 #![forbid(unsafe_code)]
 
 pub mod configs;
+pub mod control;
 pub mod dhcp;
 mod phone;
 mod report;
 mod rng;
+pub mod sccp_client;
+pub mod sip_listener;
 mod spec;
 mod tftp_client;
 
@@ -64,10 +92,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use phone::{Faults, Phone};
-pub use report::{fnv64, Hop, PhoneReport, Report, RequestRecord, State};
+pub use control::{Channel, Control, ControlError, Heard, NetControl};
+pub use phone::{Faults, Phone, RunEnd, RunOptions};
+pub use report::{fnv64, Hop, PhoneReport, Report, RequestRecord, Resets, State};
 pub use spec::{
-    nth_addr, nth_mac, parse_mix, parse_net, Addressing, PhoneSpec, Resync, SimConfig, SpecError,
+    nth_addr, nth_mac, parse_mix, parse_net, Addressing, PhoneSpec, SimConfig, SpecError,
     TftpOptions,
 };
 pub use tftp_client::{FetchResult, Fetched, Fetcher, TftpClient};
@@ -84,7 +113,8 @@ pub enum SimError {
     Dhcp(#[from] dhcp::DhcpError),
 }
 
-/// Runs every phone until it settles, bricks, fails or `cfg.timeout` passes.
+/// Runs every phone until its run ends (see [`SimConfig::hold`]), it bricks
+/// or fails, or `cfg.timeout` passes.
 pub async fn run(cfg: SimConfig) -> Result<Report, SimError> {
     if cfg.phones.is_empty() {
         return Err(SimError::NoPhones);
@@ -166,52 +196,88 @@ async fn run_phone(
     };
     let mut phone = Phone::new(i, spec.model, mac, spec.start_load.clone(), faults);
     let seed = rng::phone_seed(cfg.seed, i);
+    let opts = RunOptions {
+        reboot_delay: cfg.reboot_delay,
+        max_boots: cfg.max_boots,
+        hold: cfg.hold,
+        expect: spec.expect.clone(),
+        sip_port: cfg.sip_port,
+    };
     let body = async {
-        let (server, bind) = match (&cfg.addressing, &dhcp) {
-            (Addressing::Direct { server, source_net }, _) => {
-                let Some(a) = nth_addr(*source_net, i) else {
-                    return (State::Failed, Some("no source address".to_owned()));
-                };
-                (*server, IpAddr::V4(a))
-            }
-            (
-                Addressing::Dhcp {
-                    interface,
-                    tftp_port,
-                },
-                Some(client),
-            ) => {
-                let lease = match client.lease(mac, spec.model, seed as u32).await {
-                    Ok(l) => l,
-                    Err(e) => return (State::Failed, Some(e.to_string())),
-                };
-                match dhcp::AddrGuard::add(interface, lease.addr, lease.prefix) {
-                    Ok(g) => leased.lock().unwrap_or_else(|e| e.into_inner()).push(g),
-                    Err(e) => return (State::Failed, Some(e.to_string())),
+        // The route (TFTP server, own address) and the clients bound to it.
+        let mut link: Option<((SocketAddr, IpAddr), TftpClient, NetControl)> = None;
+        // Each pass is a full reboot: DHCP first, where the phone uses it.
+        let mut pass = 0u32;
+        loop {
+            let now_route = match (&cfg.addressing, &dhcp) {
+                (Addressing::Direct { server, source_net }, _) => {
+                    let Some(a) = nth_addr(*source_net, i) else {
+                        return (State::Failed, Some("no source address".to_owned()));
+                    };
+                    (*server, IpAddr::V4(a))
                 }
                 (
-                    SocketAddr::new(lease.tftp_server.into(), *tftp_port),
-                    IpAddr::V4(lease.addr),
-                )
+                    Addressing::Dhcp {
+                        interface,
+                        tftp_port,
+                    },
+                    Some(dhcp),
+                ) => {
+                    let xid = (seed as u32).wrapping_add(pass);
+                    let lease = match dhcp.lease(mac, spec.model, xid).await {
+                        Ok(l) => l,
+                        Err(e) => return (State::Failed, Some(e.to_string())),
+                    };
+                    // The same address again (the usual case) is already on
+                    // the interface; a new one is added beside it, and the
+                    // old one stays until the run ends (see `Leased`).
+                    let own = link.as_ref().map(|((_, ip), _, _)| *ip);
+                    if own != Some(IpAddr::V4(lease.addr)) {
+                        match dhcp::AddrGuard::add(interface, lease.addr, lease.prefix) {
+                            Ok(g) => leased.lock().unwrap_or_else(|e| e.into_inner()).push(g),
+                            Err(e) => return (State::Failed, Some(e.to_string())),
+                        }
+                    }
+                    (
+                        SocketAddr::new(lease.tftp_server.into(), *tftp_port),
+                        IpAddr::V4(lease.addr),
+                    )
+                }
+                (Addressing::Dhcp { .. }, None) => {
+                    return (State::Failed, Some("no DHCP client".to_owned()))
+                }
+            };
+            if link
+                .as_ref()
+                .is_some_and(|(route, _, _)| *route != now_route)
+            {
+                link = None;
             }
-            (Addressing::Dhcp { .. }, None) => {
-                return (State::Failed, Some("no DHCP client".to_owned()))
+            let (_, client, control) = link.get_or_insert_with(|| {
+                let (server, bind) = now_route;
+                phone.set_ip(bind);
+                let seed = seed.wrapping_add(u64::from(pass));
+                let client = TftpClient::new(server, bind, cfg.tftp.clone(), cfg.loss, seed);
+                (now_route, client, NetControl::new(bind))
+            });
+            match phone.run(client, control, &opts).await {
+                RunEnd::Ended(state, reason) => return (state, reason),
+                RunEnd::FullReboot => pass = pass.wrapping_add(1),
             }
-        };
-        phone.set_ip(bind);
-        let mut client = TftpClient::new(server, bind, cfg.tftp.clone(), cfg.loss, seed);
-        phone
-            .run(&mut client, cfg.reboot_delay, cfg.max_boots, cfg.resync)
-            .await
+        }
     };
     let (state, reason) = match tokio::time::timeout_at(deadline, body).await {
         Ok(r) => r,
         Err(_) => (
             State::TimedOut,
-            Some(format!(
-                "did not settle within {}s",
-                cfg.timeout.as_secs_f64()
-            )),
+            Some(
+                phone
+                    .waiting_reason(spec.expect.as_ref())
+                    .map(|w| format!("{w} within {}s", cfg.timeout.as_secs_f64()))
+                    .unwrap_or_else(|| {
+                        format!("did not settle within {}s", cfg.timeout.as_secs_f64())
+                    }),
+            ),
         ),
     };
     phone.report(state, reason, started.elapsed())

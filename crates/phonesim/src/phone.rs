@@ -1,13 +1,21 @@
 //! One simulated phone: a loop of boot cycles that asks for files in its
 //! family's order, judges what it is served like the real firmware does, and
-//! records everything it did.
+//! records everything it did. Between boots it reads no config: once
+//! settled it listens to its server ([`Control`]) and reboots only when
+//! told to, as real phones do.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
 use cisco::{Family, LoadKind, LoadName, LoadsFile, Mac, Model, Protocol, Version};
+use sccp::ResetType;
+use tokio::time::Instant;
 
 use crate::configs;
-use crate::report::{Hop, PhoneReport, RequestRecord, State};
+use crate::control::{Channel, Control, Heard};
+use crate::report::{Hop, PhoneReport, RequestRecord, Resets, State};
+use crate::sccp_client::{self, Registration};
+use crate::sip_listener::{self, Order, SipStack};
 use crate::tftp_client::{FetchResult, Fetched, Fetcher};
 
 /// Faults this phone will act out once.
@@ -28,6 +36,58 @@ enum BootEnd {
     Fail(String),
 }
 
+/// How a phone runs between boots; see [`crate::SimConfig`] for each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOptions {
+    pub reboot_delay: Duration,
+    pub max_boots: u32,
+    pub hold: Duration,
+    pub expect: Option<LoadName>,
+    pub sip_port: u16,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            reboot_delay: Duration::ZERO,
+            max_boots: 20,
+            hold: Duration::ZERO,
+            expect: None,
+            sip_port: 5060,
+        }
+    }
+}
+
+/// How [`Phone::run`] returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunEnd {
+    /// The phone's run is over.
+    Ended(State, Option<String>),
+    /// Its server ordered a full reboot: the caller gets the phone an
+    /// address by DHCP again (where it uses DHCP) and calls `run` again.
+    FullReboot,
+}
+
+/// How a settled phone stopped listening.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Waited {
+    Done,
+    Reboot { dhcp: bool },
+    Fail(String),
+}
+
+/// What the last boot's configs said that matters once the phone runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Booted {
+    call_manager: Option<SocketAddrV4>,
+    line1: Option<String>,
+    /// 79x0 SIP: the `sync` value, compared with syncinfo.xml.
+    sync: String,
+}
+
+/// Cisco's default sync value when no config sets `sync`.
+const DEFAULT_SYNC: &str = "1";
+
 /// Java phones below this cannot jump past [`JAVA_STEP`] (PHONES.md,
 /// "Upgrade constraints").
 const JAVA_MIN_FOR_JUMP: Version = Version::new(8, 3, 3);
@@ -39,11 +99,27 @@ pub struct Phone {
     index: usize,
     model: Model,
     mac: Mac,
-    ip: Option<String>,
+    ip: Option<IpAddr>,
     start: LoadName,
     running: LoadName,
     faults: Faults,
     boots: u32,
+    /// Boots since the phone last settled; `max_boots` limits these.
+    unsettled_boots: u32,
+    booted: Booted,
+    /// Settled and listening to its server (not booting).
+    settled: bool,
+    /// SCCP: RegisterAck received on the current connection.
+    sccp_registered: bool,
+    /// SIP: the NOTIFY port is bound.
+    listening: bool,
+    sccp_registrations: u32,
+    register_rejects: u32,
+    last_reject: Option<String>,
+    resets: Resets,
+    notifies: u32,
+    notify_repeats: u32,
+    notify_reboots: u32,
     hops: Vec<Hop>,
     requests: Vec<RequestRecord>,
     timeouts: u64,
@@ -65,6 +141,18 @@ impl Phone {
             running: load,
             faults,
             boots: 0,
+            unsettled_boots: 0,
+            booted: Booted::default(),
+            settled: false,
+            sccp_registered: false,
+            listening: false,
+            sccp_registrations: 0,
+            register_rejects: 0,
+            last_reject: None,
+            resets: Resets::default(),
+            notifies: 0,
+            notify_repeats: 0,
+            notify_reboots: 0,
             hops: Vec::new(),
             requests: Vec::new(),
             timeouts: 0,
@@ -75,9 +163,10 @@ impl Phone {
         }
     }
 
-    /// Records the source address for the report.
-    pub fn set_ip(&mut self, ip: impl ToString) {
-        self.ip = Some(ip.to_string());
+    /// The phone's address: the source of its requests, and what it puts
+    /// in its SCCP Register.
+    pub fn set_ip(&mut self, ip: IpAddr) {
+        self.ip = Some(ip);
     }
 
     /// The load it runs now.
@@ -85,19 +174,18 @@ impl Phone {
         &self.running
     }
 
-    /// Boots until the phone settles, bricks or fails. Pauses `reboot_delay`
-    /// between boots; more than `max_boots` boots is a failure (a loop).
-    pub async fn run<F: Fetcher>(
+    /// Boots, and once settled listens to its server through `control`,
+    /// until its run ends (see [`crate::SimConfig::hold`]) or it bricks or
+    /// fails. Pauses `reboot_delay` before every reboot; more than
+    /// `max_boots` boots in a row without settling is a failure (a loop).
+    pub async fn run<F: Fetcher, C: Control>(
         &mut self,
         fetcher: &mut F,
-        reboot_delay: Duration,
-        max_boots: u32,
-        resync: Option<crate::Resync>,
-    ) -> (State, Option<String>) {
-        // Settled boots in a row that changed nothing.
-        let mut quiet = 0u32;
+        control: &mut C,
+        opts: &RunOptions,
+    ) -> RunEnd {
         loop {
-            if self.boots >= max_boots {
+            if self.unsettled_boots >= opts.max_boots {
                 let last_miss = self
                     .requests
                     .iter()
@@ -105,34 +193,246 @@ impl Phone {
                     .find(|r| r.result != "ok")
                     .map(|r| format!("; last miss: {} {}", r.file, r.result))
                     .unwrap_or_default();
-                return (
+                return RunEnd::Ended(
                     State::Failed,
                     Some(format!(
                         "still not settled after {} boots, {} downloads stopped on a missing or failed file{last_miss}",
-                        self.boots, self.failed_downloads
+                        self.unsettled_boots, self.failed_downloads
                     )),
                 );
             }
             self.boots += 1;
+            self.unsettled_boots += 1;
             let end = self.boot(fetcher).await;
             tracing::debug!(phone = self.index, boot = self.boots, ?end, "boot ended");
             match end {
-                BootEnd::Settle => match resync {
-                    Some(r) if quiet + 1 < r.stable.max(1) => {
-                        quiet += 1;
-                        // Re-reading config is not a reboot: it does not
-                        // count towards the loop limit.
-                        self.boots -= 1;
-                        tokio::time::sleep(r.every).await;
+                BootEnd::Settle => {
+                    self.unsettled_boots = 0;
+                    match self.listen(fetcher, control, opts).await {
+                        Waited::Done => return RunEnd::Ended(State::Settled, None),
+                        Waited::Fail(why) => return RunEnd::Ended(State::Failed, Some(why)),
+                        Waited::Reboot { dhcp } => {
+                            tokio::time::sleep(opts.reboot_delay).await;
+                            if dhcp {
+                                return RunEnd::FullReboot;
+                            }
+                        }
                     }
-                    _ => return (State::Settled, None),
-                },
-                BootEnd::Brick(why) => return (State::Bricked, Some(why)),
-                BootEnd::Fail(why) => return (State::Failed, Some(why)),
-                BootEnd::Reboot => {
-                    quiet = 0;
-                    tokio::time::sleep(reboot_delay).await
                 }
+                BootEnd::Brick(why) => return RunEnd::Ended(State::Bricked, Some(why)),
+                BootEnd::Fail(why) => return RunEnd::Ended(State::Failed, Some(why)),
+                BootEnd::Reboot => tokio::time::sleep(opts.reboot_delay).await,
+            }
+        }
+    }
+
+    /// Why a run cut short by the timeout had not ended.
+    pub fn waiting_reason(&self, expect: Option<&LoadName>) -> Option<String> {
+        if !self.settled {
+            return None;
+        }
+        let what = if self.sccp_registered {
+            "registered"
+        } else if self.listening {
+            "listening for NOTIFY"
+        } else if self.booted.call_manager.is_some() && !self.is_sip() {
+            "not registered with its call manager"
+        } else {
+            "idle"
+        };
+        Some(match expect {
+            Some(e) if e != &self.running => format!(
+                "settled on {} ({what}) and waited for a reboot order that would take it to {e}",
+                self.running
+            ),
+            _ => format!(
+                "settled on {} ({what}) but its run had not ended",
+                self.running
+            ),
+        })
+    }
+
+    fn is_sip(&self) -> bool {
+        self.running.protocol() == Some(Protocol::Sip)
+    }
+
+    /// What the settled phone listens to: SIP loads their NOTIFY port, SCCP
+    /// loads (and `TERM` loads, which name no protocol but are SCCP) the
+    /// call manager of their config.
+    fn channel(&self, sip_port: u16) -> Channel {
+        if self.is_sip() {
+            return Channel::Sip {
+                port: sip_port,
+                stack: if self.model.family().is_java() {
+                    SipStack::Sipcc
+                } else {
+                    SipStack::Cisco79x0
+                },
+                line1: self.booted.line1.clone(),
+                tag: format!("{}-{}", self.mac_name().to_ascii_lowercase(), self.boots),
+            };
+        }
+        match self.booted.call_manager {
+            Some(call_manager) => {
+                let ip = match self.ip {
+                    Some(IpAddr::V4(a)) => a,
+                    _ => Ipv4Addr::UNSPECIFIED,
+                };
+                Channel::Sccp {
+                    call_manager,
+                    registration: Registration::for_phone(self.model, self.mac, ip, &self.running),
+                }
+            }
+            None => Channel::None,
+        }
+    }
+
+    /// Whether the run may end (once `hold` more has passed): settled and,
+    /// with an `expect`ed load, on it and registered as its protocol
+    /// registers.
+    fn may_end(&self, channel: &Channel, expect: Option<&LoadName>) -> bool {
+        let Some(expect) = expect else {
+            return true;
+        };
+        expect == &self.running
+            && match channel {
+                Channel::None => true,
+                Channel::Sccp { .. } => self.sccp_registered,
+                Channel::Sip { .. } => self.listening,
+            }
+    }
+
+    /// The settled phone: opens its channel and acts on what it hears.
+    async fn listen<F: Fetcher, C: Control>(
+        &mut self,
+        fetcher: &mut F,
+        control: &mut C,
+        opts: &RunOptions,
+    ) -> Waited {
+        let channel = self.channel(opts.sip_port);
+        if let Err(e) = control.open(channel.clone()).await {
+            return Waited::Fail(e.to_string());
+        }
+        self.settled = true;
+        self.listening = matches!(channel, Channel::Sip { .. });
+        let waited = self.hear(fetcher, control, &channel, opts).await;
+        for heard in control.close().await {
+            if let Heard::Notify(h) = heard {
+                self.notifies += 1;
+                self.notify_repeats += u32::from(h.repeat);
+            }
+        }
+        if waited != Waited::Done {
+            self.settled = false;
+            self.listening = false;
+            self.sccp_registered = false;
+        }
+        waited
+    }
+
+    async fn hear<F: Fetcher, C: Control>(
+        &mut self,
+        fetcher: &mut F,
+        control: &mut C,
+        channel: &Channel,
+        opts: &RunOptions,
+    ) -> Waited {
+        // Set while the run may end; a lost registration clears it, so the
+        // hold counts from the latest registration.
+        let mut hold_until: Option<Instant> = None;
+        loop {
+            if self.may_end(channel, opts.expect.as_ref()) {
+                let until = *hold_until.get_or_insert_with(|| Instant::now() + opts.hold);
+                if Instant::now() >= until {
+                    return Waited::Done;
+                }
+            } else {
+                hold_until = None;
+            }
+            let heard = tokio::select! {
+                h = control.next() => h,
+                () = sleep_until(hold_until) => continue,
+            };
+            tracing::debug!(phone = self.index, ?heard, "heard");
+            match heard {
+                Heard::Sccp(e) => {
+                    if let Some(w) = self.on_sccp(e) {
+                        return w;
+                    }
+                }
+                Heard::Notify(h) => {
+                    if let Some(w) = self.on_notify(fetcher, h).await {
+                        return w;
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_sccp(&mut self, event: sccp_client::Event) -> Option<Waited> {
+        use sccp_client::Event as E;
+        match event {
+            E::Registered { .. } => {
+                self.sccp_registrations += 1;
+                self.sccp_registered = true;
+            }
+            E::Lost => self.sccp_registered = false,
+            E::Rejected { text } => {
+                self.register_rejects += 1;
+                self.last_reject = Some(text);
+                self.sccp_registered = false;
+            }
+            E::Reset(kind) => {
+                self.resets.count(kind);
+                return match kind {
+                    ResetType::Reset => Some(Waited::Reboot { dhcp: true }),
+                    ResetType::Restart => Some(Waited::Reboot { dhcp: false }),
+                    // Apply-config and unknown types: the 79x0 and 8.x/9.x
+                    // loads simulated here do not act on them.
+                    ResetType::ApplyConfig | ResetType::Unknown(_) => None,
+                };
+            }
+        }
+        None
+    }
+
+    async fn on_notify<F: Fetcher>(
+        &mut self,
+        fetcher: &mut F,
+        heard: sip_listener::Heard,
+    ) -> Option<Waited> {
+        self.notifies += 1;
+        if heard.repeat {
+            self.notify_repeats += 1;
+        }
+        let reboot = match heard.order {
+            Order::Nothing => None,
+            Order::Reset => Some(Waited::Reboot { dhcp: true }),
+            Order::Restart => Some(Waited::Reboot { dhcp: false }),
+            // A 79x0 reboots fully when its sync value moved.
+            Order::CheckSync => self
+                .sync_changed(fetcher)
+                .await
+                .then_some(Waited::Reboot { dhcp: true }),
+        };
+        if reboot.is_some() {
+            self.notify_reboots += 1;
+        }
+        reboot
+    }
+
+    /// 79x0 SIP after check-sync: syncinfo.xml names a new SYNC for the
+    /// running load (or `*`). Not found, unreadable or the same value: no.
+    async fn sync_changed<F: Fetcher>(&mut self, fetcher: &mut F) -> bool {
+        let Ok(Some(text)) = self.get_text(fetcher, "syncinfo.xml").await else {
+            return false;
+        };
+        match configs::syncinfo_sync(&text, self.running.as_str()) {
+            Ok(Some(sync)) => sync != self.booted.sync,
+            Ok(None) => false,
+            Err(e) => {
+                tracing::debug!(phone = self.index, error = %e, "syncinfo.xml unreadable");
+                false
             }
         }
     }
@@ -144,12 +444,19 @@ impl Phone {
             index: self.index,
             model: self.model.name().to_owned(),
             mac: self.mac.to_string(),
-            ip: self.ip.clone(),
+            ip: self.ip.map(|ip| ip.to_string()),
             start_load: self.start.to_string(),
             final_load: self.running.to_string(),
             state,
             reason,
-            registered: state == State::Settled && self.running.protocol() == Some(Protocol::Sip),
+            registered: self.sccp_registered || (self.settled && self.listening),
+            sccp_registrations: self.sccp_registrations,
+            register_rejects: self.register_rejects,
+            last_reject: self.last_reject.clone(),
+            resets: self.resets,
+            notifies: self.notifies,
+            notify_repeats: self.notify_repeats,
+            notify_reboots: self.notify_reboots,
             hops: self.hops.clone(),
             boots: self.boots,
             files_fetched: self.requests.iter().filter(ok).count() as u64,
@@ -215,6 +522,10 @@ impl Phone {
     }
 
     async fn boot<F: Fetcher>(&mut self, f: &mut F) -> BootEnd {
+        self.booted = Booted {
+            sync: DEFAULT_SYNC.to_owned(),
+            ..Booted::default()
+        };
         if self.model.family().is_java() {
             self.boot_java(f).await
         } else if self.running.protocol() == Some(Protocol::Sip) {
@@ -236,6 +547,7 @@ impl Phone {
     }
 
     /// `SEP<MAC>.cnf.xml`, else `XMLDefault.cnf.xml`: the load it names.
+    /// What else it says is kept for after the boot.
     async fn xml_config<F: Fetcher>(&mut self, f: &mut F) -> Result<Option<String>, String> {
         let sep = format!("SEP{}.cnf.xml", self.mac_name());
         let text = match self.get_text(f, &sep).await {
@@ -246,10 +558,13 @@ impl Phone {
                 .map_err(|()| "no answer for XMLDefault.cnf.xml".to_owned())?,
             Err(()) => return Err(format!("no answer for {sep}")),
         };
-        match text {
-            Some(t) => configs::xml_load(&t, self.model),
-            None => Ok(None),
-        }
+        let Some(text) = text else {
+            return Ok(None);
+        };
+        let cfg = configs::xml_config(&text, self.model)?;
+        self.booted.call_manager = cfg.call_manager;
+        self.booted.line1 = cfg.sip_line1;
+        Ok(cfg.load)
     }
 
     async fn boot_java<F: Fetcher>(&mut self, f: &mut F) -> BootEnd {
@@ -315,15 +630,14 @@ impl Phone {
             return BootEnd::Reboot;
         };
         // The MAC file overrides the default file.
-        let image = own
-            .as_deref()
-            .and_then(|t| configs::text_value(t, "image_version"))
-            .or_else(|| {
-                default
-                    .as_deref()
-                    .and_then(|t| configs::text_value(t, "image_version"))
-            })
-            .or(os_load);
+        let value = |key: &str| {
+            own.as_deref()
+                .and_then(|t| configs::text_value(t, key))
+                .or_else(|| default.as_deref().and_then(|t| configs::text_value(t, key)))
+        };
+        let image = value("image_version").or(os_load);
+        self.booted.line1 = value("line1_name");
+        self.booted.sync = value("sync").unwrap_or_else(|| DEFAULT_SYNC.to_owned());
         if let Some(end) = self.maybe_upgrade(f, image.as_deref()).await {
             return end;
         }
@@ -445,22 +759,144 @@ impl Phone {
     }
 }
 
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use std::collections::{HashMap, VecDeque};
 
     use super::*;
 
-    /// Serves a map, no sockets.
-    struct MapFetcher(HashMap<String, Vec<u8>>);
+    /// Serves a map, no sockets. A file in `staged` changes with each
+    /// request for it (the last version stays), as a server's configs do
+    /// between hops.
+    struct MapFetcher(HashMap<String, Vec<u8>>, HashMap<String, Vec<Vec<u8>>>);
 
     impl Fetcher for MapFetcher {
         async fn fetch(&mut self, name: &str, _abort_half: bool) -> FetchResult {
+            if let Some(versions) = self.1.get_mut(name) {
+                let d = if versions.len() > 1 {
+                    versions.remove(0)
+                } else {
+                    versions[0].clone()
+                };
+                return FetchResult::of(Fetched::Data(d));
+            }
             FetchResult::of(match self.0.get(name) {
                 Some(d) => Fetched::Data(d.clone()),
                 None => Fetched::NotFound,
             })
         }
+    }
+
+    impl MapFetcher {
+        fn stage(mut self, name: &str, versions: &[&str]) -> MapFetcher {
+            let v = versions.iter().map(|t| t.as_bytes().to_vec()).collect();
+            self.1.insert(name.to_owned(), v);
+            self
+        }
+    }
+
+    /// A control channel that plays a script: for each `open`, the next
+    /// list of (time after the open, what is heard). No sockets.
+    #[derive(Default)]
+    struct Script {
+        per_open: VecDeque<Vec<(u64, Heard)>>,
+        current: VecDeque<(u64, Heard)>,
+        opened_at: Option<Instant>,
+        opened: Vec<Channel>,
+        closes: u32,
+    }
+
+    impl Script {
+        fn new(per_open: Vec<Vec<(u64, Heard)>>) -> Script {
+            Script {
+                per_open: per_open.into(),
+                ..Script::default()
+            }
+        }
+    }
+
+    impl Control for Script {
+        async fn open(&mut self, channel: Channel) -> Result<(), crate::ControlError> {
+            self.opened.push(channel);
+            self.current = self.per_open.pop_front().unwrap_or_default().into();
+            self.opened_at = Some(Instant::now());
+            Ok(())
+        }
+
+        async fn next(&mut self) -> Heard {
+            let Some(&(secs, _)) = self.current.front() else {
+                return std::future::pending().await;
+            };
+            let at = self.opened_at.unwrap() + Duration::from_secs(secs);
+            tokio::time::sleep_until(at).await;
+            self.current.pop_front().unwrap().1
+        }
+
+        async fn close(&mut self) -> Vec<Heard> {
+            self.closes += 1;
+            // What was due by now but not taken, as a socket would hold it.
+            let now = Instant::now();
+            let opened = self.opened_at.unwrap();
+            let due = self
+                .current
+                .iter()
+                .take_while(|(secs, _)| opened + Duration::from_secs(*secs) <= now)
+                .count();
+            let left = self.current.drain(..due).map(|(_, h)| h).collect();
+            self.current.clear();
+            left
+        }
+    }
+
+    fn opts(max_boots: u32) -> RunOptions {
+        RunOptions {
+            max_boots,
+            ..RunOptions::default()
+        }
+    }
+
+    fn ended(end: RunEnd) -> (State, Option<String>) {
+        match end {
+            RunEnd::Ended(s, r) => (s, r),
+            RunEnd::FullReboot => panic!("unexpected full reboot"),
+        }
+    }
+
+    fn sccp(e: sccp_client::Event) -> Heard {
+        Heard::Sccp(e)
+    }
+
+    fn registered() -> Heard {
+        sccp(sccp_client::Event::Registered {
+            keepalive: Duration::from_secs(30),
+        })
+    }
+
+    fn reset(kind: ResetType) -> Heard {
+        sccp(sccp_client::Event::Reset(kind))
+    }
+
+    fn notify(order: Order, repeat: bool) -> Heard {
+        Heard::Notify(sip_listener::Heard {
+            event: Some("check-sync".into()),
+            status: 200,
+            order,
+            repeat,
+        })
+    }
+
+    /// A SEP file naming `load` and a call manager.
+    fn sep_sccp(load: &str) -> String {
+        format!(
+            "<device><devicePool><callManagerGroup><members><member priority=\"0\"><callManager><ports><ethernetPhonePort>2000</ethernetPhonePort></ports><processNodeName>10.9.9.9</processNodeName></callManager></member></members></callManagerGroup></devicePool><loadInformation>{load}</loadInformation></device>"
+        )
     }
 
     fn phone(model: Model, load: &str) -> Phone {
@@ -481,7 +917,7 @@ mod tests {
         for f in cisco::synth::load_files(&load) {
             map.insert(f.clone(), cisco::synth::image(&f, 100));
         }
-        MapFetcher(map)
+        MapFetcher(map, HashMap::new())
     }
 
     #[tokio::test]
@@ -491,7 +927,8 @@ mod tests {
             HashMap::from([("OS79XX.TXT".to_owned(), b"P00308000900 \r\n".to_vec())]),
         );
         let mut p = phone(Model::Cp7960, "P0S3-06-3-00");
-        let (state, _) = p.run(&mut f, Duration::ZERO, 5, None).await;
+        let mut c = Script::default();
+        let (state, _) = ended(p.run(&mut f, &mut c, &opts(5)).await);
         assert_eq!(state, State::Settled);
         assert_eq!(p.running().as_str(), "P00308000900");
         let first: Vec<&str> = p.requests.iter().take(5).map(|r| r.file.as_str()).collect();
@@ -506,6 +943,8 @@ mod tests {
             ]
         );
         assert!(!p.report(state, None, Duration::ZERO).registered);
+        // An SCCP load whose config names no call manager just sits.
+        assert_eq!(c.opened, [Channel::None]);
     }
 
     #[tokio::test]
@@ -517,7 +956,7 @@ mod tests {
         );
         let mut f = with_load("SIP42.9-4-2SR3-1S", map);
         let mut p = phone(Model::Cp7941, "SCCP41.8-5-2S");
-        let (state, reason) = p.run(&mut f, Duration::ZERO, 5, None).await;
+        let (state, reason) = ended(p.run(&mut f, &mut Script::default(), &opts(5)).await);
         assert_eq!(state, State::Failed);
         assert!(reason.unwrap().contains("not a 7941 load"));
         assert!(!p.requests.iter().any(|r| r.file.ends_with(".loads")));
@@ -541,7 +980,302 @@ mod tests {
             map.insert(f.clone(), vec![1; 10]);
         }
         let mut p = phone(Model::Cp7960, "P00303010102");
-        let (state, reason) = p.run(&mut MapFetcher(map), Duration::ZERO, 5, None).await;
+        let mut f = MapFetcher(map, HashMap::new());
+        let (state, reason) = ended(p.run(&mut f, &mut Script::default(), &opts(5)).await);
         assert_eq!(state, State::Bricked, "{reason:?}");
+    }
+
+    /// A 7960 on 5.x registers (short form), is restarted by its server,
+    /// reads its config again, takes 8.0(9), registers again, and its run
+    /// ends `hold` after that registration.
+    #[tokio::test(start_paused = true)]
+    async fn a_reset_reboots_into_the_next_hop_and_the_run_ends_on_the_expected_load() {
+        let mut f = with_load("P00308000900", HashMap::new()).stage(
+            "SEP001E4A000001.cnf.xml",
+            &[&sep_sccp("P00305000500"), &sep_sccp("P00308000900")],
+        );
+        let mut c = Script::new(vec![
+            vec![(1, registered()), (3, reset(ResetType::Restart))],
+            vec![(2, registered())],
+        ]);
+        let mut p = phone(Model::Cp7960, "P00305000500");
+        p.set_ip("10.0.0.5".parse().unwrap());
+        let o = RunOptions {
+            hold: Duration::from_secs(10),
+            expect: Some(LoadName::parse("P00308000900").unwrap()),
+            ..opts(5)
+        };
+        let t0 = Instant::now();
+        let (state, reason) = ended(p.run(&mut f, &mut c, &o).await);
+        assert_eq!(state, State::Settled, "{reason:?}");
+        assert_eq!(p.running().as_str(), "P00308000900");
+        // Reset at 3 s; second channel registered 2 s after it opened; hold 10 s.
+        assert_eq!(t0.elapsed(), Duration::from_secs(15));
+        assert_eq!(p.boots, 3, "settle, upgrade, settle");
+        let configs = p
+            .requests
+            .iter()
+            .filter(|r| r.file == "SEP001E4A000001.cnf.xml")
+            .count();
+        assert_eq!(configs, 3, "every boot reads the config, nothing between");
+        let r = p.report(state, None, Duration::ZERO);
+        assert_eq!(
+            (r.sccp_registrations, r.resets.restart, r.resets.total()),
+            (2, 1, 1)
+        );
+        assert!(r.registered);
+        let regs: Vec<_> = c
+            .opened
+            .iter()
+            .map(|ch| match ch {
+                Channel::Sccp {
+                    call_manager,
+                    registration,
+                } => (
+                    call_manager.to_string(),
+                    registration.protocol_version,
+                    registration.load_info.clone(),
+                    registration.station_ip.to_string(),
+                ),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            regs,
+            [
+                ("10.9.9.9:2000".into(), 5, None, "10.0.0.5".into()),
+                ("10.9.9.9:2000".into(), 11, None, "10.0.0.5".into())
+            ]
+        );
+        assert_eq!(c.closes, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_reset_hands_the_reboot_to_the_caller_for_dhcp() {
+        let mut f = with_load("SCCP41.8-5-2S", HashMap::new()).stage(
+            "SEP001E4A000001.cnf.xml",
+            &[&sep_sccp("SCCP41.8-3-1S"), &sep_sccp("SCCP41.8-5-2S")],
+        );
+        let mut c = Script::new(vec![vec![(0, registered()), (1, reset(ResetType::Reset))]]);
+        let mut p = phone(Model::Cp7941, "SCCP41.8-3-1S");
+        let o = RunOptions {
+            reboot_delay: Duration::from_secs(7),
+            hold: Duration::from_secs(5),
+            ..opts(5)
+        };
+        let t0 = Instant::now();
+        assert_eq!(p.run(&mut f, &mut c, &o).await, RunEnd::FullReboot);
+        assert_eq!(
+            t0.elapsed(),
+            Duration::from_secs(8),
+            "reboot delay before DHCP"
+        );
+        assert!(!p.report(State::Settled, None, Duration::ZERO).registered);
+        // Called again, it boots on: the next config names the next hop.
+        let (state, _) = ended(p.run(&mut f, &mut c, &o).await);
+        assert_eq!(
+            (state, p.running().as_str()),
+            (State::Settled, "SCCP41.8-5-2S")
+        );
+        assert_eq!(p.boots, 3);
+        let Channel::Sccp { registration, .. } = &c.opened[0] else {
+            panic!()
+        };
+        assert_eq!(registration.load_info.as_deref(), Some("SCCP41.8-3-1S"));
+        assert_eq!(p.resets.reset, 1);
+    }
+
+    /// With an `expect`, being registered counts from the latest
+    /// registration: losing it during the hold starts the hold over. A
+    /// reject is recorded and is not a reboot.
+    #[tokio::test(start_paused = true)]
+    async fn the_hold_counts_from_the_latest_registration() {
+        let mut f = with_load("P00308000900", HashMap::new())
+            .stage("SEP001E4A000001.cnf.xml", &[&sep_sccp("P00308000900")]);
+        let rejected = sccp(sccp_client::Event::Rejected {
+            text: "no such device".into(),
+        });
+        let mut c = Script::new(vec![vec![
+            (1, registered()),
+            (5, sccp(sccp_client::Event::Lost)),
+            (6, rejected),
+            (8, registered()),
+        ]]);
+        let mut p = phone(Model::Cp7940, "P00308000900");
+        let o = RunOptions {
+            hold: Duration::from_secs(10),
+            expect: Some(LoadName::parse("P00308000900").unwrap()),
+            ..opts(5)
+        };
+        let t0 = Instant::now();
+        let (state, _) = ended(p.run(&mut f, &mut c, &o).await);
+        assert_eq!(state, State::Settled);
+        assert_eq!(t0.elapsed(), Duration::from_secs(18));
+        let r = p.report(state, None, Duration::ZERO);
+        assert_eq!(
+            (r.boots, r.sccp_registrations, r.register_rejects),
+            (1, 2, 1)
+        );
+        assert_eq!(r.last_reject.as_deref(), Some("no such device"));
+    }
+
+    /// Without registering, an `expect`ed SCCP phone never ends its run;
+    /// and a phone on another load than `expect` waits for its order.
+    #[tokio::test(start_paused = true)]
+    async fn an_unmet_expect_keeps_the_phone_waiting() {
+        for (load, heard) in [
+            ("P00308000900", vec![]),
+            ("P00305000500", vec![(0, registered())]),
+        ] {
+            let mut f = with_load("P00308000900", HashMap::new())
+                .stage("SEP001E4A000001.cnf.xml", &[&sep_sccp(load)]);
+            let mut c = Script::new(vec![heard]);
+            let mut p = phone(Model::Cp7960, load);
+            let o = RunOptions {
+                expect: Some(LoadName::parse("P00308000900").unwrap()),
+                ..opts(5)
+            };
+            let run = p.run(&mut f, &mut c, &o);
+            assert!(
+                tokio::time::timeout(Duration::from_secs(3600), run)
+                    .await
+                    .is_err(),
+                "{load}"
+            );
+            let why = p.waiting_reason(o.expect.as_ref()).unwrap();
+            assert!(why.contains(load), "{why}");
+        }
+    }
+
+    /// Reboots the server orders after a settled boot are not a boot loop.
+    #[tokio::test(start_paused = true)]
+    async fn server_ordered_reboots_do_not_count_towards_max_boots() {
+        let mut f = with_load("P00308000900", HashMap::new())
+            .stage("SEP001E4A000001.cnf.xml", &[&sep_sccp("P00308000900")]);
+        let mut script = vec![vec![(0, reset(ResetType::Restart))]; 6];
+        script.push(Vec::new());
+        let mut c = Script::new(script);
+        let mut p = phone(Model::Cp7960, "P00308000900");
+        let o = RunOptions {
+            hold: Duration::from_secs(1),
+            ..opts(2)
+        };
+        let (state, reason) = ended(p.run(&mut f, &mut c, &o).await);
+        assert_eq!(state, State::Settled, "{reason:?}");
+        assert_eq!((p.boots, p.resets.restart), (7, 6));
+    }
+
+    fn sip_79x0_files(sync: Option<&str>) -> MapFetcher {
+        let own = match sync {
+            Some(s) => format!("line1_name: \"100\"\nsync: {s}\n"),
+            None => "line1_name: \"100\"\n".to_owned(),
+        };
+        MapFetcher(
+            HashMap::from([
+                (
+                    "SIPDefault.cnf".to_owned(),
+                    b"sync: 7;\nline1_name: 999\n".to_vec(),
+                ),
+                ("SIP001E4A000001.cnf".to_owned(), own.into_bytes()),
+            ]),
+            HashMap::new(),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_79x0_sip_phone_reboots_on_check_sync_only_when_its_sync_moved() {
+        let syncinfo = |sync: &str| {
+            format!("<SYNCINFO><IMAGE VERSION=\"P0S3-8-12-00\" SYNC=\"{sync}\"/></SYNCINFO>")
+        };
+        // (sync in SIP<MAC>.cnf, SYNC in syncinfo.xml, reboots). SIPDefault says 7.
+        for (own, served, reboots) in [
+            (Some("2"), Some("2"), false),
+            (Some("2"), Some("3"), true),
+            (None, Some("7"), false),
+            (None, Some("1"), true),
+            (Some("2"), None, false),
+        ] {
+            let mut f = sip_79x0_files(own);
+            if let Some(s) = served {
+                f.0.insert("syncinfo.xml".into(), syncinfo(s).into_bytes());
+            }
+            let mut c = Script::new(vec![vec![
+                // A retransmission answered at the same moment: counted,
+                // even when the phone is already rebooting, and ignored.
+                (1, notify(Order::CheckSync, false)),
+                (1, notify(Order::Nothing, true)),
+            ]]);
+            let mut p = phone(Model::Cp7940, "P0S3-8-12-00");
+            let o = RunOptions {
+                hold: Duration::from_secs(5),
+                sip_port: 15060,
+                ..opts(5)
+            };
+            let end = p.run(&mut f, &mut c, &o).await;
+            let case = format!("{own:?} {served:?}");
+            assert_eq!(end == RunEnd::FullReboot, reboots, "{case}");
+            let fetched = p
+                .requests
+                .iter()
+                .filter(|r| r.file == "syncinfo.xml")
+                .count();
+            assert_eq!(fetched, 1, "{case}: one fetch, the repeat does nothing");
+            assert_eq!((p.notifies, p.notify_repeats), (2, 1), "{case}");
+            assert_eq!(p.notify_reboots, u32::from(reboots), "{case}");
+            assert_eq!(
+                c.opened[0],
+                Channel::Sip {
+                    port: 15060,
+                    stack: SipStack::Cisco79x0,
+                    line1: Some("100".into()),
+                    tag: "001e4a000001-1".into(),
+                }
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_java_sip_phone_listens_for_its_first_line_and_obeys_service_control() {
+        let sep = "<device><sipProfile><sipLines><line button=\"1\"><name>1001</name></line></sipLines></sipProfile><loadInformation>SIP45.9-4-2SR3-1S</loadInformation></device>";
+        for (order, end) in [
+            (Order::Reset, Some(RunEnd::FullReboot)),
+            (Order::Restart, None),
+            (Order::Nothing, None),
+        ] {
+            let mut f = MapFetcher(
+                HashMap::from([(
+                    "SEP001E4A000001.cnf.xml".to_owned(),
+                    sep.as_bytes().to_vec(),
+                )]),
+                HashMap::new(),
+            );
+            let mut c = Script::new(vec![vec![(1, notify(order, false))]]);
+            let mut p = phone(Model::Cp7965, "SIP45.9-4-2SR3-1S");
+            let o = RunOptions {
+                hold: Duration::from_secs(5),
+                ..opts(5)
+            };
+            let got = p.run(&mut f, &mut c, &o).await;
+            match end {
+                Some(e) => assert_eq!(got, e, "{order:?}"),
+                None => assert!(matches!(got, RunEnd::Ended(State::Settled, _)), "{order:?}"),
+            }
+            // A restart reboots and settles again: two channels opened.
+            let opens = if order == Order::Restart { 2 } else { 1 };
+            assert_eq!(c.opened.len(), opens, "{order:?}");
+            let Channel::Sip {
+                stack, line1, port, ..
+            } = &c.opened[0]
+            else {
+                panic!()
+            };
+            assert_eq!(
+                (stack, line1.as_deref(), *port),
+                (&SipStack::Sipcc, Some("1001"), 5060)
+            );
+            assert_eq!(p.notify_reboots, u32::from(order != Order::Nothing));
+            let r = p.report(State::Settled, None, Duration::ZERO);
+            assert_eq!(r.registered, order != Order::Reset, "{order:?}");
+        }
     }
 }

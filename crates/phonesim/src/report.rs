@@ -8,13 +8,16 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
-    /// Booted a load, found no newer one to take, fetched its post-boot files.
+    /// Its run ended well: booted a load it was not told to leave, fetched
+    /// its post-boot files, and (with an expected load) registered on that
+    /// load; then no reboot order came during the hold.
     Settled,
     /// The server made it take a hop the real phone does not survive.
     Bricked,
     /// Gave up: a load it cannot run, no server, or a boot loop.
     Failed,
-    /// Still busy when `--timeout` ran out.
+    /// Its run had not ended when `--timeout` ran out (still booting, or
+    /// settled and waiting for the order that takes it to its expected load).
     TimedOut,
 }
 
@@ -47,6 +50,32 @@ pub fn fnv64(data: &[u8]) -> String {
     format!("{h:016x}")
 }
 
+/// SCCP Resets received, by type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Resets {
+    /// Type 1: full reboot (DHCP again).
+    pub reset: u32,
+    /// Type 2: reboot without DHCP.
+    pub restart: u32,
+    /// Apply-config (3) and unknown types, which the phone ignores.
+    pub other: u32,
+}
+
+impl Resets {
+    pub fn count(&mut self, kind: sccp::ResetType) {
+        let n = match kind {
+            sccp::ResetType::Reset => &mut self.reset,
+            sccp::ResetType::Restart => &mut self.restart,
+            sccp::ResetType::ApplyConfig | sccp::ResetType::Unknown(_) => &mut self.other,
+        };
+        *n += 1;
+    }
+
+    pub fn total(&self) -> u32 {
+        self.reset + self.restart + self.other
+    }
+}
+
 /// One phone's story.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PhoneReport {
@@ -60,8 +89,21 @@ pub struct PhoneReport {
     pub state: State,
     /// Why it bricked, failed or timed out.
     pub reason: Option<String>,
-    /// Settled on a SIP load (no SIP traffic is simulated).
+    /// At the end: SCCP loads registered with their call manager (RegisterAck
+    /// on a live connection), SIP loads settled and listening for NOTIFY.
     pub registered: bool,
+    /// RegisterAcks received (every boot and reconnect counts).
+    pub sccp_registrations: u32,
+    pub register_rejects: u32,
+    /// The text of the last RegisterReject.
+    pub last_reject: Option<String>,
+    pub resets: Resets,
+    /// NOTIFY requests received, retransmissions included.
+    pub notifies: u32,
+    /// Of those, retransmissions answered again without acting.
+    pub notify_repeats: u32,
+    /// Reboots NOTIFYs caused (service-control, or check-sync with a new SYNC).
+    pub notify_reboots: u32,
     pub hops: Vec<Hop>,
     pub boots: u32,
     pub files_fetched: u64,
@@ -147,6 +189,33 @@ impl Report {
             if p.registered {
                 s.push_str(", registered");
             }
+            if p.sccp_registrations > 0 {
+                let _ = write!(s, ", {} SCCP registrations", p.sccp_registrations);
+            }
+            if p.resets.total() > 0 {
+                let _ = write!(
+                    s,
+                    ", {} resets ({} reset, {} restart)",
+                    p.resets.total(),
+                    p.resets.reset,
+                    p.resets.restart
+                );
+            }
+            if p.notifies > 0 {
+                let _ = write!(
+                    s,
+                    ", {} notifies ({} reboots)",
+                    p.notifies, p.notify_reboots
+                );
+            }
+            if p.register_rejects > 0 {
+                let _ = write!(
+                    s,
+                    ", {} rejects (last {:?})",
+                    p.register_rejects,
+                    p.last_reject.as_deref().unwrap_or_default()
+                );
+            }
             if let Some(r) = &p.reason {
                 let _ = write!(s, " ({r})");
             }
@@ -163,5 +232,97 @@ impl Report {
             self.elapsed_ms as f64 / 1000.0
         );
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phone() -> PhoneReport {
+        PhoneReport {
+            index: 0,
+            model: "7941".into(),
+            mac: "00:1e:4a:00:00:00".into(),
+            ip: Some("127.1.0.1".into()),
+            start_load: "SCCP41.8-3-1S".into(),
+            final_load: "SCCP41.8-5-2S".into(),
+            state: State::Settled,
+            reason: None,
+            registered: true,
+            sccp_registrations: 2,
+            register_rejects: 1,
+            last_reject: Some("unknown device".into()),
+            resets: Resets {
+                reset: 1,
+                restart: 0,
+                other: 0,
+            },
+            notifies: 0,
+            notify_repeats: 0,
+            notify_reboots: 0,
+            hops: vec![Hop {
+                from: "SCCP41.8-3-1S".into(),
+                to: "SCCP41.8-5-2S".into(),
+            }],
+            boots: 3,
+            files_fetched: 9,
+            files_not_found: 4,
+            bytes: 1000,
+            failed_downloads: 0,
+            aborted_downloads: 0,
+            kept_old_image: 0,
+            timeouts: 0,
+            dropped_data: 0,
+            elapsed_ms: 1500,
+            requests: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn text_names_registrations_resets_and_rejects_briefly() {
+        let text = Report::new(vec![phone()], 1500).to_text();
+        assert!(
+            text.contains(
+                ", registered, 2 SCCP registrations, 1 resets (1 reset, 0 restart), 1 rejects (last \"unknown device\")"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("notifies"), "{text}");
+        let mut sip = phone();
+        (sip.sccp_registrations, sip.register_rejects, sip.resets) = (0, 0, Resets::default());
+        (sip.notifies, sip.notify_reboots) = (3, 1);
+        let text = Report::new(vec![sip], 1500).to_text();
+        assert!(
+            text.contains(", registered, 3 notifies (1 reboots)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn json_keeps_the_old_fields_and_adds_the_new_ones() {
+        let json: serde_json::Value =
+            serde_json::from_str(&Report::new(vec![phone()], 1500).to_json()).unwrap();
+        let p = &json["phones"][0];
+        for old in [
+            "state",
+            "final_load",
+            "hops",
+            "boots",
+            "registered",
+            "requests",
+        ] {
+            assert!(!p[old].is_null(), "{old}");
+        }
+        assert_eq!(p["sccp_registrations"], 2);
+        assert_eq!(p["register_rejects"], 1);
+        assert_eq!(p["last_reject"], "unknown device");
+        assert_eq!(p["resets"]["reset"], 1);
+        assert_eq!(p["resets"]["restart"], 0);
+        assert_eq!(
+            (p["notifies"].as_u64(), p["notify_reboots"].as_u64()),
+            (Some(0), Some(0))
+        );
+        assert_eq!(json["settled"], 1);
     }
 }

@@ -10,6 +10,10 @@ use cisco::{LoadName, Mac, Model};
 pub struct PhoneSpec {
     pub model: Model,
     pub start_load: LoadName,
+    /// The load its walk should end on: once settled on it and registered,
+    /// the phone's run ends (after [`SimConfig::hold`]). `None`: the run
+    /// ends at the first settled boot that `hold` leaves alone.
+    pub expect: Option<LoadName>,
 }
 
 /// A phone list that could not be read.
@@ -28,8 +32,14 @@ pub enum SpecError {
         "the simulator does not model the {0} (7912/7905): simulate a 79x0 or Java-family phone"
     )]
     Unsupported(&'static str),
-    #[error("phone entry {0:?} is not MODEL:LOAD[:COUNT] (e.g. 7940:P00303010102:3)")]
+    #[error("phone entry {0:?} is not MODEL:LOAD[:COUNT[:EXPECT]] (e.g. 7940:P00303010102:3:P0S3-8-12-00)")]
     Malformed(String),
+    #[error("expected load {load:?}: {reason}")]
+    BadExpect { load: String, reason: String },
+    #[error(
+        "expected load {load} does not run on a {model}: expect a load of that model's family"
+    )]
+    ExpectWrongFamily { load: String, model: &'static str },
     #[error("{0:?} is not an IPv4 network: write it as 127.1.0.0/16")]
     BadNetwork(String),
 }
@@ -55,27 +65,46 @@ impl PhoneSpec {
         Ok(PhoneSpec {
             model: model_v,
             start_load,
+            expect: None,
         })
+    }
+
+    /// The same phone, whose walk should end on `load`.
+    pub fn expecting(mut self, load: &str) -> Result<PhoneSpec, SpecError> {
+        let expect = LoadName::parse(load).map_err(|e| SpecError::BadExpect {
+            load: load.to_owned(),
+            reason: e.to_string(),
+        })?;
+        if !expect.fits(self.model) || expect.kind() != cisco::LoadKind::Application {
+            return Err(SpecError::ExpectWrongFamily {
+                load: load.to_owned(),
+                model: self.model.name(),
+            });
+        }
+        self.expect = Some(expect);
+        Ok(self)
     }
 }
 
-/// Parses a mix: comma-separated `MODEL:LOAD[:COUNT]` entries
-/// (`7940:P00303010102:3,7965:SIP45.9-4-2SR3-1S:2`); COUNT defaults to 1.
+/// Parses a mix: comma-separated `MODEL:LOAD[:COUNT[:EXPECT]]` entries
+/// (`7940:P00303010102:3:P0S3-8-12-00,7965:SIP45.9-4-2SR3-1S:2`); COUNT
+/// defaults to 1, EXPECT (see [`PhoneSpec::expect`]) to none.
 pub fn parse_mix(text: &str) -> Result<Vec<PhoneSpec>, SpecError> {
     let mut out = Vec::new();
     for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let malformed = || SpecError::Malformed(entry.to_owned());
         let parts: Vec<&str> = entry.split(':').collect();
-        let (model, load, count) = match parts.as_slice() {
-            [m, l] => (*m, *l, 1),
-            [m, l, c] => (
-                *m,
-                *l,
-                c.parse::<usize>()
-                    .map_err(|_| SpecError::Malformed(entry.to_owned()))?,
-            ),
-            _ => return Err(SpecError::Malformed(entry.to_owned())),
+        let (model, load, count, expect) = match parts.as_slice() {
+            [m, l] => (*m, *l, "1", None),
+            [m, l, c] => (*m, *l, *c, None),
+            [m, l, c, e] => (*m, *l, *c, Some(*e)),
+            _ => return Err(malformed()),
         };
-        let spec = PhoneSpec::new(model, load)?;
+        let count = count.parse::<usize>().map_err(|_| malformed())?;
+        let mut spec = PhoneSpec::new(model, load)?;
+        if let Some(e) = expect {
+            spec = spec.expecting(e)?;
+        }
         out.extend(std::iter::repeat_n(spec, count));
     }
     Ok(out)
@@ -150,15 +179,17 @@ pub struct SimConfig {
     pub timeout: Duration,
     /// Pause between the end of one boot and the next boot's first request.
     pub reboot_delay: Duration,
-    /// A phone that boots this often without settling has failed (a loop).
+    /// A phone that boots this often in a row without settling has failed
+    /// (a loop). Reboots its server orders after it settled start the count
+    /// over.
     pub max_boots: u32,
-    /// After settling, read the config again every `every` until it names
-    /// the running load `stable` times in a row. Models phones that fall
-    /// back to TFTP because they cannot register (nothing here answers SCCP
-    /// or SIP), which is what carries a real phone to its next hop without
-    /// a power cycle when its call manager is unreachable. `None`: a settled
-    /// phone stays settled.
-    pub resync: Option<Resync>,
+    /// How long a phone whose run may end (settled, and on its `expect`
+    /// load and registered when it has one) keeps listening for a reboot
+    /// order before its run ends. An order during the hold reboots it and
+    /// the walk goes on.
+    pub hold: Duration,
+    /// The UDP port SIP loads answer NOTIFY on, on the phone's address.
+    pub sip_port: u16,
     pub tftp: TftpOptions,
 }
 
@@ -176,20 +207,14 @@ impl SimConfig {
             timeout: Duration::from_secs(300),
             reboot_delay: Duration::from_millis(100),
             max_boots: 20,
-            resync: None,
+            hold: Duration::ZERO,
+            sip_port: 5060,
             tftp: TftpOptions::default(),
         }
     }
 }
 
 /// `base + i` over the whole 48 bits.
-/// See [`SimConfig::resync`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Resync {
-    pub every: Duration,
-    pub stable: u32,
-}
-
 pub fn nth_mac(base: Mac, i: usize) -> Mac {
     let mut v = [0u8; 8];
     v[2..].copy_from_slice(&base.0);
@@ -245,6 +270,33 @@ mod tests {
         assert!(matches!(
             parse_mix("7912:CP7912080004SCCP080108A"),
             Err(SpecError::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn mix_entries_may_name_the_load_the_walk_ends_on() {
+        let mix = parse_mix("7940:P00303010102:2:P0S3-8-12-00,7965:SCCP45.9-4-2SR3-1S").unwrap();
+        assert_eq!(mix.len(), 3);
+        assert_eq!(
+            mix[1].expect.as_ref().map(LoadName::as_str),
+            Some("P0S3-8-12-00")
+        );
+        assert_eq!(mix[2].expect, None);
+        assert!(matches!(
+            parse_mix("7940:P00303010102:1:SIP41.9-4-2SR3-1S"),
+            Err(SpecError::ExpectWrongFamily { .. })
+        ));
+        assert!(matches!(
+            parse_mix("7940:P00303010102:1:nonsense"),
+            Err(SpecError::BadExpect { .. })
+        ));
+        assert!(matches!(
+            parse_mix("7940:P00303010102::P0S3-8-12-00"),
+            Err(SpecError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_mix("7940:P00303010102:1:P0S3-8-12-00:x"),
+            Err(SpecError::Malformed(_))
         ));
     }
 

@@ -53,6 +53,16 @@ impl DeviceType {
             .find(|(n, _)| *n == self.0)
             .map(|(_, name)| *name)
     }
+
+    /// The device type a `model` (as [`DeviceType::model_name`] spells it,
+    /// case ignored) puts in its Register; `None` for a model not in the
+    /// table. A simulated phone needs this direction.
+    pub fn for_model(model: &str) -> Option<DeviceType> {
+        MODELS
+            .iter()
+            .find(|(_, name)| name.eq_ignore_ascii_case(model))
+            .map(|(n, _)| DeviceType(*n))
+    }
 }
 
 impl std::fmt::Display for DeviceType {
@@ -87,9 +97,29 @@ mod tests {
     }
 
     #[test]
-    fn table_has_no_duplicate_numbers() {
+    fn models_map_back_to_their_numbers() {
+        for (n, name) in MODELS {
+            assert_eq!(DeviceType::for_model(name), Some(DeviceType(n)), "{name}");
+            assert_eq!(DeviceType(n).model_name(), Some(name));
+        }
+        assert_eq!(DeviceType::for_model("7961g-ge"), Some(DeviceType(308)));
+        assert_eq!(DeviceType::for_model("7960"), Some(DeviceType::CP7960));
+        assert_eq!(DeviceType::for_model("7999"), None);
+        assert_eq!(DeviceType::for_model(""), None);
+    }
+
+    #[test]
+    fn table_has_no_duplicate_numbers_or_names() {
         for (i, (n, _)) in MODELS.iter().enumerate() {
             assert!(MODELS[i + 1..].iter().all(|(m, _)| m != n), "{n}");
+        }
+        for (i, (_, name)) in MODELS.iter().enumerate() {
+            assert!(
+                MODELS[i + 1..]
+                    .iter()
+                    .all(|(_, m)| !m.eq_ignore_ascii_case(name)),
+                "{name}"
+            );
         }
     }
 }

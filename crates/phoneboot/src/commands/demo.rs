@@ -204,11 +204,7 @@ async fn demo(args: &DemoArgs, exe: &Path, cleanup: &mut Cleanup) -> anyhow::Res
     );
 
     let sim_log = names.dir.join("simulate.log");
-    let mix_text = mix
-        .iter()
-        .map(|(model, load, n)| format!("{model}:{load}:{n}"))
-        .collect::<Vec<_>>()
-        .join(",");
+    let mix_text = mix_text(&mix);
     let mut sim = Command::new("ip");
     sim.args(["netns", "exec", &names.phones_ns])
         .arg(exe)
@@ -219,14 +215,7 @@ async fn demo(args: &DemoArgs, exe: &Path, cleanup: &mut Cleanup) -> anyhow::Res
             "--mix",
             &mix_text,
         ])
-        .args([
-            "--resync",
-            "1s",
-            "--resync-stable",
-            "5",
-            "--timeout",
-            "600s",
-        ])
+        .args(["--timeout", "600s"])
         .arg("--reboot-delay")
         .arg(humantime::format_duration(args.reboot_delay).to_string())
         .arg("--json")
@@ -476,6 +465,29 @@ pub fn mix(phones: u16) -> Vec<(&'static str, &'static str, u16)> {
         .map(|(&(model, load), i)| (model, load, per + u16::from(i < extra)))
         .filter(|&(_, _, n)| n > 0)
         .collect()
+}
+
+/// The SIP load of [`LOADS`] that `model` runs: where its walk ends, so
+/// its simulated phone stops there (and not on the first load it settles
+/// on while it waits for the server's reboot order).
+fn expected_load(model: &str) -> Option<&'static str> {
+    let model = cisco::Model::from_name(model)?;
+    LOADS.into_iter().find(|l| {
+        cisco::LoadName::parse(l)
+            .is_ok_and(|l| l.fits(model) && l.protocol() == Some(cisco::Protocol::Sip))
+    })
+}
+
+/// The `--mix` of `phoneboot simulate` for the room:
+/// `MODEL:LOAD:COUNT:EXPECT`, entries joined by commas.
+pub fn mix_text(mix: &[(&str, &str, u16)]) -> String {
+    mix.iter()
+        .map(|(model, load, n)| match expected_load(model) {
+            Some(e) => format!("{model}:{load}:{n}:{e}"),
+            None => format!("{model}:{load}:{n}"),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Synthetic bundles (real names and `.loads` structure, made-up images)
@@ -750,6 +762,18 @@ mod tests {
         );
         assert_eq!(mix(1).len(), 1);
         assert_eq!(mix(24).iter().map(|m| m.2).sum::<u16>(), 24);
+    }
+
+    #[test]
+    fn every_phone_of_the_room_expects_its_sip_load() {
+        let text = mix_text(&mix(4));
+        assert_eq!(
+            text,
+            "7940:P00303010102:1:P0S3-8-12-00,7960:P00303010102:1:P0S3-8-12-00,\
+             7941:SCCP41.8-3-1S:1:SIP41.9-4-2SR3-1S,7965:SCCP45.9-4-2SR3-1S:1:SIP45.9-4-2SR3-1S"
+        );
+        let phones = phonesim::parse_mix(&text).unwrap();
+        assert!(phones.iter().all(|p| p.expect.is_some()), "{text}");
     }
 
     #[test]

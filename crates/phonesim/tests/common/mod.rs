@@ -23,6 +23,9 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// Every RRQ in arrival order.
     pub log: Arc<Mutex<Vec<(IpAddr, String)>>>,
+    /// Woken on every RRQ, so tests wait for a phone's progress without
+    /// sleeping.
+    logged: Arc<tokio::sync::Notify>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -49,8 +52,28 @@ impl TestServer {
         let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = sock.local_addr().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
-        let task = tokio::spawn(serve(sock, resolve, log.clone()));
-        TestServer { addr, log, task }
+        let logged = Arc::new(tokio::sync::Notify::new());
+        let task = tokio::spawn(serve(sock, resolve, log.clone(), logged.clone()));
+        TestServer {
+            addr,
+            log,
+            logged,
+            task,
+        }
+    }
+
+    /// Returns once `ip` has asked for `name` `n` times.
+    pub async fn wait_for(&self, ip: &str, name: &str, n: usize) {
+        loop {
+            let woken = self.logged.notified();
+            tokio::pin!(woken);
+            // Registered before looking, so an RRQ in between still wakes us.
+            woken.as_mut().enable();
+            if self.requests_from(ip).iter().filter(|r| *r == name).count() >= n {
+                return;
+            }
+            woken.await;
+        }
     }
 
     /// Names requested by `ip`, in order.
@@ -76,7 +99,12 @@ fn policy() -> Policy {
     }
 }
 
-async fn serve(sock: UdpSocket, resolve: Resolve, log: Arc<Mutex<Vec<(IpAddr, String)>>>) {
+async fn serve(
+    sock: UdpSocket,
+    resolve: Resolve,
+    log: Arc<Mutex<Vec<(IpAddr, String)>>>,
+    logged: Arc<tokio::sync::Notify>,
+) {
     let core = Arc::new(Mutex::new(Server::new(Limits::default())));
     let mut buf = vec![0u8; 2048];
     loop {
@@ -95,6 +123,7 @@ async fn serve(sock: UdpSocket, resolve: Resolve, log: Arc<Mutex<Vec<(IpAddr, St
             log.push((peer.ip(), request.original_name.clone()));
             resolve(peer.ip(), &request.original_name, &log)
         };
+        logged.notify_waiters();
         let Some(content) = content else {
             let pkt = tftp::wire::error_packet(tftp::ErrorCode::FileNotFound, "file not found");
             let _ = sock.send_to(&pkt, peer).await;
@@ -181,6 +210,9 @@ pub fn config(phones: Vec<PhoneSpec>, server: SocketAddr, net: &str) -> SimConfi
     );
     cfg.reboot_delay = Duration::ZERO;
     cfg.timeout = Duration::from_secs(20);
+    // Not 5060: the phones bind <their 127.x address>:<port>, and a SIP
+    // program on this machine may hold 5060 on every address.
+    cfg.sip_port = 25060;
     cfg.tftp = TftpOptions {
         retransmit: Duration::from_millis(150),
         retries: 8,
