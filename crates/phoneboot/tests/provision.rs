@@ -12,6 +12,10 @@ use common::*;
 use library::fixtures::Bundle;
 use library::{Format, ImportOptions, Library};
 
+/// The port simulated phones take NOTIFY on (not 5060, which a SIP server
+/// on this machine may hold).
+const SIP_PORT: u16 = 35060;
+
 struct Bench {
     scratch: Scratch,
 }
@@ -59,6 +63,17 @@ impl Bench {
             Some(at) => format!("{}settle = \"1s\"\n{}", &text[..at + 12], &text[at + 12..]),
             None => format!("{text}\n[provision]\nsettle = \"1s\"\n"),
         };
+        // Phones register with phoneboot from their loopback addresses and
+        // take NOTIFY on their own port.
+        let text = match text.find("[sip]\n") {
+            Some(at) => format!(
+                "{}phone_port = {SIP_PORT}\n{}",
+                &text[..at + 6],
+                &text[at + 6..]
+            ),
+            None => format!("{text}\n[sip]\nphone_port = {SIP_PORT}\n"),
+        };
+        let text = format!("{text}\n[sccp]\nallow = [\"127.0.0.0/8\"]\n");
         std::fs::write(&path, text).unwrap();
         path
     }
@@ -69,7 +84,12 @@ impl Bench {
         Server::start(
             &self.root(),
             &self.data(),
-            &["--config", cfg.to_str().unwrap()],
+            &[
+                "--config",
+                cfg.to_str().unwrap(),
+                "--sccp-listen",
+                "127.0.0.1:0",
+            ],
         )
     }
 }
@@ -91,6 +111,7 @@ fn simulate(
             "--json",
         ])
         .args(["--timeout", "90s", "--reboot-delay", "0s"])
+        .args(["--sip-port", &SIP_PORT.to_string()])
         .args(args)
         .output()
         .unwrap();
@@ -137,6 +158,8 @@ fn a_factory_7960_walks_from_sccp_3x_to_sip_through_5x_and_8_0_9() {
             "7960",
             "--start-load",
             "P00303010102",
+            "--expect",
+            "P0S3-8-12-00",
         ],
     );
     assert!(status.success(), "{report:#}\n{}", server.log_text());
@@ -179,12 +202,15 @@ fn a_7941_on_sccp_8_3_1_reaches_sip_9_4_2_through_8_5_2_and_a_7965_goes_back_to_
     let server = b.serve(
         "[defaults]\nprotocol = \"sip\"\n\
          [models.7941]\nstart_load = \"SCCP41.8-3-1S\"\n\
-         [models.7965]\nprotocol = \"sccp\"\nstart_load = \"SIP45.9-4-2SR3-1S\"\n",
+         [families.79x5]\nprotocol = \"sccp\"\nstart_load = \"SIP45.9-4-2SR3-1S\"\n",
     );
     let (status, report) = simulate(
         &server,
         "127.21.0.0/16",
-        &["--mix", "7941:SCCP41.8-3-1S:1,7965:SIP45.9-4-2SR3-1S:1"],
+        &[
+            "--mix",
+            "7941:SCCP41.8-3-1S:1:SIP41.9-4-2SR3-1S,7965:SIP45.9-4-2SR3-1S:1:SCCP45.9-4-2SR3-1S",
+        ],
     );
     assert!(status.success(), "{report:#}\n{}", server.log_text());
     assert_eq!(
@@ -195,10 +221,11 @@ fn a_7941_on_sccp_8_3_1_reaches_sip_9_4_2_through_8_5_2_and_a_7965_goes_back_to_
         path_of(&report["phones"][1]),
         ["SIP45.9-4-2SR3-1S", "SCCP45.9-4-2SR3-1S"]
     );
-    assert_eq!(
-        report["phones"][1]["registered"], false,
-        "SCCP phones do not register by SIP"
-    );
+    // The SCCP target names no call manager of its own: it registers with phoneboot.
+    assert_eq!(report["phones"][1]["registered"], true, "{report:#}");
+    assert!(report["phones"][1]["sccp_registrations"].as_u64().unwrap() >= 1);
+    // The 7941 was reset once, from 8.5(2) into SIP, by phoneboot.
+    assert_eq!(report["phones"][0]["resets"]["reset"], 1, "{report:#}");
 }
 
 #[test]
@@ -290,6 +317,8 @@ fn interrupted_downloads_resume_and_an_old_image_is_caught_under_loss() {
             "7965",
             "--start-load",
             "SCCP45.9-4-2SR3-1S",
+            "--expect",
+            "SIP45.9-4-2SR3-1S",
             "--reboot-mid-download",
             "1",
             "--keep-old-image",
@@ -404,6 +433,8 @@ fn what_a_phone_runs_is_remembered_across_restarts() {
             "7965",
             "--start-load",
             "SCCP45.9-4-2SR3-1S",
+            "--expect",
+            "SIP45.9-4-2SR3-1S",
         ],
     );
     assert!(status.success(), "{report:#}");
@@ -475,7 +506,8 @@ fn a_hundred_mixed_phones_by_dhcp_all_reach_their_targets() {
         .in_client(BIN)
         .args(["simulate", "--interface", &client_if, "--json", "--timeout", "240s"])
         .args(["--reboot-delay", "0s"])
-        .args(["--mix", "7940:P00308000900:25,7960:P00308000900:25,7941:SCCP41.8-3-1S:25,7965:SCCP45.9-4-2SR3-1S:25"])
+        .args(["--sip-port", &SIP_PORT.to_string()])
+        .args(["--mix", "7940:P00308000900:25:P0S3-8-12-00,7960:P00308000900:25:P0S3-8-12-00,7941:SCCP41.8-3-1S:25:SIP41.9-4-2SR3-1S,7965:SCCP45.9-4-2SR3-1S:25:SIP45.9-4-2SR3-1S"])
         .output()
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)
