@@ -959,3 +959,68 @@ fn without_a_token_the_page_is_open() {
     assert!(!head.to_ascii_lowercase().contains("set-cookie"), "{head}");
     assert_eq!(http_get(api, "GET", "/assets/nope.js", "").0, 404);
 }
+
+/// The phone page's Reboot button: disabled with the reason for a phone
+/// nothing reaches, and an SCCP Reset for one registered with phoneboot.
+#[test]
+fn the_reboot_button_resets_a_registered_phone() {
+    let s = Scratch::new("dashboard-reboot");
+    let cfg = s.path().join("phoneboot.toml");
+    std::fs::write(&cfg, "[sccp]\nallow = [\"127.13.0.0/16\"]\n").unwrap();
+    let server = Server::start(
+        &s.path().join("root"),
+        &s.path().join("data"),
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--sccp-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let sccp = server.stdout_addr("phoneboot: SCCP call manager on ");
+    let base = format!("http://{}", server.api_addr());
+    // One phone seen only over TFTP: known, but nothing reaches it.
+    tftp_get(&server, "SEP001E4A000702.cnf.xml", &s.path().join("got"));
+    let mut phone = SccpPhone::connect("127.13.0.1", sccp);
+    phone.register(
+        "SEP001E4A000701",
+        sccp::DeviceType::CP7941,
+        17,
+        Some("SCCP41.8-5-2S"),
+    );
+    assert!(matches!(phone.recv(), Some(sccp::Message::RegisterAck(_))));
+    assert!(matches!(phone.recv(), Some(sccp::Message::CapabilitiesReq)));
+
+    let b = Browser::start("reboot");
+    b.goto(&format!("{base}/#/phone/00:1e:4a:00:07:02"));
+    let title = b.wait_for(
+        "the unreachable phone's disabled button",
+        "const r = document.querySelector('#phone-reboot'); return r.disabled && r.title",
+        json!([]),
+    );
+    assert!(title.as_str().unwrap().contains("power-cycle"), "{title}");
+    b.screenshot("phone-unreachable");
+
+    b.goto(&format!("{base}/#/phone/00:1e:4a:00:07:01"));
+    b.wait_for(
+        "the registered phone's session and button",
+        "const r = document.querySelector('#phone-reboot');
+         return !r.disabled && r.textContent.includes('SCCP Reset')
+           && document.querySelector('#phone-facts').textContent.includes('SEP001E4A000701')",
+        json!([]),
+    );
+    b.screenshot("phone-registered");
+    b.click("#phone-reboot");
+    assert!(matches!(
+        phone.recv(),
+        Some(sccp::Message::Reset(sccp::ResetType::Reset))
+    ));
+    b.wait_for(
+        "the sent note and the reset in the timeline",
+        "return document.querySelector('#phone-reboot-note').textContent.includes('sent')
+           && [...document.querySelectorAll('#phone-timeline li[data-type=sccp_reset]')].length > 0",
+        json!([]),
+    );
+    b.screenshot("phone-reset-sent");
+    assert_eq!(b.script("return phoneboot.errors", json!([])), json!([]));
+}

@@ -6,13 +6,13 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use sccp::wire::{CapabilitiesRes, Capability, Register};
-use sccp::{Decoder, DeviceType, Frame, Message, ResetType};
+use sccp::wire::{CapabilitiesRes, Capability};
+use sccp::{DeviceType, Frame, Message, ResetType};
 
 const CONFIG: &str = "[sccp]\nallow = [\"127.1.3.0/24\"]\nkeepalive = \"1s\"\n\
                       [provision]\nrestrict_per_mac_files = false\n";
@@ -85,73 +85,10 @@ impl Bench {
     }
 }
 
-/// One end of an SCCP connection, played by the test.
-struct Phone {
-    stream: TcpStream,
-    decoder: Decoder,
-    pending: Vec<u8>,
-}
-
-impl Phone {
-    fn connect(from: &str, to: SocketAddr) -> Phone {
-        let socket =
-            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        let from: SocketAddr = format!("{from}:0").parse().unwrap();
-        socket.bind(&from.into()).unwrap();
-        socket.connect(&to.into()).unwrap();
-        let stream: TcpStream = socket.into();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        Phone {
-            stream,
-            decoder: Decoder::new(),
-            pending: Vec::new(),
-        }
-    }
-
-    fn send(&mut self, m: Message) {
-        let bytes = Frame::new(0, m).to_bytes().unwrap();
-        self.stream.write_all(&bytes).unwrap();
-    }
-
-    /// The next message, or `None` when the server closed the connection.
-    fn recv(&mut self) -> Option<Message> {
-        loop {
-            let mut input = self.pending.as_slice();
-            let frame = self
-                .decoder
-                .decode(&mut input)
-                .expect("server frames parse");
-            self.pending = input.to_vec();
-            if let Some(f) = frame {
-                return Some(f.message);
-            }
-            let mut buf = [0u8; 4096];
-            match self.stream.read(&mut buf) {
-                Ok(0) => return None,
-                Ok(n) => self.pending.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
-                Err(e) => panic!("reading from phoneboot: {e}"),
-            }
-        }
-    }
-
-    fn register(&mut self, name: &str, device: DeviceType, version: u8, load: Option<&str>) {
-        self.send(Message::Register(Register {
-            device_name: name.into(),
-            device_type: device,
-            protocol_version: version,
-            load_info: load.map(str::to_owned),
-            ..Register::default()
-        }));
-    }
-}
-
 #[test]
 fn a_registered_phone_shows_in_the_api_and_takes_the_operators_reset() {
     let b = Bench::new("register");
-    let mut phone = Phone::connect("127.1.3.1", b.sccp);
+    let mut phone = SccpPhone::connect("127.1.3.1", b.sccp);
     phone.register("SEP001E4A000301", DeviceType::CP7960, 11, None);
     let Some(Message::RegisterAck(ack)) = phone.recv() else {
         panic!("no RegisterAck")
@@ -212,7 +149,7 @@ fn only_lease_holders_and_allowed_networks_may_register_under_their_own_name() {
     require("curl");
     let b = Bench::new("admission");
     // Outside [sccp] allow and without a lease.
-    let mut stranger = Phone::connect("127.2.0.1", b.sccp);
+    let mut stranger = SccpPhone::connect("127.2.0.1", b.sccp);
     stranger.register("SEP001E4A000401", DeviceType::CP7960, 11, None);
     assert!(matches!(
         stranger.recv(),
@@ -236,7 +173,7 @@ fn only_lease_holders_and_allowed_networks_may_register_under_their_own_name() {
     b.wait_event("tftp_transfer", |e| {
         e["file"].as_str().is_some_and(|f| f.contains("000402"))
     });
-    let mut impostor = Phone::connect("127.1.3.2", b.sccp);
+    let mut impostor = SccpPhone::connect("127.1.3.2", b.sccp);
     impostor.register("SEP001E4A000499", DeviceType::CP7960, 11, None);
     assert!(matches!(
         impostor.recv(),
@@ -247,7 +184,7 @@ fn only_lease_holders_and_allowed_networks_may_register_under_their_own_name() {
         e["reason"].as_str().unwrap().contains("00:1e:4a:00:04:02"),
         "{e}"
     );
-    let mut real = Phone::connect("127.1.3.2", b.sccp);
+    let mut real = SccpPhone::connect("127.1.3.2", b.sccp);
     real.register(
         "SEP001E4A000402",
         DeviceType::CP7941,
@@ -266,7 +203,7 @@ fn only_lease_holders_and_allowed_networks_may_register_under_their_own_name() {
     );
 
     // A name that is not SEP<MAC>.
-    let mut odd = Phone::connect("127.1.3.3", b.sccp);
+    let mut odd = SccpPhone::connect("127.1.3.3", b.sccp);
     odd.register("CIPCdesk", DeviceType(30016), 11, None);
     assert!(matches!(odd.recv(), Some(Message::RegisterReject { .. })));
 }
@@ -274,19 +211,19 @@ fn only_lease_holders_and_allowed_networks_may_register_under_their_own_name() {
 #[test]
 fn hostile_bytes_end_only_their_own_session() {
     let b = Bench::new("hostile");
-    let mut good = Phone::connect("127.1.3.10", b.sccp);
+    let mut good = SccpPhone::connect("127.1.3.10", b.sccp);
     good.register("SEP001E4A000510", DeviceType::CP7940, 11, None);
     assert!(matches!(good.recv(), Some(Message::RegisterAck(_))));
     assert!(matches!(good.recv(), Some(Message::CapabilitiesReq)));
 
     // Garbage: a length below the message id.
-    let mut junk = Phone::connect("127.1.3.11", b.sccp);
+    let mut junk = SccpPhone::connect("127.1.3.11", b.sccp);
     junk.stream
         .write_all(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
         .unwrap();
     assert!(junk.recv().is_none());
     // A length of 2^31: refused from the header, nothing buffered.
-    let mut huge = Phone::connect("127.1.3.12", b.sccp);
+    let mut huge = SccpPhone::connect("127.1.3.12", b.sccp);
     let mut header = (1u32 << 31).to_le_bytes().to_vec();
     header.extend([0u8; 8]);
     huge.stream.write_all(&header).unwrap();
@@ -294,7 +231,7 @@ fn hostile_bytes_end_only_their_own_session() {
     assert!(huge.recv().is_none());
     assert!(started.elapsed() < Duration::from_secs(2));
     // Too much before registering.
-    let mut flood = Phone::connect("127.1.3.13", b.sccp);
+    let mut flood = SccpPhone::connect("127.1.3.13", b.sccp);
     let keepalive = Frame::new(0, Message::KeepAlive).to_bytes().unwrap();
     let mut sent = 0;
     while sent < 64 * 1024 {
@@ -308,7 +245,7 @@ fn hostile_bytes_end_only_their_own_session() {
     good.send(Message::KeepAlive);
     assert!(matches!(good.recv(), Some(Message::KeepAliveAck)));
     // Silent: closed after the idle timeout (3 keepalive intervals).
-    let mut silent = Phone::connect("127.1.3.14", b.sccp);
+    let mut silent = SccpPhone::connect("127.1.3.14", b.sccp);
     let started = Instant::now();
     assert!(silent.recv().is_none());
     assert!(
@@ -348,7 +285,7 @@ fn tshark_reads_a_captured_session_as_skinny() {
         );
         seen.push(byte[0]);
     }
-    let mut phone = Phone::connect("127.1.3.20", b.sccp);
+    let mut phone = SccpPhone::connect("127.1.3.20", b.sccp);
     phone.register(
         "SEP001E4A000620",
         DeviceType::CP7941,

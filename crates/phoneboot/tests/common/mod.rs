@@ -3,7 +3,7 @@
 //! network namespace the test creates) and is killed on drop.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -484,4 +484,74 @@ pub fn http_get(
         format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{headers}\r\n")
             .as_bytes(),
     )
+}
+
+/// One end of an SCCP connection, played by the test.
+pub struct SccpPhone {
+    pub stream: std::net::TcpStream,
+    decoder: sccp::Decoder,
+    pending: Vec<u8>,
+}
+
+#[allow(dead_code)]
+impl SccpPhone {
+    pub fn connect(from: &str, to: std::net::SocketAddr) -> SccpPhone {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        let from: std::net::SocketAddr = format!("{from}:0").parse().unwrap();
+        socket.bind(&from.into()).unwrap();
+        socket.connect(&to.into()).unwrap();
+        let stream: std::net::TcpStream = socket.into();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        SccpPhone {
+            stream,
+            decoder: sccp::Decoder::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, m: sccp::Message) {
+        let bytes = sccp::Frame::new(0, m).to_bytes().unwrap();
+        self.stream.write_all(&bytes).unwrap();
+    }
+
+    /// The next message, or `None` when the server closed the connection.
+    pub fn recv(&mut self) -> Option<sccp::Message> {
+        loop {
+            let mut input = self.pending.as_slice();
+            let frame = self
+                .decoder
+                .decode(&mut input)
+                .expect("server frames parse");
+            self.pending = input.to_vec();
+            if let Some(f) = frame {
+                return Some(f.message);
+            }
+            let mut buf = [0u8; 4096];
+            match self.stream.read(&mut buf) {
+                Ok(0) => return None,
+                Ok(n) => self.pending.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!("reading from phoneboot: {e}"),
+            }
+        }
+    }
+
+    pub fn register(
+        &mut self,
+        name: &str,
+        device: sccp::DeviceType,
+        version: u8,
+        load: Option<&str>,
+    ) {
+        self.send(sccp::Message::Register(sccp::wire::Register {
+            device_name: name.into(),
+            device_type: device,
+            protocol_version: version,
+            load_info: load.map(str::to_owned),
+            ..sccp::wire::Register::default()
+        }));
+    }
 }
