@@ -5,8 +5,10 @@
 
 mod common;
 
+use std::io::Read;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::*;
 use library::fixtures::Bundle;
@@ -615,4 +617,236 @@ fn the_desired_state_changes_at_run_time_and_is_kept() {
     assert_eq!(code, 404);
     let (_, _, desired) = http_get(api, "GET", "/api/desired", "");
     assert!(!String::from_utf8(desired).unwrap().contains("\"201\""));
+}
+
+/// The issue's own walk, with nobody touching a phone: a factory 7960 (3.x
+/// → 5.x → 8.0(9) → SIP 8.12) and a 7941 (SCCP 8.3(1) → 8.5(2) → SIP 9.4(2))
+/// at once, by DHCP from `serve --interface` in namespaces, SCCP on its
+/// default port 2000; then a run-time edit of the 7960's line reaches it by
+/// NOTIFY check-sync and it boots into the new name. tcpdump in the server
+/// namespace captures it all and tshark's Skinny and SIP dissectors judge it.
+#[test]
+fn two_phones_walk_hands_off_by_dhcp_and_a_line_edit_reaches_the_sip_phone() {
+    require("ip");
+    require("tcpdump");
+    require("tshark");
+    require("curl");
+    let net = NetnsPair::new("ho", 96);
+    let id = std::process::id() % 10000;
+    let (server_if, client_if) = (format!("vhos{id}"), format!("vhoc{id}"));
+    run(Command::new("ip").args(["-n", &net.client_ns, "addr", "flush", "dev", &client_if]));
+    let b = Bench::new("handsoff");
+    b.import(&[
+        "P00305000500",
+        "P00308000900",
+        "P0S3-8-12-00",
+        "SCCP41.8-5-2S",
+        "SIP41.9-4-2SR3-1S",
+    ]);
+    let phone_entry = |display: &str| {
+        format!(
+            "{{\"model\": \"7960\", \"start_load\": \"P00303010102\", \
+             \"lines\": [{{\"extension\": \"801\", \"display\": \"{display}\", \"password\": \"pw-801\"}}]}}"
+        )
+    };
+    let cfg = b.config(&format!(
+        "[dhcp]\nprobe_wait = \"300ms\"\nconflict_check = false\npool = [\"10.231.96.10-10.231.96.50\"]\n\
+         [defaults]\nprotocol = \"sip\"\n[sip]\nserver = \"{}\"\n\
+         [families.79x1]\nstart_load = \"SCCP41.8-3-1S\"\n\
+         [[phone]]\nmac = \"00:1e:4a:00:00:00\"\nmodel = \"7960\"\nstart_load = \"P00303010102\"\n\
+         lines = [{{ extension = \"801\", display = \"Front desk\", password = \"pw-801\" }}]\n",
+        net.server_ip
+    ));
+    std::fs::create_dir_all(b.root()).unwrap();
+    let pcap = b.scratch.path().join("handsoff.pcap");
+    let mut dump = net
+        .in_server("tcpdump")
+        .args([
+            "-i",
+            &server_if,
+            "-U",
+            "--immediate-mode",
+            "-Z",
+            "root",
+            "-w",
+        ])
+        .arg(&pcap)
+        .arg(format!("tcp port 2000 or udp port {SIP_PORT}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = dump.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while !String::from_utf8_lossy(&seen).contains("listening on") {
+        assert_eq!(
+            err.read(&mut byte).unwrap(),
+            1,
+            "{}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.push(byte[0]);
+    }
+    let server = Server::spawn(
+        net.in_server(BIN)
+            .args(["serve", "--interface", &server_if, "--tftp-listen"])
+            .arg(format!("{}:69", net.server_ip))
+            .args(["--http-listen", "127.0.0.1:0", "--phone-http-listen", "off"])
+            .arg("--root")
+            .arg(b.root())
+            .arg("--data-dir")
+            .arg(b.data())
+            .arg("--config")
+            .arg(&cfg),
+    );
+    let api = server.api_addr();
+    // Phones stay up after reaching their targets, waiting for orders.
+    let sim = net
+        .in_client(BIN)
+        .args([
+            "simulate",
+            "--interface",
+            &client_if,
+            "--json",
+            "--timeout",
+            "120s",
+        ])
+        .args(["--reboot-delay", "0s", "--hold", "15s"])
+        .args(["--sip-port", &SIP_PORT.to_string()])
+        .args([
+            "--mix",
+            "7960:P00303010102:1:P0S3-8-12-00,7941:SCCP41.8-3-1S:1:SIP41.9-4-2SR3-1S",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Both phones done, by the engine's account.
+    let curl_api = |args: &[&str]| -> String {
+        let out = net
+            .in_server("curl")
+            .args(["-s", "-m", "5"])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let phones: serde_json::Value =
+            serde_json::from_str(&curl_api(&[&format!("http://{api}/api/phones")]))
+                .unwrap_or_default();
+        let done = phones
+            .as_array()
+            .map(|a| a.iter().filter(|p| p["stage"] == "done").count())
+            .unwrap_or(0);
+        if done == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "phones not done: {phones:#}\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The operator renames the 7960's line while it sits on SIP 8.12.
+    let body = phone_entry("Reception");
+    let answer = curl_api(&[
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/json",
+        "--data",
+        &body,
+        &format!("http://{api}/api/desired/phones/001E4A000000"),
+    ]);
+    assert!(answer.contains("\"applied\":true"), "{answer}");
+    let out = sim.wait_with_output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    assert!(out.status.success(), "{report:#}\n{}", server.log_text());
+    let p7960 = &report["phones"][0];
+    let p7941 = &report["phones"][1];
+    assert_eq!(
+        path_of(p7960),
+        [
+            "P00303010102",
+            "P00305000500",
+            "P00308000900",
+            "P0S3-8-12-00"
+        ]
+    );
+    assert_eq!(
+        path_of(p7941),
+        ["SCCP41.8-3-1S", "SCCP41.8-5-2S", "SIP41.9-4-2SR3-1S"]
+    );
+    // Reset by phoneboot from 5.x and from 8.0(9); from 8.5(2) for the 7941.
+    assert_eq!(p7960["resets"]["reset"], 2, "{p7960:#}");
+    assert_eq!(p7941["resets"]["reset"], 1, "{p7941:#}");
+    assert!(p7960["notify_reboots"].as_u64().unwrap() >= 1, "{p7960:#}");
+    // After the NOTIFY it read its config again, with the new name.
+    let notified = server
+        .events()
+        .into_iter()
+        .filter(|e| e["type"] == "sip_notify" && e["answer"] == "ok")
+        .count();
+    assert!(notified >= 1, "{}", server.log_text());
+    let cnf = p7960["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["file"] == "SIP001E4A000000.cnf" && r["result"] == "ok")
+        .count();
+    assert!(cnf >= 2, "{p7960:#}");
+    drop(server);
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = Command::new("kill")
+        .args(["-INT", &dump.id().to_string()])
+        .status();
+    let _ = dump.wait();
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(&pcap)
+        .args([
+            "-d",
+            "tcp.port==2000,skinny",
+            "-d",
+            &format!("udp.port=={SIP_PORT},sip"),
+        ])
+        .args(["-Y", "skinny || sip", "-V"])
+        .output()
+        .unwrap();
+    let verbose = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names: Vec<&str> = verbose
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Message ID: "))
+        .map(|rest| rest.split(" (").next().unwrap_or_default())
+        .collect();
+    for want in ["RegisterReq", "RegisterAck", "CapabilitiesReq", "Reset"] {
+        assert!(names.contains(&want), "{want} not in {names:?}");
+    }
+    assert_eq!(
+        names.iter().filter(|n| **n == "Reset").count(),
+        3,
+        "{names:?}"
+    );
+    assert!(
+        verbose.contains("Event: check-sync"),
+        "no NOTIFY in the capture"
+    );
+    assert!(verbose.contains("Status-Line: SIP/2.0 200 OK"));
+    assert!(
+        verbose.contains("SCCP41.8-5-2S"),
+        "the 7941's loadInfo is not in the capture"
+    );
+    for bad in ["Malformed", "Unknown Message"] {
+        assert!(!verbose.contains(bad), "tshark reports {bad}");
+    }
 }
