@@ -33,7 +33,7 @@ fn text_value(text: &str, key: &str) -> Option<String> {
         .filter_map(|l| l.split_once(':'))
         .filter(|(k, _)| k.trim() == key)
         .map(|(_, v)| v.trim().trim_matches('"').to_owned())
-        .last()
+        .next_back()
 }
 
 #[test]
