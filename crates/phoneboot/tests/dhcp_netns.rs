@@ -322,8 +322,19 @@ fn dhclient_gets_option_150_as_an_address_list() {
         .stderr(Stdio::null())
         .status()
         .unwrap();
-    if let Ok(pid) = std::fs::read_to_string(&pidfile) {
-        let _ = Command::new("kill").arg(pid.trim()).status();
+    // The daemon writes its pid file after it forks: wait for it, so no
+    // dhclient outlives the test.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let pid = std::fs::read_to_string(&pidfile).unwrap_or_default();
+        if !pid.trim().is_empty() {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+            break;
+        }
+        if std::time::Instant::now() > deadline || !status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert!(status.success(), "dhclient failed: {status}");
     let text = wait_for_text(&hook, "reason=BOUND");

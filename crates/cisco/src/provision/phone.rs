@@ -313,6 +313,7 @@ impl Phone {
             channel: self.channel(),
             reboot: self.reboot.clone(),
             resets: self.resets_towards(self.serving().as_ref()),
+            hops_done: self.hops_done,
         }
     }
 }

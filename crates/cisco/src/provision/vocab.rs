@@ -509,4 +509,6 @@ pub struct PhoneView {
     pub reboot: Option<PendingReboot>,
     /// Reboots sent towards the hop its config names.
     pub resets: u32,
+    /// Hops verified since phoneboot first saw it (this run and before).
+    pub hops_done: u32,
 }

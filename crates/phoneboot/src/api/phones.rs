@@ -17,20 +17,16 @@ use crate::provision::engine::{words, Engine};
 
 /// One phone as the API shows it (the shape `docs/api.md` documents).
 pub fn phone_json(e: &Engine, v: &cisco::PhoneView) -> Value {
-    let (hop, of) = match v.stage {
-        cisco::Stage::Downloading { hop, of, .. }
-        | cisco::Stage::Rebooting { hop, of }
-        | cisco::Stage::Verifying { hop, of }
-        | cisco::Stage::Resetting { hop, of }
-        | cisco::Stage::OnHop { hop, of } => (Some(hop), Some(of)),
-        _ => (None, None),
+    let of = match v.stage {
+        cisco::Stage::Downloading { of, .. }
+        | cisco::Stage::Rebooting { of, .. }
+        | cisco::Stage::Verifying { of, .. }
+        | cisco::Stage::Resetting { of, .. }
+        | cisco::Stage::OnHop { of, .. } => Some(of),
+        _ => None,
     };
     let hops_left = v.hops.len() as u32;
-    let hops_done = match (hop, of) {
-        (Some(h), _) if matches!(v.stage, cisco::Stage::OnHop { .. }) => h,
-        (Some(h), _) => h.saturating_sub(1),
-        _ => 0,
-    };
+    let hops_done = v.hops_done;
     let protocol = v
         .target
         .as_ref()

@@ -47,6 +47,10 @@ pub struct DemoArgs {
     /// every phone reached SIP.
     #[arg(long)]
     pub exit_when_done: bool,
+    /// Only these models of the room, comma-separated (7940, 7960, 7941,
+    /// 7965) [default: all four].
+    #[arg(long, value_delimiter = ',')]
+    pub models: Vec<String>,
 }
 
 /// The loads the walk needs in the library. The start loads (P00303010102,
@@ -157,7 +161,14 @@ async fn demo(args: &DemoArgs, exe: &Path, cleanup: &mut Cleanup) -> anyhow::Res
     std::fs::create_dir_all(&names.dir)
         .with_context(|| format!("cannot create {}", names.dir.display()))?;
     cleanup.dir_created = true;
-    let mix = mix(args.phones);
+    if let Some(bad) = args
+        .models
+        .iter()
+        .find(|m| !ROOM.iter().any(|(r, _)| r == m))
+    {
+        anyhow::bail!("--models {bad}: the demo's room has 7940, 7960, 7941 and 7965");
+    }
+    let mix = mix_of(args.phones, &args.models);
     println!(
         "phoneboot demo: making synthetic firmware in {}",
         names.dir.display()
@@ -458,9 +469,20 @@ fn which(program: &str) -> bool {
 /// `phones` phones spread over the four models, in `ROOM` order (the order
 /// phonesim hands out MACs in): `(model, start load, count)`, no zero counts.
 pub fn mix(phones: u16) -> Vec<(&'static str, &'static str, u16)> {
-    let per = phones / 4;
-    let extra = phones % 4;
-    ROOM.iter()
+    mix_of(phones, &[])
+}
+
+/// [`mix`] over the models of the room named in `only` (all when empty).
+pub fn mix_of(phones: u16, only: &[String]) -> Vec<(&'static str, &'static str, u16)> {
+    let room: Vec<(&'static str, &'static str)> = ROOM
+        .iter()
+        .copied()
+        .filter(|(m, _)| only.is_empty() || only.iter().any(|o| o == m))
+        .collect();
+    let n = room.len().max(1) as u16;
+    let per = phones / n;
+    let extra = phones % n;
+    room.iter()
         .zip(0u16..)
         .map(|(&(model, load), i)| (model, load, per + u16::from(i < extra)))
         .filter(|&(_, _, n)| n > 0)
@@ -762,6 +784,11 @@ mod tests {
         );
         assert_eq!(mix(1).len(), 1);
         assert_eq!(mix(24).iter().map(|m| m.2).sum::<u16>(), 24);
+        let only = mix_of(101, &["7940".to_owned(), "7960".to_owned()]);
+        assert_eq!(
+            only,
+            [("7940", "P00303010102", 51), ("7960", "P00303010102", 50)]
+        );
     }
 
     #[test]
