@@ -195,7 +195,7 @@ fn the_demo_walks_every_phone_to_sip_and_leaves_nothing_behind() {
         "{out}"
     );
     assert!(
-        out.contains("8 of 8 phones settled; every phone reached SIP"),
+        out.contains("8 of 8 phones settled, 18 hops; every phone reached SIP"),
         "{out}"
     );
     for line in [

@@ -747,8 +747,12 @@ pub fn summary(report: &serde_json::Value) -> (String, bool) {
     }
     let total = phones.len();
     let all_sip = total > 0 && behind.is_empty();
+    let hops: usize = phones
+        .iter()
+        .map(|p| p["hops"].as_array().map_or(0, Vec::len))
+        .sum();
     let mut s = format!(
-        "phoneboot demo: done in {:.1}s: {} of {total} phones settled; ",
+        "phoneboot demo: done in {:.1}s: {} of {total} phones settled, {hops} hops; ",
         report["elapsed_ms"].as_f64().unwrap_or(0.0) / 1000.0,
         report["settled"].as_u64().unwrap_or(0),
     );
