@@ -1,7 +1,7 @@
 //! Turns a sanitised request path into file contents, from the sources in
-//! order: the firmware library ([`LibrarySource`], flat names only), then the
-//! TFTP root ([`RootSource`]). Generated per-phone configs will join in
-//! front of the root here.
+//! order: generated configs (a [`GeneratedSource`], the engine), the
+//! firmware library ([`LibrarySource`], flat names only), then the TFTP root
+//! ([`RootSource`]).
 //!
 //! What it keeps true:
 //! - nothing outside the root is read: the final path is canonicalised and
@@ -30,8 +30,8 @@ pub use root::{FileCache, RootSource};
 
 use crate::provision::served::{GeneratedSource, ResolveError, Resolved};
 
-/// Every lookup goes through here: the firmware library (if any) first for
-/// flat names, then the root. Generated per-phone configs slot in here too.
+/// Every lookup goes through here: generated configs, the firmware library
+/// (if any) for flat names, then the root.
 #[derive(Debug)]
 pub struct Resolver {
     root: RootSource,
