@@ -752,9 +752,10 @@ pub fn summary(report: &serde_json::Value) -> (String, bool) {
         .map(|p| p["hops"].as_array().map_or(0, Vec::len))
         .sum();
     let mut s = format!(
-        "phoneboot demo: done in {:.1}s: {} of {total} phones settled, {hops} hops; ",
+        "phoneboot demo: done in {:.1}s: {} of {total} phones settled, {hops} hop{}; ",
         report["elapsed_ms"].as_f64().unwrap_or(0.0) / 1000.0,
         report["settled"].as_u64().unwrap_or(0),
+        if hops == 1 { "" } else { "s" },
     );
     if all_sip {
         s.push_str("every phone reached SIP\n");
@@ -831,7 +832,8 @@ mod tests {
         let report = serde_json::json!({
             "settled": 2, "elapsed_ms": 1500,
             "phones": [
-                {"model": "7960", "mac": "m1", "state": "settled", "final_load": "P0S3-8-12-00"},
+                {"model": "7960", "mac": "m1", "state": "settled", "final_load": "P0S3-8-12-00",
+                 "hops": [{"from": "P00308000900", "to": "P0S3-8-12-00"}]},
                 {"model": "7941", "mac": "m2", "state": "settled", "final_load": "SCCP41.8-5-2S"},
             ]
         });
@@ -844,7 +846,7 @@ mod tests {
         let (text, ok) = summary(&report);
         assert!(ok);
         assert!(
-            text.contains("2 of 2 phones settled; every phone reached SIP"),
+            text.contains("2 of 2 phones settled, 1 hop; every phone reached SIP"),
             "{text}"
         );
         assert!(text.contains("7941: 1 × SIP41.9-4-2SR3-1S"), "{text}");
