@@ -60,8 +60,7 @@ pub struct SccpSession {
     pub peer: SocketAddr,
     #[serde(serialize_with = "display_opt")]
     pub mac: Option<Mac>,
-    /// `alarm` or `closed`.
-    pub kind: &'static str,
+    pub kind: SccpSessionKind,
     /// The load an Alarm's `Load=` names.
     #[serde(serialize_with = "display_opt")]
     pub load: Option<cisco::LoadName>,
@@ -77,10 +76,73 @@ pub struct SccpReset {
     pub peer: Option<SocketAddr>,
     /// `reset` (type 1) or `restart` (type 2).
     pub reset_type: &'static str,
-    /// `sent`, or `no_session` when the phone is not registered with us.
-    pub result: &'static str,
+    pub result: ResetResult,
     /// Why it was sent.
     pub cause: String,
+}
+
+/// What an [`SccpSession`] event reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SccpSessionKind {
+    Alarm,
+    Closed,
+}
+
+impl std::fmt::Display for SccpSessionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SccpSessionKind::Alarm => "alarm",
+            SccpSessionKind::Closed => "closed",
+        })
+    }
+}
+
+/// What became of a Reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetResult {
+    Sent,
+    /// The phone is not registered with phoneboot.
+    NoSession,
+    /// The SCCP listener is off.
+    Off,
+}
+
+impl ResetResult {
+    pub fn word(self) -> &'static str {
+        match self {
+            ResetResult::Sent => "sent",
+            ResetResult::NoSession => "no_session",
+            ResetResult::Off => "off",
+        }
+    }
+}
+
+/// How a phone answered a NOTIFY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyAnswer {
+    Ok,
+    NotFound,
+    NoTransaction,
+    Other,
+    NoAnswer,
+    /// Not sent (queue full, sender off, invalid request).
+    Error,
+}
+
+impl NotifyAnswer {
+    pub fn word(self) -> &'static str {
+        match self {
+            NotifyAnswer::Ok => "ok",
+            NotifyAnswer::NotFound => "not_found",
+            NotifyAnswer::NoTransaction => "no_transaction",
+            NotifyAnswer::Other => "other",
+            NotifyAnswer::NoAnswer => "no_answer",
+            NotifyAnswer::Error => "error",
+        }
+    }
 }
 
 /// A NOTIFY phoneboot sent to a SIP phone, and its answer.
@@ -95,8 +157,7 @@ pub struct SipNotify {
     pub user: String,
     /// `200`, `404`, `481`, another code, or none.
     pub status: Option<u16>,
-    /// `ok`, `not_found`, `no_transaction`, `other`, `no_answer`, `error`.
-    pub answer: &'static str,
+    pub answer: NotifyAnswer,
     pub tries: u32,
     pub cause: String,
 }
@@ -569,10 +630,10 @@ impl EventBus {
                     r.reset_type,
                     r.mac,
                     r.peer.map(|p| format!(" at {p}")).unwrap_or_default(),
-                    r.result,
+                    r.result.word(),
                     r.cause
                 ),
-                r.result != "sent",
+                r.result != ResetResult::Sent,
             ),
             Event::SipNotify(n) => (
                 format!(
@@ -581,13 +642,13 @@ impl EventBus {
                     n.mac,
                     clean(&n.user),
                     n.phone,
-                    n.answer,
+                    n.answer.word(),
                     n.status.map(|s| format!(" {s}")).unwrap_or_default(),
                     n.tries,
                     if n.tries == 1 { "y" } else { "ies" },
                     n.cause
                 ),
-                n.answer != "ok",
+                n.answer != NotifyAnswer::Ok,
             ),
         };
         if let Some(observer) = self.observer.get() {

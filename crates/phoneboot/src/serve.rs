@@ -383,12 +383,18 @@ fn start_control(
         notify: None,
     };
     if let Some(listener) = sccp_listener {
-        let mut served: Vec<(std::net::Ipv4Addr, u8)> = Vec::new();
-        if let Some(d) = dhcp {
-            served.push((d.iface.addr, d.iface.prefix_len));
-            served.extend(cfg.dhcp.subnet);
-            served.extend(cfg.dhcp.relay_subnets.iter().map(|r| r.network));
-        }
+        // The subnets the DHCP server serves, as it holds them.
+        let served: Vec<(std::net::Ipv4Addr, u8)> = dhcp
+            .map(|d| {
+                let server = d.server.lock().unwrap_or_else(|p| p.into_inner());
+                server
+                    .config()
+                    .subnets()
+                    .iter()
+                    .map(|s| (s.network(), s.prefix_len()))
+                    .collect()
+            })
+            .unwrap_or_default();
         let allow = cfg.sccp.allow.clone();
         let known = engine.clone();
         let admit: net::sccp::Admit = Arc::new(move |ip: std::net::IpAddr| {

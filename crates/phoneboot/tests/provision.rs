@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -78,6 +77,24 @@ impl Bench {
         let text = format!("{text}\n[sccp]\nallow = [\"127.0.0.0/8\"]\n");
         std::fs::write(&path, text).unwrap();
         path
+    }
+
+    /// `serve --interface` in the server namespace of `net`, with `cfg`
+    /// (from [`Bench::config`]); its API is on the namespace's loopback.
+    fn serve_in(&self, net: &NetnsPair, server_if: &str, cfg: &std::path::Path) -> Server {
+        std::fs::create_dir_all(self.root()).unwrap();
+        Server::spawn(
+            net.in_server(BIN)
+                .args(["serve", "--interface", server_if, "--tftp-listen"])
+                .arg(format!("{}:69", net.server_ip))
+                .args(["--http-listen", "127.0.0.1:0", "--phone-http-listen", "off"])
+                .arg("--root")
+                .arg(self.root())
+                .arg("--data-dir")
+                .arg(self.data())
+                .arg("--config")
+                .arg(cfg),
+        )
     }
 
     fn serve(&self, config: &str) -> Server {
@@ -492,18 +509,7 @@ fn a_hundred_mixed_phones_by_dhcp_all_reach_their_targets() {
         net.server_ip
     ));
     std::fs::create_dir_all(b.root()).unwrap();
-    let server = Server::spawn(
-        net.in_server(BIN)
-            .args(["serve", "--interface", &server_if, "--tftp-listen"])
-            .arg(format!("{}:69", net.server_ip))
-            .args(["--http-listen", "127.0.0.1:0", "--phone-http-listen", "off"])
-            .arg("--root")
-            .arg(b.root())
-            .arg("--data-dir")
-            .arg(b.data())
-            .arg("--config")
-            .arg(&cfg),
-    );
+    let server = b.serve_in(&net, &server_if, &cfg);
     let out = net
         .in_client(BIN)
         .args(["simulate", "--interface", &client_if, "--json", "--timeout", "240s"])
@@ -659,47 +665,13 @@ fn two_phones_walk_hands_off_by_dhcp_and_a_line_edit_reaches_the_sip_phone() {
     ));
     std::fs::create_dir_all(b.root()).unwrap();
     let pcap = b.scratch.path().join("handsoff.pcap");
-    let mut dump = net
-        .in_server("tcpdump")
-        .args([
-            "-i",
-            &server_if,
-            "-U",
-            "--immediate-mode",
-            "-Z",
-            "root",
-            "-w",
-        ])
-        .arg(&pcap)
-        .arg(format!("tcp port 2000 or udp port {SIP_PORT}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = dump.stderr.take().unwrap();
-    let mut seen = Vec::new();
-    let mut byte = [0u8; 1];
-    while !String::from_utf8_lossy(&seen).contains("listening on") {
-        assert_eq!(
-            err.read(&mut byte).unwrap(),
-            1,
-            "{}",
-            String::from_utf8_lossy(&seen)
-        );
-        seen.push(byte[0]);
-    }
-    let server = Server::spawn(
-        net.in_server(BIN)
-            .args(["serve", "--interface", &server_if, "--tftp-listen"])
-            .arg(format!("{}:69", net.server_ip))
-            .args(["--http-listen", "127.0.0.1:0", "--phone-http-listen", "off"])
-            .arg("--root")
-            .arg(b.root())
-            .arg("--data-dir")
-            .arg(b.data())
-            .arg("--config")
-            .arg(&cfg),
+    let capture = Capture::start(
+        net.in_server("tcpdump"),
+        &server_if,
+        &format!("tcp port 2000 or udp port {SIP_PORT}"),
+        &pcap,
     );
+    let server = b.serve_in(&net, &server_if, &cfg);
     let api = server.api_addr();
     // Phones stay up after reaching their targets, waiting for orders.
     let sim = net
@@ -801,34 +773,22 @@ fn two_phones_walk_hands_off_by_dhcp_and_a_line_edit_reaches_the_sip_phone() {
         .count();
     assert!(cnf >= 2, "{p7960:#}");
     drop(server);
-    std::thread::sleep(Duration::from_millis(200));
-    let _ = Command::new("kill")
-        .args(["-INT", &dump.id().to_string()])
-        .status();
-    let _ = dump.wait();
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(&pcap)
-        .args([
-            "-d",
-            "tcp.port==2000,skinny",
-            "-d",
-            &format!("udp.port=={SIP_PORT},sip"),
-        ])
-        .args(["-Y", "skinny || sip", "-V"])
-        .output()
-        .unwrap();
-    let verbose = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let verbose = capture.dissect(
+        &[
+            "tcp.port==2000,skinny".to_owned(),
+            format!("udp.port=={SIP_PORT},sip"),
+        ],
+        Some("skinny || sip"),
+        |v| {
+            skinny_message_names(v)
+                .iter()
+                .filter(|n| **n == "Reset")
+                .count()
+                >= 3
+                && v.contains("Status-Line: SIP/2.0 200 OK")
+        },
     );
-    let names: Vec<&str> = verbose
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("Message ID: "))
-        .map(|rest| rest.split(" (").next().unwrap_or_default())
-        .collect();
+    let names = skinny_message_names(&verbose);
     for want in ["RegisterReq", "RegisterAck", "CapabilitiesReq", "Reset"] {
         assert!(names.contains(&want), "{want} not in {names:?}");
     }

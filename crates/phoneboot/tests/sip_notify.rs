@@ -6,9 +6,8 @@
 
 mod common;
 
-use std::io::Read;
-use std::net::{SocketAddr, UdpSocket};
-use std::process::{Command, Stdio};
+use std::net::UdpSocket;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -76,21 +75,12 @@ fn a_line_edit_sends_check_sync_and_the_phone_sees_a_new_sync() {
     let _ = server.api_addr(); // printed once every listener runs
 
     let pcap = scratch.path().join("sip.pcap");
-    let mut dump = Command::new("tcpdump")
-        .args(["-i", "lo", "-U", "--immediate-mode", "-Z", "root", "-w"])
-        .arg(&pcap)
-        .arg(format!("udp port {phone_port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = dump.stderr.take().unwrap();
-    let mut seen = Vec::new();
-    let mut byte = [0u8; 1];
-    while !String::from_utf8_lossy(&seen).contains("listening on") {
-        assert_eq!(err.read(&mut byte).unwrap(), 1);
-        seen.push(byte[0]);
-    }
+    let capture = Capture::start(
+        Command::new("tcpdump"),
+        "lo",
+        &format!("udp port {phone_port}"),
+        &pcap,
+    );
 
     // The phone boots: its configs in the 79x0 SIP order, then a post-boot file.
     curl_tftp(&server, &format!("SEP{MAC}.cnf.xml"));
@@ -182,19 +172,9 @@ fn a_line_edit_sends_check_sync_and_the_phone_sees_a_new_sync() {
         "no NOTIFY for an unchanged config"
     );
 
-    std::thread::sleep(Duration::from_millis(200));
-    let _ = Command::new("kill")
-        .args(["-INT", &dump.id().to_string()])
-        .status();
-    let _ = dump.wait();
-    let decode = format!("udp.port=={phone_port},sip");
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(&pcap)
-        .args(["-d", &decode, "-V"])
-        .output()
-        .unwrap();
-    let verbose = String::from_utf8_lossy(&out.stdout);
+    let verbose = capture.dissect(&[format!("udp.port=={phone_port},sip")], None, |v| {
+        v.contains("Status-Line: SIP/2.0 200 OK")
+    });
     assert!(
         verbose.contains(&format!(
             "Request-Line: NOTIFY sip:701@{PHONE_IP}:{phone_port} SIP/2.0"
@@ -204,5 +184,4 @@ fn a_line_edit_sends_check_sync_and_the_phone_sees_a_new_sync() {
     assert!(verbose.contains("Event: check-sync"), "{verbose}");
     assert!(verbose.contains("Status-Line: SIP/2.0 200 OK"), "{verbose}");
     assert!(!verbose.contains("Malformed"), "{verbose}");
-    let _: SocketAddr = from;
 }

@@ -104,8 +104,16 @@ impl Metrics {
                 let result = if r.accepted { "accepted" } else { "refused" };
                 *c.control.entry(("sccp_register", result)).or_default() += 1;
             }
-            Event::SccpReset(r) => *c.control.entry(("sccp_reset", r.result)).or_default() += 1,
-            Event::SipNotify(n) => *c.control.entry(("sip_notify", n.answer)).or_default() += 1,
+            Event::SccpReset(r) => {
+                *c.control
+                    .entry(("sccp_reset", r.result.word()))
+                    .or_default() += 1
+            }
+            Event::SipNotify(n) => {
+                *c.control
+                    .entry(("sip_notify", n.answer.word()))
+                    .or_default() += 1
+            }
             Event::Dhcp(d) => {
                 let kind = crate::events::dhcp_kind_word(&d.kind);
                 if matches!(

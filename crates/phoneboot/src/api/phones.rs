@@ -79,7 +79,7 @@ pub fn phone_json(e: &Engine, v: &cisco::PhoneView) -> Value {
         })),
         "last_notify": e.last_notify(v.mac).map(|n| json!({
             "event": n.event,
-            "answer": n.answer,
+            "answer": n.answer.word(),
             "status": n.status,
             "tries": n.tries,
             "cause": n.cause,

@@ -19,7 +19,7 @@ pub struct Config {
     pub phone: Option<Vec<crate::provision::desired::file::Phone>>,
     pub provision: Option<crate::provision::desired::file::Provision>,
     pub syslog: Option<Syslog>,
-    pub sccp: Option<super::sccp::Raw>,
+    pub sccp: Option<Sccp>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -149,4 +149,20 @@ pub struct Tftp {
     pub min_timeout: Option<String>,
     pub max_timeout: Option<String>,
     pub retries: Option<u32>,
+}
+
+/// `[sccp]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sccp {
+    /// On by default with `server.interface`.
+    pub enabled: Option<bool>,
+    pub listen: Option<String>,
+    /// Networks whose phones may register without a lease from phoneboot
+    /// (static addresses, another DHCP server): `["10.1.0.0/16"]`.
+    pub allow: Option<Vec<String>>,
+    pub max_sessions: Option<usize>,
+    pub max_per_address: Option<usize>,
+    /// KeepAlive interval told to phones.
+    pub keepalive: Option<String>,
 }

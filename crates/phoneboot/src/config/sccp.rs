@@ -4,29 +4,11 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use serde::Deserialize;
-
-use super::ConfigError;
+use super::{file, ConfigError};
 
 pub const DEFAULT_SCCP_LISTEN: &str = "0.0.0.0:2000";
 /// Where phones take NOTIFY (their SIP port).
 pub const DEFAULT_PHONE_SIP_PORT: u16 = 5060;
-
-/// `[sccp]` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Raw {
-    /// On by default with `server.interface`.
-    pub enabled: Option<bool>,
-    pub listen: Option<String>,
-    /// Networks whose phones may register without a lease from phoneboot
-    /// (static addresses, another DHCP server): `["10.1.0.0/16"]`.
-    pub allow: Option<Vec<String>>,
-    pub max_sessions: Option<usize>,
-    pub max_per_address: Option<usize>,
-    /// KeepAlive interval told to phones.
-    pub keepalive: Option<String>,
-}
 
 /// Validated `[sccp]`.
 #[derive(Debug, Clone)]
@@ -65,7 +47,7 @@ impl Default for SccpConfig {
 }
 
 pub(super) fn sccp_config(
-    raw: Option<Raw>,
+    raw: Option<file::Sccp>,
     invalid: &dyn Fn(&'static str, String) -> ConfigError,
 ) -> Result<SccpConfig, ConfigError> {
     let raw = raw.unwrap_or_default();
@@ -82,7 +64,8 @@ pub(super) fn sccp_config(
         })?;
     }
     for net in raw.allow.unwrap_or_default() {
-        cfg.allow.push(parse_net(&net).ok_or_else(|| {
+        let parsed = dhcp::parse_cidr(&net).ok().filter(|(_, len)| *len <= 32);
+        cfg.allow.push(parsed.ok_or_else(|| {
             invalid(
                 "sccp.allow",
                 format!("{net:?} is not an IPv4 network: write it as \"10.1.0.0/16\""),
@@ -147,19 +130,12 @@ pub(super) fn notify_config(
     })
 }
 
-/// `10.1.0.0/16` (a bare address is a /32).
-pub fn parse_net(text: &str) -> Option<(Ipv4Addr, u8)> {
-    let (addr, prefix) = match text.split_once('/') {
-        Some((a, p)) => (a, p.parse::<u8>().ok().filter(|p| *p <= 32)?),
-        None => (text, 32),
-    };
-    let addr: Ipv4Addr = addr.trim().parse().ok()?;
-    Some((addr, prefix))
-}
-
 /// Whether `ip` lies in `net`.
 pub fn in_net(ip: Ipv4Addr, (net, prefix): (Ipv4Addr, u8)) -> bool {
-    let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+    let mask = 32u32
+        .checked_sub(u32::from(prefix))
+        .and_then(|shift| u32::MAX.checked_shl(shift))
+        .unwrap_or(0);
     u32::from(ip) & mask == u32::from(net) & mask
 }
 
@@ -169,19 +145,35 @@ mod tests {
 
     #[test]
     fn networks() {
-        let net = parse_net("10.1.0.0/16").unwrap();
+        let net = ("10.1.0.0".parse().unwrap(), 16);
         assert!(in_net("10.1.200.3".parse().unwrap(), net));
         assert!(!in_net("10.2.0.1".parse().unwrap(), net));
         assert!(in_net(
             "8.8.8.8".parse().unwrap(),
-            parse_net("0.0.0.0/0").unwrap()
+            ("0.0.0.0".parse().unwrap(), 0)
         ));
-        assert_eq!(
-            parse_net("10.0.0.1"),
-            Some(("10.0.0.1".parse().unwrap(), 32))
-        );
-        for bad in ["10.0.0.0/33", "ten/8", "", "10.0.0/8"] {
-            assert_eq!(parse_net(bad), None, "{bad}");
+        assert!(in_net(
+            "10.0.0.1".parse().unwrap(),
+            ("10.0.0.1".parse().unwrap(), 32)
+        ));
+    }
+
+    #[test]
+    fn allow_must_be_networks() {
+        let invalid = |key: &'static str, problem: String| ConfigError::Invalid {
+            path: "t".into(),
+            key,
+            problem,
+        };
+        let raw = |allow: &str| file::Sccp {
+            allow: Some(vec![allow.to_owned()]),
+            ..file::Sccp::default()
+        };
+        let cfg = sccp_config(Some(raw("10.1.0.0/16")), &invalid).unwrap();
+        assert_eq!(cfg.allow, [("10.1.0.0".parse().unwrap(), 16)]);
+        for bad in ["ten/8", "10.0.0.1", "", "10.0.0.0/33"] {
+            let err = sccp_config(Some(raw(bad)), &invalid).unwrap_err();
+            assert!(err.to_string().contains("sccp.allow"), "{err}");
         }
     }
 }

@@ -23,7 +23,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::{Event, EventBus, SccpRegister, SccpReset, SccpSession};
+use crate::events::{
+    Event, EventBus, ResetResult, SccpRegister, SccpReset, SccpSession, SccpSessionKind,
+};
 use crate::provision::ControlError;
 
 /// What phoneboot knows about an address that wants to register.
@@ -72,17 +74,6 @@ impl Default for Settings {
     }
 }
 
-/// Counters for `/metrics`.
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub connections: AtomicU64,
-    pub refused_connections: AtomicU64,
-    pub registered: AtomicU64,
-    pub rejected: AtomicU64,
-    pub resets: AtomicU64,
-    pub keepalives: AtomicU64,
-}
-
 #[derive(Debug)]
 struct Handle {
     id: u64,
@@ -99,7 +90,6 @@ pub struct SccpServer {
     per_address: Mutex<HashMap<IpAddr, usize>>,
     open: AtomicUsize,
     next_id: AtomicU64,
-    pub counters: Counters,
 }
 
 impl std::fmt::Debug for SccpServer {
@@ -120,7 +110,6 @@ impl SccpServer {
             per_address: Mutex::new(HashMap::new()),
             open: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
-            counters: Counters::default(),
         })
     }
 
@@ -134,21 +123,16 @@ impl SccpServer {
             .map_err(|_| ControlError::Busy)
     }
 
-    /// Sessions open now (registered or not).
-    pub fn open(&self) -> usize {
-        self.open.load(Ordering::Relaxed)
-    }
-
     /// Takes a place for a new connection from `ip`, or says why not.
     fn admit_connection(self: &Arc<Self>, ip: IpAddr) -> Option<Place> {
         let mut per = self.per_address.lock().unwrap_or_else(|p| p.into_inner());
-        let n = per.entry(ip).or_default();
-        if *n >= self.settings.max_per_address
+        let from_ip = per.get(&ip).copied().unwrap_or(0);
+        if from_ip >= self.settings.max_per_address
             || self.open.load(Ordering::Relaxed) >= self.settings.max_sessions
         {
             return None;
         }
-        *n += 1;
+        per.insert(ip, from_ip + 1);
         self.open.fetch_add(1, Ordering::Relaxed);
         Some(Place {
             server: self.clone(),
@@ -203,12 +187,7 @@ pub async fn serve(
                 continue;
             }
         };
-        server.counters.connections.fetch_add(1, Ordering::Relaxed);
         let Some(place) = server.admit_connection(peer.ip()) else {
-            server
-                .counters
-                .refused_connections
-                .fetch_add(1, Ordering::Relaxed);
             tracing::debug!("sccp {peer}: over the session limits, connection closed");
             continue;
         };
@@ -272,30 +251,22 @@ async fn run_session(
                 None => continue,
             }
         }
-        if let Some(cause) = conn.reset.as_ref() {
-            let ready = session.stats().capabilities > 0
-                || session.stats().keepalives > 0
-                || conn.registered_at.is_some_and(|at| {
-                    now.saturating_duration_since(at) >= server.settings.reset_grace
-                });
-            if ready {
-                let cause = conn.reset.take().unwrap_or_default();
-                let result = session.reset(now, ::sccp::ResetType::Reset);
-                let ok = result.is_ok();
-                if ok {
-                    server.counters.resets.fetch_add(1, Ordering::Relaxed);
-                }
-                if let Some(mac) = conn.mac {
-                    server.events.emit(Event::SccpReset(SccpReset {
-                        mac,
-                        peer: Some(peer),
-                        reset_type: "reset",
-                        result: if ok { "sent" } else { "no_session" },
-                        cause,
-                    }));
-                }
-            } else {
-                let _ = cause;
+        let grace = server.settings.reset_grace;
+        if reset_at(&conn, &session, grace).is_some_and(|at| at <= now) {
+            let cause = conn.reset.take().unwrap_or_default();
+            let ok = session.reset(now, ::sccp::ResetType::Reset).is_ok();
+            if let Some(mac) = conn.mac {
+                server.events.emit(Event::SccpReset(SccpReset {
+                    mac,
+                    peer: Some(peer),
+                    reset_type: "reset",
+                    result: if ok {
+                        ResetResult::Sent
+                    } else {
+                        ResetResult::NoSession
+                    },
+                    cause,
+                }));
             }
         }
         if session.poll_transmit(&mut out) {
@@ -312,12 +283,10 @@ async fn run_session(
             break;
         }
         let idle = session.poll_timeout();
-        let reset_at = conn
-            .reset
-            .as_ref()
-            .and(conn.registered_at)
-            .map(|at| at + server.settings.reset_grace);
-        let wake = [idle, reset_at].into_iter().flatten().min();
+        let wake = [idle, reset_at(&conn, &session, grace)]
+            .into_iter()
+            .flatten()
+            .min();
         let sleep = async {
             match wake {
                 Some(t) => tokio::time::sleep_until(t.into()).await,
@@ -340,10 +309,7 @@ async fn run_session(
                             server.settings.max_bytes_unregistered
                         };
                         if conn.budget.take(now, n as u64, limit) {
-                            let before = session.stats().keepalives;
                             session.handle_input(now, &buf[..n]);
-                            let ka = session.stats().keepalives.saturating_sub(before);
-                            server.counters.keepalives.fetch_add(ka, Ordering::Relaxed);
                         } else {
                             session.close_now(now);
                             why = Some(format!(
@@ -374,7 +340,7 @@ async fn run_session(
             server.events.emit(Event::SccpSession(SccpSession {
                 peer,
                 mac: Some(mac),
-                kind: "closed",
+                kind: SccpSessionKind::Closed,
                 load: None,
                 message: why.unwrap_or_else(|| "closed".to_owned()),
             }));
@@ -383,6 +349,16 @@ async fn run_session(
         tracing::debug!("sccp {peer}: closed before registering: {w}");
     }
     let _ = stream.shutdown().await;
+}
+
+/// When a queued Reset may go: as soon as the phone has answered after
+/// registering (CapabilitiesRes or a KeepAlive), else `grace` after it
+/// registered. `None` with nothing queued.
+fn reset_at(conn: &Conn, session: &::sccp::Session, grace: Duration) -> Option<Instant> {
+    conn.reset.as_ref()?;
+    let at = conn.registered_at?;
+    let answered = session.stats().capabilities > 0 || session.stats().keepalives > 0;
+    Some(if answered { at } else { at + grace })
 }
 
 /// Acts on one session event. Returns a reason when the session ends.
@@ -416,7 +392,6 @@ fn on_event(
                 }
                 Err((text, reason)) => {
                     let _ = session.reject(now, text);
-                    server.counters.rejected.fetch_add(1, Ordering::Relaxed);
                     server.events.emit(Event::SccpRegister(SccpRegister {
                         peer: conn.peer,
                         device_name,
@@ -443,7 +418,6 @@ fn on_event(
             let mac = mac.map(Mac)?;
             conn.mac = Some(mac);
             conn.registered_at = Some(now);
-            server.counters.registered.fetch_add(1, Ordering::Relaxed);
             if let Some(tx) = tx.take() {
                 let old = server
                     .sessions
@@ -484,7 +458,7 @@ fn on_event(
             server.events.emit(Event::SccpSession(SccpSession {
                 peer: conn.peer,
                 mac: conn.mac,
-                kind: "alarm",
+                kind: SccpSessionKind::Alarm,
                 load: load.as_deref().and_then(|l| LoadName::parse(l).ok()),
                 message: text,
             }));

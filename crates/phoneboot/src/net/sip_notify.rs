@@ -14,7 +14,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::{Event, EventBus, SipNotify};
+use crate::events::{Event, EventBus, NotifyAnswer, SipNotify};
 use crate::provision::{ControlError, NotifyKind, NotifyOrder};
 
 /// Transactions in flight at most; more orders wait in the queue.
@@ -131,10 +131,10 @@ async fn run(
                     Err(e) => events.emit(Event::SipNotify(SipNotify {
                         mac: order.mac,
                         phone: order.phone,
-                        event: event_word(order.kind),
+                        event: order.kind.event(),
                         user: order.user.clone(),
                         status: None,
-                        answer: "error",
+                        answer: NotifyAnswer::Error,
                         tries: 0,
                         cause: format!("{}; not sent: {e}", order.cause),
                     })),
@@ -162,13 +162,6 @@ async fn run(
     Ok(())
 }
 
-fn event_word(kind: NotifyKind) -> &'static str {
-    match kind {
-        NotifyKind::CheckSync => "check-sync",
-        NotifyKind::ServiceControlReset => "service-control",
-    }
-}
-
 fn record(order: &NotifyOrder, ev: &sipnotify::Event) -> SipNotify {
     let answer = ev.answer();
     let tries = match ev {
@@ -177,15 +170,15 @@ fn record(order: &NotifyOrder, ev: &sipnotify::Event) -> SipNotify {
     SipNotify {
         mac: order.mac,
         phone: order.phone,
-        event: event_word(order.kind),
+        event: order.kind.event(),
         user: order.user.clone(),
         status: answer.status(),
         answer: match answer {
-            Answer::Ok200 => "ok",
-            Answer::NotFound404 => "not_found",
-            Answer::NoTransaction481 => "no_transaction",
-            Answer::Other(_) => "other",
-            Answer::None => "no_answer",
+            Answer::Ok200 => NotifyAnswer::Ok,
+            Answer::NotFound404 => NotifyAnswer::NotFound,
+            Answer::NoTransaction481 => NotifyAnswer::NoTransaction,
+            Answer::Other(_) => NotifyAnswer::Other,
+            Answer::None => NotifyAnswer::NoAnswer,
         },
         tries,
         cause: order.cause.clone(),

@@ -29,6 +29,16 @@ pub enum NotifyKind {
     ServiceControlReset,
 }
 
+impl NotifyKind {
+    /// The NOTIFY's `Event` header.
+    pub fn event(self) -> &'static str {
+        match self {
+            NotifyKind::CheckSync => "check-sync",
+            NotifyKind::ServiceControlReset => "service-control",
+        }
+    }
+}
+
 /// Why an order did not go out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ControlError {

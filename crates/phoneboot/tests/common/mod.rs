@@ -555,3 +555,102 @@ impl SccpPhone {
         }));
     }
 }
+
+/// tcpdump writing one interface's traffic to a pcap, for tshark to judge.
+pub struct Capture {
+    child: Child,
+    pcap: PathBuf,
+}
+
+#[allow(dead_code)]
+impl Capture {
+    /// Starts `tcpdump` (a command: the host's, or `ip netns exec …`) on
+    /// `iface` with `filter`; returns once it says it is listening.
+    pub fn start(mut tcpdump: Command, iface: &str, filter: &str, pcap: &Path) -> Capture {
+        // -Z root: Debian's tcpdump would drop to its own user and fail to
+        // write a scratch folder; --immediate-mode: no packet waits in a
+        // buffer when the capture is stopped.
+        let mut child = tcpdump
+            .args(["-i", iface, "-U", "--immediate-mode", "-Z", "root", "-w"])
+            .arg(pcap)
+            .arg(filter)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tcpdump");
+        let mut err = child.stderr.take().expect("tcpdump's stderr");
+        let mut seen = Vec::new();
+        let mut byte = [0u8; 1];
+        while !String::from_utf8_lossy(&seen).contains("listening on") {
+            assert_eq!(
+                err.read(&mut byte).unwrap_or(0),
+                1,
+                "tcpdump ended: {}",
+                String::from_utf8_lossy(&seen)
+            );
+            seen.push(byte[0]);
+        }
+        Capture {
+            child,
+            pcap: pcap.to_owned(),
+        }
+    }
+
+    /// tshark's verbose dissection of the capture with `decode_as` (`-d`
+    /// values) and an optional display filter. tcpdump may lag behind under
+    /// load, so the file is read until `complete` says the traffic the test
+    /// made is in it (or 20 s pass); then the capture stops and the whole
+    /// file is dissected once more.
+    pub fn dissect(
+        mut self,
+        decode_as: &[String],
+        display: Option<&str>,
+        complete: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !complete(&self.tshark(decode_as, display).1) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        let (ok, verbose, err) = self.tshark(decode_as, display);
+        assert!(ok, "tshark: {err}");
+        verbose
+    }
+
+    fn tshark(&self, decode_as: &[String], display: Option<&str>) -> (bool, String, String) {
+        let mut tshark = Command::new("tshark");
+        tshark.arg("-r").arg(&self.pcap);
+        for d in decode_as {
+            tshark.args(["-d", d]);
+        }
+        if let Some(f) = display {
+            tshark.args(["-Y", f]);
+        }
+        let out = tshark.arg("-V").output().expect("run tshark");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `Message ID: Name (n)` names of tshark's Skinny dissection, in order.
+#[allow(dead_code)]
+pub fn skinny_message_names(verbose: &str) -> Vec<&str> {
+    verbose
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Message ID: "))
+        .map(|rest| rest.split(" (").next().unwrap_or_default())
+        .collect()
+}

@@ -10,7 +10,7 @@ use cisco::render::{self, GeneratedFile};
 use cisco::{Channel, LoadName, Mac, Model, RebootCause};
 
 use super::Engine;
-use crate::events::{Event, SccpReset, SipNotify};
+use crate::events::{Event, NotifyAnswer, ResetResult, SccpReset, SccpSessionKind, SipNotify};
 use crate::provision::control::{ControlError, NotifyKind, NotifyOrder};
 
 /// What the engine knows about each phone's ways in.
@@ -49,7 +49,7 @@ pub struct SccpInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotifyRecord {
     pub event: &'static str,
-    pub answer: &'static str,
+    pub answer: NotifyAnswer,
     pub status: Option<u16>,
     pub tries: u32,
     pub cause: String,
@@ -72,10 +72,9 @@ pub enum RebootRefused {
 impl Engine {
     /// Sends a reboot the fleet asked for. A failure comes back as an event.
     pub(super) fn send_reboot(&self, mac: Mac, channel: Channel, cause: &RebootCause, resets: u32) {
-        let cause_text = format!("{cause} (reboot {resets} for this hop)");
         let cause_text = match cause {
             RebootCause::Operator => cause.to_string(),
-            RebootCause::NextHop { .. } => cause_text,
+            RebootCause::NextHop { .. } => format!("{cause} (reboot {resets} for this hop)"),
         };
         let control = self.control();
         match channel {
@@ -88,8 +87,8 @@ impl Engine {
                         peer,
                         reset_type: "reset",
                         result: match e {
-                            ControlError::NoSession(_) => "no_session",
-                            _ => "off",
+                            ControlError::NoSession(_) => ResetResult::NoSession,
+                            _ => ResetResult::Off,
                         },
                         cause: cause_text,
                     }));
@@ -117,10 +116,10 @@ impl Engine {
             self.bus.emit(Event::SipNotify(SipNotify {
                 mac,
                 phone: order.phone,
-                event: notify_event(kind),
+                event: kind.event(),
                 user: order.user,
                 status: None,
-                answer: "error",
+                answer: NotifyAnswer::Error,
                 tries: 0,
                 cause: format!("{}; not sent: {e}", order.cause),
             }));
@@ -205,7 +204,7 @@ impl Engine {
             Event::SccpSession(s) => {
                 let Some(mac) = s.mac else { return };
                 match s.kind {
-                    "alarm" => {
+                    SccpSessionKind::Alarm => {
                         let Some(load) = s.load.clone() else { return };
                         if let Some(info) = self.reach().sessions.get_mut(&mac) {
                             info.load = Some(load.clone());
@@ -214,7 +213,7 @@ impl Engine {
                         fleet.on_reported_load(now, mac, load, "its SCCP Alarm says Load=");
                         self.drain(fleet);
                     }
-                    "closed" => {
+                    SccpSessionKind::Closed => {
                         {
                             let mut reach = self.reach();
                             // A newer session of the same phone stays.
@@ -227,10 +226,9 @@ impl Engine {
                         fleet.on_sccp_closed(now, mac);
                         self.drain(fleet);
                     }
-                    _ => {}
                 }
             }
-            Event::SccpReset(r) if r.result != "sent" => {
+            Event::SccpReset(r) if r.result != ResetResult::Sent => {
                 let mut fleet = self.fleet();
                 fleet.reboot_failed(r.mac);
                 self.drain(fleet);
@@ -247,7 +245,7 @@ impl Engine {
                         at_unix_ms: self.unix_ms(now),
                     },
                 );
-                if n.answer != "ok" {
+                if n.answer != NotifyAnswer::Ok {
                     let mut fleet = self.fleet();
                     fleet.reboot_failed(n.mac);
                     self.drain(fleet);
@@ -327,12 +325,5 @@ impl Engine {
             .render_text(None, client, &GeneratedFile::SipMacCnf(mac))
             .ok()?;
         render::sync_of(&text).map(str::to_owned)
-    }
-}
-
-pub(super) fn notify_event(kind: NotifyKind) -> &'static str {
-    match kind {
-        NotifyKind::CheckSync => "check-sync",
-        NotifyKind::ServiceControlReset => "service-control",
     }
 }
