@@ -560,6 +560,8 @@ impl SccpPhone {
 pub struct Capture {
     child: Child,
     pcap: PathBuf,
+    /// tcpdump's stderr after its "listening on" line (its counts at exit).
+    stderr: std::process::ChildStderr,
 }
 
 #[allow(dead_code)]
@@ -593,6 +595,7 @@ impl Capture {
         Capture {
             child,
             pcap: pcap.to_owned(),
+            stderr: err,
         }
     }
 
@@ -615,8 +618,22 @@ impl Capture {
             .args(["-INT", &self.child.id().to_string()])
             .status();
         let _ = self.child.wait();
+        let mut counts = String::new();
+        let _ = self.stderr.read_to_string(&mut counts);
         let (ok, verbose, err) = self.tshark(decode_as, display);
         assert!(ok, "tshark: {err}");
+        if !complete(&verbose) {
+            // Kept for a look with tshark: the scratch folder goes away.
+            let dir =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts/captures");
+            let _ = std::fs::create_dir_all(&dir);
+            let kept = dir.join(self.pcap.file_name().unwrap_or_default());
+            let _ = std::fs::copy(&self.pcap, &kept);
+            panic!(
+                "the capture lacks the traffic the test made (kept in {}); tcpdump said: {counts}\n{verbose}",
+                kept.display()
+            );
+        }
         verbose
     }
 
