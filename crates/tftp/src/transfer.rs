@@ -274,6 +274,24 @@ impl Transfer {
         self.deadline = Some(now + self.rto);
     }
 
+    /// The client's port is closed (ICMP port unreachable). Once every block
+    /// has been sent, that is how a client that got the whole file looks when
+    /// its final ACK was lost, so it ends as [`Outcome::FinalAckLost`];
+    /// before that the client gave up and the transfer is aborted. The driver
+    /// should first feed any datagrams still queued: the final ACK may sit
+    /// behind the error.
+    pub fn handle_unreachable(&mut self, now: Instant) {
+        self.now = now;
+        if self.outcome.is_none() {
+            let all_sent = self.high_water > self.last_block;
+            self.finish(if all_sent {
+                Outcome::FinalAckLost
+            } else {
+                Outcome::Aborted
+            });
+        }
+    }
+
     /// Ends the transfer from the driver's side (shutdown).
     pub fn abort(&mut self, now: Instant) {
         self.now = now;

@@ -715,3 +715,48 @@ fn back_off_ends_with_progress() {
         s.stats
     );
 }
+
+/// Drives a transfer by hand to `acked` blocks acknowledged and every block
+/// up to `sent` sent, then reports the client's port closed.
+fn port_closed_after(len: usize, acked: u16, sent: u16) -> Summary {
+    let mut sim = Sim::new(
+        1,
+        &rrq(&[]),
+        content(len, 4),
+        Faults::default(),
+        &Policy::default(),
+    );
+    let mut pkt = Vec::new();
+    let mut highest = 0;
+    while highest < sent {
+        assert!(sim.transfer.poll_transmit(&mut pkt));
+        if let Ok(Repr::Data { block, .. }) = Repr::parse(&pkt) {
+            highest = block;
+        }
+        if highest <= acked {
+            let mut ack = Vec::new();
+            Repr::Ack { block: highest }.emit(&mut ack);
+            sim.transfer.handle_datagram(sim.now, &ack);
+        }
+    }
+    sim.transfer.handle_unreachable(sim.now);
+    match sim.transfer.poll_event() {
+        Some(Event::Finished(s)) => s,
+        other => panic!("no summary: {other:?}"),
+    }
+}
+
+#[test]
+fn closed_port_after_the_last_block_is_a_lost_final_ack() {
+    // 2000 bytes at 512: blocks 1..=4. All four sent, three acknowledged.
+    let s = port_closed_after(2000, 3, 4);
+    assert_eq!(s.outcome, Outcome::FinalAckLost);
+    assert!(s.outcome.delivered());
+}
+
+#[test]
+fn closed_port_mid_file_is_an_abort() {
+    let s = port_closed_after(2000, 1, 2);
+    assert_eq!(s.outcome, Outcome::Aborted);
+    assert!(!s.outcome.delivered());
+}

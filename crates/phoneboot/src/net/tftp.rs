@@ -300,8 +300,8 @@ async fn drive(
             match socket.send(&out).await {
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    client_gone(t, socket, &mut inbound, guard);
                     abort_reason = Some("the client's port is closed (it gave up or exited)");
-                    t.abort(Instant::now());
                     break;
                 }
                 // A local firewall (EPERM) or a full queue (ENOBUFS) loses
@@ -328,9 +328,8 @@ async fn drive(
                     guard.progress(t.progress().0);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                    // ICMP port unreachable: the client has gone away.
+                    client_gone(t, socket, &mut inbound, guard);
                     abort_reason = Some("the client's port is closed (it gave up or exited)");
-                    t.abort(Instant::now());
                 }
                 Err(e) => tracing::debug!("tftp recv: {e}"),
             },
@@ -343,6 +342,24 @@ async fn drive(
             }
         }
     }
+}
+
+/// ICMP port unreachable. Linux reports the error before datagrams already
+/// queued, and the client's final ACK may be among them: read those first,
+/// then let the transfer decide what the closed port means.
+fn client_gone(t: &mut tftp::Transfer, socket: &UdpSocket, buf: &mut [u8], guard: &TransferGuard) {
+    while !t.is_finished() {
+        match socket.try_recv(buf) {
+            Ok(n) => {
+                t.handle_datagram(Instant::now(), &buf[..n]);
+                guard.progress(t.progress().0);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            // A second error: nothing more is queued that could change the end.
+            Err(_) => break,
+        }
+    }
+    t.handle_unreachable(Instant::now());
 }
 
 /// A far-future instant stands in for "no deadline"; the select guard keeps
