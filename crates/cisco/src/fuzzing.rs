@@ -297,6 +297,16 @@ fn drive_fleet(data: &[u8]) -> FleetReach {
             1..=3 => {
                 let n = name(next().unwrap_or(0), mac, fleet.catalog());
                 fleet.on_request(now, ip, &n);
+                // Who answered it: phoneboot's renderer or the operator's file.
+                match arg & 0x30 {
+                    0x10 => fleet.on_generated_config(now, ip, &n),
+                    0x20 | 0x30 => {
+                        let load =
+                            (arg & 0x10 != 0).then(|| all[usize::from(op) % all.len()].clone());
+                        fleet.on_operator_config(now, ip, &n, load);
+                    }
+                    _ => {}
+                }
                 let ok = arg & 0x40 == 0;
                 now += Duration::from_millis(u64::from(op));
                 let size = crate::synth::typical_size(&n).unwrap_or(100) as u64;
@@ -355,6 +365,37 @@ fn drive_fleet(data: &[u8]) -> FleetReach {
         }
     }
     reach
+}
+
+/// Operator configs: the first byte picks the file and the model, the rest
+/// is the file. Never panics; a load it names fits the model; an XML
+/// problem's place lies inside the file.
+pub fn operator_config(data: &[u8]) {
+    use crate::operator::{check_xml, told_load};
+    use crate::request::RequestedFile;
+    let Some((&sel, content)) = data.split_first() else {
+        return;
+    };
+    let mac = crate::desired::Mac([0, 0x1e, 0x4a, 0, 0, 1]);
+    let files = [
+        RequestedFile::XmlDefault,
+        RequestedFile::SepCnfXml(mac),
+        RequestedFile::SipDefaultCnf,
+        RequestedFile::SipMacCnf(mac),
+        RequestedFile::Os79xxTxt,
+    ];
+    let file = &files[usize::from(sel) % files.len()];
+    let model = Model::ALL.get(usize::from(sel / 8)).copied();
+    if let Some(load) = told_load(file, content, model) {
+        if let Some(m) = model {
+            assert!(load.fits(m), "{load} named for a {m}");
+        }
+    }
+    if let Err(p) = check_xml(content) {
+        let lines = content.iter().filter(|b| **b == b'\n').count() as u64 + 1;
+        assert!(p.line >= 1 && p.line <= lines, "{p} in {lines} lines");
+        assert!(p.column >= 1);
+    }
 }
 
 /// Requested-name classifier: never panics; letter case changes nothing but
@@ -802,6 +843,27 @@ mod tests {
             |d| std::str::from_utf8(d).is_ok_and(|s| LoadName::parse(s).is_ok()),
             3,
             0x10ad_0a3e,
+        );
+    }
+
+    #[test]
+    fn operator_config_target() {
+        let corpus: Vec<Vec<u8>> = [
+            &b"\x08<Default><loadInformation7 model=\"IP Phone 7960\">P00305000500</loadInformation7></Default>"[..],
+            b"\x01<device><loadInformation>SIP41.9-4-2SR3-1S</loadInformation></device>",
+            b"\x02image_version: \"P0S3-8-12-00\"\n",
+            b"\x04P0S3-8-12-00\n",
+        ]
+        .iter()
+        .map(|c| c.to_vec())
+        .collect();
+        run(
+            "operator_config",
+            &corpus,
+            operator_config,
+            |d| crate::operator::check_xml(d.get(1..).unwrap_or_default()).is_ok(),
+            1,
+            0x0be_7a70,
         );
     }
 

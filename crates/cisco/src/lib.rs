@@ -14,6 +14,8 @@
 //! - `synth` (feature `synth`): synthetic `.loads` files and images with real
 //!   names, because Cisco's firmware cannot ship with the project; for tests,
 //!   fixtures and the phone simulator, never the server.
+//! - [`operator`]: what an operator's own config (from the TFTP root) names
+//!   for a phone, and whether its XML parses.
 //! - [`plan`](mod@plan): the upgrade path from a phone's load to its target, stepping
 //!   stones included, or a diagnosis naming what to import.
 //! - [`provision`]: the per-phone state machine ([`Fleet`]) that walks phones
@@ -70,6 +72,7 @@ pub mod fuzzing;
 mod load_name;
 mod loads;
 mod model;
+pub mod operator;
 pub mod plan;
 pub mod provision;
 pub mod render;
@@ -86,8 +89,8 @@ pub use loads::{Boundary, HardwareComp, LoadsError, LoadsFile, SignedHeader, MAX
 pub use model::{Family, HttpFirst, ImageSet, Model, ModelError, Protocol, SipConfigFormat};
 pub use plan::{plan, AvailableLoad, Hop, HopReason, Plan, PlanError};
 pub use provision::{
-    Channel, Diagnosis, Fleet, FleetEvent, Intent, Intents, PendingReboot, PhoneRecord, PhoneView,
-    Policy, Progress, RebootCause, RebootMode, Stage,
+    Channel, ConfigSource, Diagnosis, Fleet, FleetEvent, Intent, Intents, PendingReboot,
+    PhoneRecord, PhoneView, Policy, Progress, RebootCause, RebootMode, Stage,
 };
 pub use render::GeneratedFile;
 pub use request::RequestedFile;

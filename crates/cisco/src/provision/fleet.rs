@@ -8,10 +8,10 @@ use std::time::Instant;
 
 use super::phone::{Download, Phone, Timer, Told, TIMERS};
 use super::vocab::{
-    Channel, Diagnosis, FleetEvent, Intents, PendingReboot, PhoneRecord, PhoneView, Policy,
-    RebootCause, RebootMode, Stage,
+    Channel, ConfigSource, Diagnosis, FleetEvent, Intents, PendingReboot, PhoneRecord, PhoneView,
+    Policy, RebootCause, RebootMode, Stage,
 };
-use crate::desired::Mac;
+use crate::desired::{Mac, TargetLoad};
 use crate::files::{FirmwareFile, ImageExt, TermFile};
 use crate::load_name::{LoadKind, LoadName};
 use crate::model::Model;
@@ -263,6 +263,93 @@ impl Fleet {
         self.maybe_reboot(now, mac);
         self.update_stage(mac);
         Some(mac)
+    }
+
+    /// The config `name` that `ip` just asked for is the operator's own file
+    /// (from the TFTP root), served as it is; it names `load` for this phone,
+    /// or nothing. Call after [`Fleet::on_request`]. From here on the phone
+    /// follows the operator's word: the fleet watches it walk to `load`
+    /// (progress, hop checks, diagnoses) and sends it no reboots.
+    pub fn on_operator_config(
+        &mut self,
+        now: Instant,
+        ip: IpAddr,
+        name: &str,
+        load: Option<LoadName>,
+    ) {
+        self.last_now = Some(now);
+        let base = base_name(name);
+        let file = RequestedFile::parse(base);
+        let Some(mac) = self.attribute(ip, base, &file) else {
+            return;
+        };
+        let settle = now.checked_add(self.policy.settle);
+        let phone = self.phone_mut(mac);
+        let fits = |l: &LoadName| phone.model.is_none_or(|m| l.fits(m));
+        let load = load.filter(fits);
+        match load {
+            Some(load) => {
+                phone.source = ConfigSource::Operator {
+                    file: base.to_owned(),
+                    load: Some(load.clone()),
+                };
+                phone.told = Some(Told {
+                    load,
+                    file: base.to_owned(),
+                });
+                *phone.timer(Timer::Settle) = settle;
+            }
+            // A 79x0 reads image_version from SIP<MAC>.cnf over SIPDefault.cnf;
+            // without one, SIPDefault.cnf's word stands.
+            None if matches!(file, RequestedFile::SipMacCnf(_))
+                && phone.source.operator_load().is_some() => {}
+            None => {
+                // Named nothing for it: the phone stays on what it runs.
+                phone.source = ConfigSource::Operator {
+                    file: base.to_owned(),
+                    load: None,
+                };
+                phone.told = None;
+                *phone.timer(Timer::Settle) = None;
+            }
+        }
+        self.replan(mac);
+        if let Some(d) = self.phones.get(&mac).and_then(Phone::operator_skips) {
+            self.events
+                .push_back(FleetEvent::Diagnosis { mac, diagnosis: d });
+        }
+        self.update_stage(mac);
+    }
+
+    /// The config `name` that `ip` just asked for was rendered by phoneboot.
+    /// Call after [`Fleet::on_request`].
+    pub fn on_generated_config(&mut self, now: Instant, ip: IpAddr, name: &str) {
+        self.last_now = Some(now);
+        let base = base_name(name);
+        let file = RequestedFile::parse(base);
+        let Some(mac) = self.attribute(ip, base, &file) else {
+            return;
+        };
+        let phone = self.phone_mut(mac);
+        if phone.source == ConfigSource::Generated {
+            return;
+        }
+        let was_operator = matches!(phone.source, ConfigSource::Operator { .. });
+        phone.source = ConfigSource::Generated;
+        if was_operator {
+            // Back on phoneboot's plan: what it is told is the plan's hop.
+            self.replan(mac);
+            let serving = self.serving_load(mac);
+            let phone = self.phone_mut(mac);
+            if let Some(t) = phone.told.as_mut() {
+                match serving {
+                    Some(load) => t.load = load,
+                    None => phone.told = None,
+                }
+            }
+        }
+        self.maybe_reboot(now, mac);
+        self.update_stage(mac);
     }
 
     /// The phone registered with phoneboot over SCCP, from `ip`, the lease
@@ -595,8 +682,14 @@ impl Fleet {
             phone.plan = None;
             return;
         };
-        let intent = self.intents.intent(Some(mac), model);
+        let mut intent = self.intents.intent(Some(mac), model);
         phone.intent = Some(intent.clone());
+        if let Some(load) = phone.source.operator_load() {
+            // The operator's file decides where it goes; the plan towards
+            // that load says what is missing and which stones it skips.
+            intent.target = TargetLoad::Exact(load.clone());
+            intent.protocol = load.protocol().unwrap_or(intent.protocol);
+        }
         let belief = phone.belief().cloned();
         let result = plan(
             model,
@@ -897,6 +990,10 @@ impl Fleet {
         let Some(phone) = self.phones.get(&mac) else {
             return;
         };
+        // The operator's files drive this phone: phoneboot only watches.
+        if matches!(phone.source, ConfigSource::Operator { .. }) {
+            return;
+        }
         let quiet = phone.reboot.is_none()
             && phone.download.is_none()
             && phone.told.is_none()
@@ -975,7 +1072,10 @@ pub fn check_invariants(fleet: &Fleet) -> Result<(), String> {
             return Err(format!("{} ({model}) serves {serving}", phone.mac));
         }
         let belief = phone.belief();
-        if belief != Some(&serving) && !direct_hop_ok(belief, &serving) {
+        // The operator's own file is served as it is; a skip it makes is
+        // diagnosed (`OperatorSkips`), not prevented.
+        let operators = matches!(phone.source, ConfigSource::Operator { .. });
+        if !operators && belief != Some(&serving) && !direct_hop_ok(belief, &serving) {
             return Err(format!(
                 "{} ({model}) on {} is served {serving}, which skips a rule",
                 phone.mac,

@@ -90,8 +90,8 @@ mod vocab;
 
 pub use fleet::{check_invariants, Fleet};
 pub use vocab::{
-    Channel, Diagnosis, FleetEvent, Intent, Intents, PendingReboot, PhoneRecord, PhoneView, Policy,
-    Progress, RebootCause, RebootMode, Stage,
+    Channel, ConfigSource, Diagnosis, FleetEvent, Intent, Intents, PendingReboot, PhoneRecord,
+    PhoneView, Policy, Progress, RebootCause, RebootMode, Stage,
 };
 
 #[cfg(test)]

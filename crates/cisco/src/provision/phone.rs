@@ -6,7 +6,8 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use super::vocab::{
-    Channel, Diagnosis, Intent, PendingReboot, PhoneRecord, PhoneView, Progress, Stage,
+    Channel, ConfigSource, Diagnosis, Intent, PendingReboot, PhoneRecord, PhoneView, Progress,
+    Stage,
 };
 use crate::desired::Mac;
 use crate::files::classify;
@@ -105,6 +106,8 @@ pub(super) struct Phone {
     pub(super) reboot: Option<PendingReboot>,
     /// Reboots sent towards this load (the hop its config names).
     pub(super) resets: Option<(LoadName, u32)>,
+    /// Where its last config came from; the operator's word replaces the plan.
+    pub(super) source: ConfigSource,
 }
 
 impl Phone {
@@ -136,6 +139,7 @@ impl Phone {
             sccp: false,
             reboot: None,
             resets: None,
+            source: ConfigSource::Unknown,
         }
     }
 
@@ -156,6 +160,12 @@ impl Phone {
 
     pub(super) fn serving(&self) -> Option<LoadName> {
         let model = self.model?;
+        if let ConfigSource::Operator { load, .. } = &self.source {
+            // What the operator's file names is what the phone is told;
+            // naming nothing leaves it on what it runs.
+            let load = load.as_ref().or(self.belief())?;
+            return load.fits(model).then(|| load.clone());
+        }
         let load = match &self.plan {
             Some(Ok(p)) => p
                 .next()
@@ -215,6 +225,9 @@ impl Phone {
     }
 
     pub(super) fn hops_left(&self) -> u32 {
+        if let ConfigSource::Operator { load, .. } = &self.source {
+            return u32::from(load.is_some() && self.belief() != load.as_ref());
+        }
         match &self.plan {
             Some(Ok(p)) => u32::try_from(p.hops.len()).unwrap_or(u32::MAX),
             _ => 0,
@@ -224,15 +237,38 @@ impl Phone {
     pub(super) fn diagnosis(&self) -> Option<Diagnosis> {
         match &self.plan {
             Some(Err(e)) => Some(Diagnosis::Plan(e.clone())),
-            _ => self.stall.clone(),
+            _ => self.stall.clone().or_else(|| self.operator_skips()),
         }
+    }
+
+    /// The operator's file names a load the phone cannot reach from the one
+    /// it is known to run without a stepping stone the file skips.
+    pub(super) fn operator_skips(&self) -> Option<Diagnosis> {
+        let ConfigSource::Operator {
+            file,
+            load: Some(load),
+        } = &self.source
+        else {
+            return None;
+        };
+        let from = self.current.as_ref()?;
+        let first = match &self.plan {
+            Some(Ok(p)) if p.hops.len() > 1 => p.next()?.load.clone(),
+            _ => return None,
+        };
+        Some(Diagnosis::OperatorSkips {
+            file: file.clone(),
+            load: load.clone(),
+            from: from.clone(),
+            first,
+        })
     }
 
     pub(super) fn compute_stage(&self) -> Stage {
         if matches!(self.plan, Some(Err(_))) {
             return Stage::Failed;
         }
-        if self.stall.is_some() {
+        if self.stall.is_some() || self.operator_skips().is_some() {
             return Stage::Stalled;
         }
         let hop = self.hops_done.saturating_add(1);
@@ -287,8 +323,9 @@ impl Phone {
             Some(Ok(p)) => p.hops.clone(),
             _ => Vec::new(),
         };
-        let target = match &self.plan {
-            Some(Ok(p)) => p.target().cloned().or_else(|| self.belief().cloned()),
+        let target = match (&self.plan, &self.source) {
+            (_, ConfigSource::Operator { load, .. }) => load.clone().or(self.belief().cloned()),
+            (Some(Ok(p)), _) => p.target().cloned().or_else(|| self.belief().cloned()),
             _ => None,
         };
         PhoneView {
@@ -314,6 +351,7 @@ impl Phone {
             reboot: self.reboot.clone(),
             resets: self.resets_towards(self.serving().as_ref()),
             hops_done: self.hops_done,
+            config_source: self.source.clone(),
         }
     }
 }

@@ -1061,3 +1061,173 @@ fn a_sip_79x0_is_notified_when_a_newer_load_arrives() {
     assert!(phone.boot(&mut rig));
     assert_eq!(phone.running, l("P0S3-8-12-00"));
 }
+
+/// A 79x0 that boots from the operator's own XMLDefault.cnf.xml (no
+/// SEP<MAC>.cnf.xml for it): what the file names is what it is told.
+fn operator_boot(rig: &mut Rig, phone: &mut SimPhone, names: &str) -> bool {
+    let m = phone.m();
+    rig.get(phone.ip, &format!("CTLSEP{m}.tlv"), false);
+    rig.get(phone.ip, &format!("SEP{m}.cnf.xml"), false);
+    rig.fleet
+        .on_request(rig.now, phone.ip, "XMLDefault.cnf.xml");
+    rig.fleet
+        .on_operator_config(rig.now, phone.ip, "XMLDefault.cnf.xml", Some(l(names)));
+    rig.drain();
+    rig.now += Duration::from_millis(200);
+    rig.fleet
+        .on_transfer_done(rig.now, phone.ip, "XMLDefault.cnf.xml", true, 900);
+    rig.drain();
+    let load = l(names);
+    if load == phone.running {
+        rig.get(phone.ip, "RINGLIST.DAT", false);
+        return false;
+    }
+    for f in rig.files_of(&load) {
+        rig.get(phone.ip, &f, true);
+    }
+    phone.running = load;
+    rig.now += Duration::from_secs(40);
+    true
+}
+
+#[test]
+fn the_operators_file_is_watched_hop_by_hop_as_in_the_tftpd32_guide() {
+    let mut rig = Rig::new(&P0X3, sip);
+    let mut phone = SimPhone::new(7, Model::Cp7960, "P00303010102");
+    phone.power_on(&mut rig);
+    // Step f of the guide: 5.x first, then 8.0(9), editing the file between reboots.
+    for hop in ["P00305000500", "P00308000900"] {
+        assert!(operator_boot(&mut rig, &mut phone, hop));
+        let view = rig.fleet.phone(phone.mac).unwrap();
+        assert_eq!(
+            view.next,
+            Some(l(hop)),
+            "the operator's word, not the plan's"
+        );
+        assert_eq!(view.target, Some(l(hop)));
+        assert!(matches!(view.stage, Stage::Rebooting { .. }), "{view:?}");
+        assert!(!operator_boot(&mut rig, &mut phone, hop));
+        let view = rig.fleet.phone(phone.mac).unwrap();
+        assert_eq!(view.current, Some(l(hop)), "{view:?}");
+        assert_eq!(view.stage, Stage::Done, "{view:?}");
+        assert_eq!(
+            view.config_source,
+            ConfigSource::Operator {
+                file: "XMLDefault.cnf.xml".into(),
+                load: Some(l(hop))
+            }
+        );
+    }
+    assert_eq!(rig.hops_done(phone.mac), ["P00305000500", "P00308000900"]);
+    assert!(
+        !rig.events
+            .iter()
+            .any(|e| matches!(e, FleetEvent::Reboot { .. })),
+        "phoneboot never reboots a phone the operator's files drive"
+    );
+    // The plan's own hop would have been SIP 8.12 by now; the fleet kept to the file.
+    assert_eq!(rig.fleet.serving_load(phone.mac), Some(l("P00308000900")));
+}
+
+#[test]
+fn an_operators_file_that_skips_a_stepping_stone_is_diagnosed() {
+    let mut rig = Rig::new(&P0X3, sip);
+    let phone = SimPhone::new(8, Model::Cp7960, "P00303010102");
+    phone.power_on(&mut rig);
+    // The phone says what it runs (a 3.x load reports it over SCCP).
+    rig.fleet.on_sccp_registered(
+        rig.now,
+        phone.mac,
+        phone.ip,
+        Some(Model::Cp7960),
+        Some(l("P00303010102")),
+    );
+    rig.drain();
+    // phoneboot's own plan would reset it into 5.x (no config fetched yet)…
+    let reboots = |rig: &Rig| {
+        rig.events
+            .iter()
+            .filter(|e| matches!(e, FleetEvent::Reboot { .. }))
+            .count()
+    };
+    assert_eq!(reboots(&rig), 1);
+    // …but it boots and gets the operator's file instead.
+    rig.fleet
+        .on_request(rig.now, phone.ip, "XMLDefault.cnf.xml");
+    rig.fleet.on_operator_config(
+        rig.now,
+        phone.ip,
+        "XMLDefault.cnf.xml",
+        Some(l("P0S3-8-12-00")),
+    );
+    rig.drain();
+    rig.fleet.on_sccp_registered(
+        rig.now,
+        phone.mac,
+        phone.ip,
+        Some(Model::Cp7960),
+        Some(l("P00303010102")),
+    );
+    rig.drain();
+    let d = rig.diagnoses(phone.mac);
+    assert!(
+        d.iter().any(|d| matches!(d,
+            Diagnosis::OperatorSkips { first, load, .. }
+                if *first == l("P00305000500") && *load == l("P0S3-8-12-00"))),
+        "{d:?}"
+    );
+    let view = rig.fleet.phone(phone.mac).unwrap();
+    assert_eq!(view.stage, Stage::Stalled);
+    assert!(view
+        .diagnosis
+        .unwrap()
+        .to_string()
+        .contains("XMLDefault.cnf.xml names P0S3-8-12-00"));
+    // Registered, with a next load that differs: no reboot from phoneboot.
+    assert_eq!(reboots(&rig), 1);
+}
+
+#[test]
+fn a_generated_config_takes_the_phone_back_from_the_operators_file() {
+    let mut rig = Rig::new(&P0X3, sip);
+    let mut phone = SimPhone::new(9, Model::Cp7960, "P00305000500");
+    phone.power_on(&mut rig);
+    assert!(!operator_boot(&mut rig, &mut phone, "P00305000500"));
+    assert_eq!(rig.stage(phone.mac), Stage::Done);
+    // The operator removed the file: phoneboot's own config now answers.
+    let m = phone.m();
+    rig.fleet
+        .on_request(rig.now, phone.ip, &format!("SEP{m}.cnf.xml"));
+    rig.fleet
+        .on_generated_config(rig.now, phone.ip, &format!("SEP{m}.cnf.xml"));
+    rig.drain();
+    let view = rig.fleet.phone(phone.mac).unwrap();
+    assert_eq!(view.config_source, ConfigSource::Generated);
+    assert_eq!(view.next, Some(l("P00308000900")), "the plan's next hop");
+    assert_eq!(view.target, Some(l("P0S3-8-12-00")));
+}
+
+#[test]
+fn an_operators_file_that_names_nothing_for_the_model_leaves_the_phone_be() {
+    let mut rig = Rig::new(&P0X3, sip);
+    let phone = SimPhone::new(10, Model::Cp7960, "P00308000900");
+    phone.power_on(&mut rig);
+    rig.fleet
+        .on_request(rig.now, phone.ip, "XMLDefault.cnf.xml");
+    rig.fleet
+        .on_operator_config(rig.now, phone.ip, "XMLDefault.cnf.xml", None);
+    // A load for other phones is no word for this one.
+    rig.fleet.on_operator_config(
+        rig.now,
+        phone.ip,
+        "XMLDefault.cnf.xml",
+        Some(l("SIP41.9-4-2SR3-1S")),
+    );
+    rig.drain();
+    let view = rig.fleet.phone(phone.mac).unwrap();
+    assert_eq!(view.next, None, "{view:?}");
+    assert!(matches!(
+        view.config_source,
+        ConfigSource::Operator { load: None, .. }
+    ));
+}

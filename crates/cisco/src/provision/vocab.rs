@@ -299,6 +299,18 @@ pub enum Diagnosis {
         /// Reboots sent.
         resets: u32,
     },
+    /// The operator's own config names a load this phone cannot reach in
+    /// one hop from the one it runs.
+    OperatorSkips {
+        /// The operator's file.
+        file: String,
+        /// The load it names.
+        load: LoadName,
+        /// What the phone runs.
+        from: LoadName,
+        /// The load it needs first.
+        first: LoadName,
+    },
     /// A lease but no TFTP request.
     NoTftp {
         /// The leased address.
@@ -339,6 +351,10 @@ impl Diagnosis {
                 "check that the phone's config names {load} (the dashboard shows where its config \
                  comes from), that {load} is complete in the library, and the phone's own status \
                  screen; reboot it by hand once, or set [provision] reboot = \"manual\""
+            ),
+            Diagnosis::OperatorSkips { file, first, .. } => format!(
+                "name {first} in {file} first (the phone may refuse the jump or brick), or set \
+                 [provision] root_files = \"generated\" and let phoneboot walk it"
             ),
             Diagnosis::NoTftp { .. } => "check that DHCP options 150 and 66 reach the phone \
                 (another DHCP server, or a relay dropping them?) and that UDP 69 is reachable; if \
@@ -382,6 +398,15 @@ impl fmt::Display for Diagnosis {
             Diagnosis::ResetsIgnored { load, resets } => write!(
                 f,
                 "rebooted {resets} times towards {load} and still does not take it"
+            )?,
+            Diagnosis::OperatorSkips {
+                file,
+                load,
+                from,
+                first,
+            } => write!(
+                f,
+                "{file} names {load}, but it runs {from} and needs {first} on the way"
             )?,
             Diagnosis::NoTftp { ip, waited } => {
                 let ip = ip.map_or_else(|| "its address".to_owned(), |i| i.to_string());
@@ -511,4 +536,46 @@ pub struct PhoneView {
     pub resets: u32,
     /// Hops verified since phoneboot first saw it (this run and before).
     pub hops_done: u32,
+    /// Where its last config came from.
+    pub config_source: ConfigSource,
+}
+
+/// Where a phone's config came from, so the operator can tell whose word it
+/// follows.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ConfigSource {
+    /// No config served yet.
+    #[default]
+    Unknown,
+    /// Rendered by phoneboot from the desired state.
+    Generated,
+    /// The operator's own file in the TFTP root, served as it is; the fleet
+    /// watches the phone walk to the load it names.
+    Operator {
+        /// The file's name as asked for.
+        file: String,
+        /// The load it names for this phone, if any.
+        load: Option<LoadName>,
+    },
+}
+
+impl ConfigSource {
+    /// The load the operator's file names, when it is the operator's word.
+    pub fn operator_load(&self) -> Option<&LoadName> {
+        match self {
+            ConfigSource::Operator { load, .. } => load.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigSource::Unknown => f.write_str("none yet"),
+            ConfigSource::Generated => f.write_str("generated"),
+            ConfigSource::Operator { file, .. } => write!(f, "the operator's {file}"),
+        }
+    }
 }
