@@ -82,6 +82,7 @@
 
 mod error;
 mod extract;
+pub mod folder;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 #[cfg(any(test, feature = "fuzzing"))]
