@@ -33,6 +33,28 @@ pub struct FolderLoad {
     pub problem: Option<String>,
 }
 
+impl FolderLoad {
+    /// The same summary the library gives of its own loads.
+    pub fn info(&self) -> crate::LoadInfo {
+        let name = self.load.name.clone();
+        crate::LoadInfo {
+            family: name.family(),
+            protocol: name.protocol(),
+            version: name.version(),
+            models: name.image_set().models().collect(),
+            files: self
+                .load
+                .files
+                .len()
+                .saturating_sub(self.load.missing.len()),
+            size: self.load.bytes,
+            complete: self.load.complete,
+            missing: self.load.missing.clone(),
+            name,
+        }
+    }
+}
+
 struct Entry {
     name: String,
     size: u64,
@@ -228,7 +250,10 @@ mod tests {
         assert!(!bad.load.complete);
         assert!(!bad.load.missing.is_empty(), "{bad:?}");
         let huge = by("P00306000200");
-        assert!(huge.problem.as_ref().unwrap().contains("too large"), "{huge:?}");
+        assert!(
+            huge.problem.as_ref().unwrap().contains("too large"),
+            "{huge:?}"
+        );
         assert_eq!(found.len(), 5, "configs are not loads: {found:?}");
         fs::remove_dir_all(d).unwrap();
     }

@@ -82,9 +82,9 @@
 
 mod error;
 mod extract;
-pub mod folder;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
+pub mod folder;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 mod import;

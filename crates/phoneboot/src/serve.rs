@@ -158,9 +158,26 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         )?;
         let resolver = Arc::new(
             resolver::Resolver::new(root)
+                .with_root_files(cfg.desired.root_files)
                 .with_library(library)
                 .with_generated(engine.clone()),
         );
+        // What the operator's own files change, in one line each.
+        for note in resolver.root_notes() {
+            println!("phoneboot: {note}");
+            if note.problem.is_some() {
+                tracing::warn!("{note}");
+            }
+        }
+        let root_loads = resolver.root_loads();
+        if !root_loads.is_empty() {
+            println!(
+                "phoneboot: firmware in the TFTP root: {} complete loads offered to the planner{}",
+                root_loads.iter().filter(|l| l.load.complete).count(),
+                incomplete_root_loads(&root_loads)
+            );
+        }
+        let rescan_task = tokio::spawn(rescan_root(resolver.clone(), shutdown.clone()));
         if let Some(lib) = resolver.library() {
             let s = lib.summary();
             println!(
@@ -242,6 +259,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::info!("shutting down");
         shutdown.cancel();
         tftp_task.await.context("the TFTP server task failed")??;
+        let _ = rescan_task.await;
         if let Some(t) = phone_task {
             t.await.context("the phone HTTP task failed")??;
         }
@@ -679,5 +697,38 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
+    }
+}
+
+/// ` ; incomplete (never offered): X (lacks a, b)`, or nothing.
+fn incomplete_root_loads(loads: &[library::folder::FolderLoad]) -> String {
+    let parts: Vec<String> = loads
+        .iter()
+        .filter(|l| !l.load.complete)
+        .map(|l| match &l.problem {
+            Some(p) => format!("{} ({p})", l.load.name),
+            None => format!("{} (lacks {})", l.load.name, l.load.missing.join(", ")),
+        })
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("; incomplete, not offered: {}", parts.join("; "))
+    }
+}
+
+/// Firmware unzipped into (or removed from) the root reaches the planner
+/// without a restart: a stamp of the root's top level every few seconds,
+/// on a blocking thread, never on a transfer's path.
+async fn rescan_root(resolver: Arc<resolver::Resolver>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let r = resolver.clone();
+        let _ = tokio::task::spawn_blocking(move || r.rescan_root()).await;
     }
 }

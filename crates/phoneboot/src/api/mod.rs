@@ -309,15 +309,25 @@ pub struct LoadView {
     pub size: u64,
     pub complete: bool,
     pub missing: Vec<String>,
+    /// `library`, or `root` for loads lying in the TFTP root.
+    pub source: &'static str,
 }
 
 fn loads(resolver: &Resolver) -> Vec<LoadView> {
-    let Some(lib) = resolver.library() else {
-        return Vec::new();
-    };
-    lib.loads()
+    let library = resolver
+        .library()
+        .map(|lib| lib.loads())
+        .unwrap_or_default()
         .into_iter()
-        .map(|l| LoadView {
+        .map(|l| (l, "library"));
+    let root = resolver
+        .root_loads()
+        .into_iter()
+        .map(|l| (l.info(), "root"));
+    library
+        .chain(root)
+        .map(|(l, source)| LoadView {
+            source,
             name: l.name.to_string(),
             family: l.family.to_string(),
             protocol: l.protocol.map(|p| p.to_string()),
@@ -373,11 +383,28 @@ async fn status(
         }
     };
     for l in loads.iter().filter(|l| !l.complete) {
-        problems.push(format!(
-            "firmware load {} is incomplete (missing {}) and is not served; import its full bundle",
-            l.name,
-            l.missing.join(", ")
-        ));
+        problems.push(match l.source {
+            "root" => format!(
+                "firmware load {} in the TFTP root is incomplete (missing {}) and is not offered to phones; \
+                 unzip its whole bundle into the root",
+                l.name,
+                l.missing.join(", ")
+            ),
+            _ => format!(
+                "firmware load {} is incomplete (missing {}) and is not served; import its full bundle",
+                l.name,
+                l.missing.join(", ")
+            ),
+        });
+    }
+    let root_notes = {
+        let resolver = s.resolver.clone();
+        tokio::task::spawn_blocking(move || resolver.root_notes())
+            .await
+            .unwrap_or_default()
+    };
+    for n in root_notes.iter().filter(|n| n.problem.is_some()) {
+        problems.push(format!("TFTP root: {n}"));
     }
     if s.resolver.library().is_some() && !loads.iter().any(|l| l.complete) {
         problems.push(
@@ -418,6 +445,10 @@ async fn status(
         },
         "errors": errors,
         "problems": problems,
+        "root_files": {
+            "mode": s.resolver.root_files().to_string(),
+            "notes": root_notes,
+        },
     })))
 }
 

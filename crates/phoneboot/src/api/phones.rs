@@ -43,6 +43,7 @@ pub fn phone_json(e: &Engine, v: &cisco::PhoneView) -> Value {
         "current_load": v.current.as_ref().map(ToString::to_string),
         "evidence": v.evidence,
         "next_load": v.next.as_ref().map(ToString::to_string),
+        "config_source": config_source_json(&v.config_source),
         "target_load": v.target.as_ref().map(ToString::to_string),
         "hops_done": hops_done,
         "hops_total": of.unwrap_or(hops_done + hops_left),
@@ -86,6 +87,21 @@ pub fn phone_json(e: &Engine, v: &cisco::PhoneView) -> Value {
             "at_unix_ms": n.at_unix_ms,
         })),
     })
+}
+
+/// Where the phone's last config came from: `generated`, `operator` (a file
+/// in the TFTP root, with the load it names) or `none`.
+fn config_source_json(c: &cisco::ConfigSource) -> Value {
+    match c {
+        cisco::ConfigSource::Operator { file, load } => json!({
+            "kind": "operator",
+            "file": file,
+            "load": load.as_ref().map(ToString::to_string),
+            "text": c.to_string(),
+        }),
+        cisco::ConfigSource::Generated => json!({"kind": "generated", "text": c.to_string()}),
+        _ => json!({"kind": "none", "text": c.to_string()}),
+    }
 }
 
 /// `POST /api/phones/{mac}/reboot`: the operator's reboot, through the
@@ -261,5 +277,6 @@ pub async fn desired(
         "groups": named(d.groups.iter().map(|(g, l)| (g.clone(), layer(l))).collect()),
         "phones": phones,
         "restrict_per_mac_files": d.restrict_per_mac_files,
+        "root_files": d.root_files.to_string(),
     })))
 }

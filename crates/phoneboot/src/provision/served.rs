@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use cisco::{AvailableLoad, Protocol};
+use cisco::{AvailableLoad, Mac, Protocol};
 
 use crate::events::TransferResult;
 
@@ -77,6 +77,28 @@ pub struct Resolved {
     pub source: String,
 }
 
+/// Who answers a name that both the TFTP root and phoneboot could answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RootFiles {
+    /// The operator's file, byte for byte (as tftpd32 would); generated
+    /// files fill only the names the root lacks. A default config in the
+    /// root (`XMLDefault.cnf.xml`, `SIPDefault.cnf`) also stands for every
+    /// phone the desired state does not name by MAC.
+    #[default]
+    Serve,
+    /// Generated configs, then the library, then the root.
+    Generated,
+}
+
+impl std::fmt::Display for RootFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RootFiles::Serve => "serve",
+            RootFiles::Generated => "generated",
+        })
+    }
+}
+
 /// Configs made for the asking phone, asked before the library and the root.
 /// The provisioning engine is one; the resolver knows only this face of it.
 pub trait GeneratedSource: Send + Sync + std::fmt::Debug {
@@ -86,9 +108,15 @@ pub trait GeneratedSource: Send + Sync + std::fmt::Debug {
     /// The generated file for `name`, or `None` when it is not one this
     /// source makes.
     fn render(&self, client: IpAddr, name: &str) -> Option<Result<Resolved, ResolveError>>;
-    /// True when `name` is a file this source makes, so a root file of that
-    /// name is never served.
+    /// True when `name` is a file this source makes.
     fn generates(&self, name: &str) -> bool;
+    /// `client` was served `name` from the TFTP root, as it is (the
+    /// operator's own file): the source learns what it tells the phone.
+    fn observe_root_file(&self, client: IpAddr, name: &str, content: &[u8]);
+    /// Whether the desired state names this phone by MAC (`[[phone]]` or a
+    /// run-time edit). Only such phones get a per-phone file of a kind whose
+    /// default the operator keeps in the root.
+    fn names_phone(&self, mac: Mac) -> bool;
     /// The protocol `client` should recover into (which term file it gets).
     fn protocol_for(&self, client: IpAddr) -> Protocol;
     /// The firmware library changed (or was opened).

@@ -19,6 +19,8 @@ use cisco::desired::limits;
 use cisco::{Family, LoadName, Mac, Model, PhoneSettings, Protocol, SipLine, Site, SpeedDial};
 use cisco::{TargetLoad, Transport};
 
+pub use crate::provision::served::RootFiles;
+
 pub mod file {
     //! The TOML as written.
     use serde::{Deserialize, Serialize};
@@ -82,6 +84,9 @@ pub mod file {
         pub reboot_timeout: Option<String>,
         /// Reboots sent towards one hop before a diagnosis instead.
         pub max_resets: Option<u32>,
+        /// "serve" (a file in the TFTP root is served as it is, in place of
+        /// a generated one) or "generated" (phoneboot's configs win).
+        pub root_files: Option<String>,
     }
 
     #[derive(Debug, Deserialize, Serialize, Clone)]
@@ -209,6 +214,8 @@ pub struct DesiredState {
     pub phones: BTreeMap<Mac, PhoneEntry>,
     /// Serve per-MAC files only to the IP holding that MAC's lease.
     pub restrict_per_mac_files: bool,
+    /// Whether the operator's files in the TFTP root win over generated ones.
+    pub root_files: RootFiles,
     /// Timings of the per-phone state machine.
     pub policy: cisco::Policy,
     /// The time zone, and whether the operator named an NTP server (if not,
@@ -746,6 +753,21 @@ impl DesiredState {
                 }
             };
         }
+        let root_files = match provision.root_files.as_deref().map(str::to_ascii_lowercase) {
+            None => RootFiles::default(),
+            Some(m) if m == "serve" => RootFiles::Serve,
+            Some(m) if m == "generated" => RootFiles::Generated,
+            Some(m) => {
+                return Err(err(
+                    "[provision]",
+                    "root_files",
+                    format!(
+                        "{m:?}: write \"serve\" (files in the TFTP root are served as they are, \
+                         the engine watches) or \"generated\" (phoneboot's configs win)"
+                    ),
+                ))
+            }
+        };
         Ok(DesiredState {
             site,
             asterisk: AsteriskSettings { context, codecs },
@@ -755,6 +777,7 @@ impl DesiredState {
             groups,
             phones,
             restrict_per_mac_files: provision.restrict_per_mac_files.unwrap_or(true),
+            root_files,
             policy,
             ntp_configured,
         })

@@ -5,7 +5,8 @@ use std::net::IpAddr;
 
 use bytes::Bytes;
 use cisco::render::{self, GeneratedFile};
-use cisco::{Mac, Model};
+use cisco::request::base_name;
+use cisco::{operator, Mac, Model, RequestedFile};
 
 use super::Engine;
 use std::time::Instant;
@@ -15,10 +16,20 @@ use cisco::{AvailableLoad, Protocol};
 use crate::provision::served::{GeneratedSource, ResolveError, Resolved};
 
 impl Engine {
-    fn render_file(&self, client: IpAddr, file: &GeneratedFile) -> Result<Resolved, ResolveError> {
+    fn render_file(
+        &self,
+        client: IpAddr,
+        name: &str,
+        file: &GeneratedFile,
+    ) -> Result<Resolved, ResolveError> {
         let text = self.render_text(Some(client), client, file)?;
         if let Some(mac) = file.mac() {
             self.served(mac, file, &text);
+        }
+        if operator::names_a_load(&RequestedFile::parse(name)) {
+            let mut fleet = self.fleet();
+            fleet.on_generated_config(Instant::now(), client, name);
+            self.drain(fleet);
         }
         Ok(Resolved {
             content: Bytes::from(text),
@@ -175,11 +186,30 @@ impl GeneratedSource for Engine {
     /// A generated config for `name`, or `None` when `name` is not one.
     fn render(&self, client: IpAddr, name: &str) -> Option<Result<Resolved, ResolveError>> {
         let file = GeneratedFile::parse(name)?;
-        Some(self.render_file(client, &file))
+        Some(self.render_file(client, name, &file))
     }
 
     fn generates(&self, name: &str) -> bool {
         GeneratedFile::parse(name).is_some()
+    }
+
+    /// The operator's own config from the root: the fleet learns which
+    /// load it names for the asking phone.
+    fn observe_root_file(&self, client: IpAddr, name: &str, content: &[u8]) {
+        let file = RequestedFile::parse(base_name(name));
+        if !operator::names_a_load(&file) {
+            return;
+        }
+        let mut fleet = self.fleet();
+        let mac = file.mac().or_else(|| fleet.mac_for_ip(client));
+        let model = mac.and_then(|m| fleet.phone(m)).and_then(|v| v.model);
+        let load = operator::told_load(&file, content, model);
+        fleet.on_operator_config(Instant::now(), client, name, load);
+        self.drain(fleet);
+    }
+
+    fn names_phone(&self, mac: Mac) -> bool {
+        self.desired().phones.contains_key(&mac)
     }
 
     /// The protocol a phone should recover into (which `termNN.default.loads`

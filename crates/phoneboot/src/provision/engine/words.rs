@@ -58,6 +58,7 @@ pub fn diagnosis_code(d: &Diagnosis) -> &'static str {
         Diagnosis::NoTftp { .. } => "no_tftp",
         Diagnosis::NoReturn { .. } => "no_return",
         Diagnosis::ResetsIgnored { .. } => "resets_ignored",
+        Diagnosis::OperatorSkips { .. } => "operator_skips",
         _ => "other",
     }
 }

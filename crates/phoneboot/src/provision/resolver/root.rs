@@ -161,17 +161,11 @@ impl RootSource {
         Ok(dir)
     }
 
-    /// Names of regular files at the top of the root (for shadow warnings).
-    pub(super) fn top_level_files(&self) -> Vec<String> {
-        let Ok(entries) = fs::read_dir(&self.root) else {
-            return Vec::new();
-        };
-        let mut out: Vec<String> = entries
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()))
-            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-            .collect();
-        out.sort();
-        out
+    /// Whether `rel` (any letter case) is a regular file in the root.
+    pub(super) fn has_file(&self, rel: &str) -> bool {
+        self.find(rel)
+            .ok()
+            .and_then(|p| fs::metadata(p).ok())
+            .is_some_and(|m| m.is_file())
     }
 }
