@@ -151,6 +151,12 @@ impl Server {
         }
     }
 
+    /// Every stdout line so far, once the API line is out (start-up is over).
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.api_addr();
+        self.stdout.lock().unwrap().clone()
+    }
+
     /// The operator API's address.
     pub fn api_addr(&self) -> SocketAddr {
         self.stdout_addr("phoneboot: API on ")
