@@ -241,7 +241,7 @@ fn image_version(content: &[u8]) -> Option<LoadName> {
             let value = value.trim().trim_matches('"').trim();
             LoadName::parse(value).ok()
         })
-        .last()
+        .next_back()
 }
 
 #[cfg(test)]

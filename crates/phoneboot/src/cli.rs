@@ -39,6 +39,10 @@ pub struct Common {
     /// [default: ./phoneboot-data].
     #[arg(long, env = "PHONEBOOT_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The TFTP root whose files and firmware `serve` serves
+    /// [default: the config's, else ./tftpboot].
+    #[arg(long)]
+    pub root: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,9 +131,6 @@ pub enum Command {
 pub struct ServeArgs {
     #[command(flatten)]
     pub common: Common,
-    /// Folder served as-is over TFTP [default: ./tftpboot].
-    #[arg(long)]
-    pub root: Option<PathBuf>,
     /// TFTP listening address [default: 0.0.0.0:69].
     #[arg(long)]
     pub tftp_listen: Option<SocketAddr>,

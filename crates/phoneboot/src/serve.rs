@@ -35,11 +35,13 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot open the firmware library {}", library_dir.display()))?;
     // Phones that name a missing load get a diagnosis when they ask; the
     // operator hears it now.
+    let root_complete = library_folder_complete(&cfg.root);
     let complete: Vec<cisco::LoadName> = library
         .catalog()
         .into_iter()
         .filter(|l| l.complete)
         .map(|l| l.name)
+        .chain(root_complete)
         .collect();
     for m in missing_from(&cfg, &complete) {
         tracing::warn!("{m}");
@@ -731,4 +733,14 @@ async fn rescan_root(resolver: Arc<resolver::Resolver>, shutdown: CancellationTo
         let r = resolver.clone();
         let _ = tokio::task::spawn_blocking(move || r.rescan_root()).await;
     }
+}
+
+/// Complete loads lying at the top of the TFTP root.
+fn library_folder_complete(root: &std::path::Path) -> Vec<cisco::LoadName> {
+    library::folder::scan(root)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|l| l.load.complete)
+        .map(|l| l.load.name)
+        .collect()
 }

@@ -149,3 +149,64 @@ fn reports_a_load_missing_from_the_library() {
     );
     assert!(out.contains("fix: phoneboot firmware import"), "{out}");
 }
+
+/// The tftpd32 guide's XMLDefault.cnf.xml as it comes off its web page:
+/// typographic quotes around the member's priority.
+const SEED_XML_DEFAULT: &str = "<Default>\n<callManagerGroup>\n<members>\n\
+    <member priority=\u{201d}0\u{2033}>\n<callManager>\n<ports>\n\
+    <ethernetPhonePort>2000</ethernetPhonePort>\n</ports>\n\
+    <processNodeName></processNodeName>\n</callManager>\n</member>\n</members>\n\
+    </callManagerGroup>\n<loadInformation>SCCP40.8-3-1S</loadInformation>\n</Default>\n";
+
+#[test]
+fn explains_the_operators_root_files_and_flags_broken_xml() {
+    let d = Doctor::new("dx", 89);
+    let root = d.scratch.path().join("tftpboot");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("XMLDefault.cnf.xml"), SEED_XML_DEFAULT).unwrap();
+    std::fs::write(
+        root.join("SIPDefault.cnf"),
+        "image_version: \"P0S3-8-12-00\"\nproxy1_address: \"10.0.0.1\"\n",
+    )
+    .unwrap();
+    // A bundle unzipped by half.
+    let bundle = library::fixtures::Bundle::new("P0S3-8-12-00").unwrap();
+    for (name, bytes) in bundle.files() {
+        std::fs::write(root.join(name), bytes).unwrap();
+    }
+    let lost = bundle.listed_files()[1].clone();
+    std::fs::remove_file(root.join(&lost)).unwrap();
+    let config = format!("[server]\nroot = \"{}\"\n", root.display());
+    let (code, out) = d.run(&config, false);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("PROBLEM  root       XMLDefault.cnf.xml: from the root: phones without their own SEP file follow it"),
+        "{out}"
+    );
+    assert!(
+        out.contains("fix: not valid XML (line 4, column"),
+        "the curly quotes are placed: {out}"
+    );
+    assert!(
+        out.contains(
+            "SIPDefault.cnf: from the root: 79x0 SIP phones without their own SIP<MAC>.cnf follow it \
+             (it names P0S3-8-12-00 for 7940, 7960)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "firmware P0S3-8-12-00 in the TFTP root is incomplete (lacks {lost})"
+        )),
+        "{out}"
+    );
+    // The engine's configs win when the operator says so.
+    let (_, out) = d.run(
+        &format!("{config}[provision]\nroot_files = \"generated\"\n"),
+        false,
+    );
+    assert!(
+        out.contains("XMLDefault.cnf.xml: not served: phoneboot generates XMLDefault.cnf.xml"),
+        "{out}"
+    );
+}

@@ -447,3 +447,68 @@ fn the_configured_protocol_picks_the_term_file() {
         bytes_of(&sccp, "term45.default.loads")
     );
 }
+
+#[test]
+fn firmware_in_the_tftp_root_is_listed_and_imported_on_request() {
+    let s = Scratch::new("fw-root");
+    let data = s.path().join("data");
+    let root = s.path().join("tftpboot");
+    std::fs::create_dir_all(&root).unwrap();
+    let whole = Bundle::new("SIP41.9-4-2SR3-1S").unwrap();
+    let half = Bundle::new("P0S3-8-12-00").unwrap();
+    for b in [&whole, &half] {
+        for (name, bytes) in b.files() {
+            std::fs::write(root.join(name), bytes).unwrap();
+        }
+    }
+    let lost = half.listed_files()[1].clone();
+    std::fs::remove_file(root.join(&lost)).unwrap();
+    std::fs::write(root.join("XMLDefault.cnf.xml"), "<Default/>").unwrap();
+    std::fs::write(root.join("P00303010102.bin"), b"old image").unwrap();
+    let root_arg = root.to_str().unwrap();
+
+    let (code, out, err) = pb(&data, &["firmware", "list", "--root", root_arg]);
+    assert_eq!(code, 0, "{out}{err}");
+    let line = |load: &str| {
+        out.lines()
+            .find(|l| l.starts_with(load))
+            .unwrap_or_else(|| panic!("{load} not listed: {out}"))
+            .to_owned()
+    };
+    assert!(line("SIP41.9-4-2SR3-1S").contains("yes"), "{out}");
+    assert!(
+        line("SIP41.9-4-2SR3-1S").ends_with("in the TFTP root"),
+        "{out}"
+    );
+    assert!(line("P0S3-8-12-00").contains("NO, lacks 1"), "{out}");
+    assert!(line("P00303010102").contains("yes"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "P0S3-8-12-00 in the TFTP root {root_arg} lacks {lost}"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("phoneboot firmware import {root_arg}")),
+        "{out}"
+    );
+
+    // The whole root, incomplete load and configs included: the complete
+    // loads go in, the half one only when allowed.
+    let (code, out, err) = import(&data, &root, &[]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(err.contains(&lost), "{err}");
+    let (code, out, err) = import(&data, &root, &["--allow-incomplete"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, out, _) = pb(&data, &["firmware", "list", "--root", root_arg]);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("SIP41.9-4-2SR3-1S") && l.contains("library")),
+        "{out}"
+    );
+    // The root is untouched.
+    assert_eq!(
+        std::fs::read(root.join("XMLDefault.cnf.xml")).unwrap(),
+        b"<Default/>"
+    );
+}

@@ -25,12 +25,11 @@ pub fn check_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Loads the desired state names that the firmware library lacks (or holds
-/// incomplete). No library yet means nothing imported: every named load is
-/// missing.
+/// Loads the desired state names that neither the firmware library nor the
+/// TFTP root holds complete. No library yet means nothing imported.
 pub(crate) fn missing_loads(cfg: &Config) -> anyhow::Result<Vec<String>> {
     let dir = cfg.data_dir.join(firmware::LIBRARY_DIR);
-    let complete: Vec<cisco::LoadName> = if dir.exists() {
+    let mut complete: Vec<cisco::LoadName> = if dir.exists() {
         library::Library::open(&dir)
             .with_context(|| format!("cannot open the firmware library {}", dir.display()))?
             .loads()
@@ -41,6 +40,13 @@ pub(crate) fn missing_loads(cfg: &Config) -> anyhow::Result<Vec<String>> {
     } else {
         Vec::new()
     };
+    complete.extend(
+        library::folder::scan(&cfg.root)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|l| l.load.complete)
+            .map(|l| l.load.name),
+    );
     Ok(missing_from(cfg, &complete))
 }
 

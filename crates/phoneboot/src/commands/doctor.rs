@@ -114,7 +114,68 @@ pub async fn run(cfg: &Config, interface: Option<&str>, probe_wait: Duration) ->
         out.extend(interface_checks(cfg, name, probe_wait).await);
     }
     out.push(firmware(cfg));
+    out.extend(root_files(cfg));
     out.push(time_sync(cfg));
+    out
+}
+
+/// What the operator's own files in the TFTP root change, as `serve` says
+/// at start; a config phones would refuse is a problem.
+fn root_files(cfg: &Config) -> Vec<Finding> {
+    use crate::provision::resolver::root_notes;
+    use crate::provision::served::RootFiles;
+    let mode = cfg.desired.root_files;
+    let dir = cfg.data_dir.join(super::firmware::LIBRARY_DIR);
+    let lib = dir
+        .join("index")
+        .exists()
+        .then(|| library::Library::open(&dir).ok())
+        .flatten();
+    let shadowed = |names: &[String]| -> Vec<(String, String)> {
+        let Some(lib) = &lib else { return Vec::new() };
+        names
+            .iter()
+            .filter_map(|n| lib.lookup(n).map(|f| (n.clone(), f.load.clone())))
+            .collect()
+    };
+    let generates = |name: &str| cisco::GeneratedFile::parse(name).is_some();
+    let mut out: Vec<Finding> = root_notes(&cfg.root, mode, &generates, &shadowed)
+        .into_iter()
+        .map(|n| {
+            let (severity, fix) = match (&n.problem, mode) {
+                (Some(p), _) => (Severity::Problem, Some(p.clone())),
+                (None, RootFiles::Serve) => (
+                    Severity::Ok,
+                    Some(
+                        "to have phoneboot generate it instead, remove it from the root or set \
+                         [provision] root_files = \"generated\""
+                            .to_owned(),
+                    ),
+                ),
+                (None, RootFiles::Generated) => (Severity::Warning, None),
+            };
+            finding(severity, "root", format!("{}: {}", n.file, n.meaning), fix)
+        })
+        .collect();
+    for l in library::folder::scan(&cfg.root)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|l| !l.load.complete)
+    {
+        let why = l
+            .problem
+            .clone()
+            .unwrap_or_else(|| format!("lacks {}", l.load.missing.join(", ")));
+        out.push(finding(
+            Severity::Warning,
+            "root",
+            format!(
+                "firmware {} in the TFTP root is incomplete ({why}) and is not offered to phones",
+                l.load.name
+            ),
+            Some("unzip its whole bundle into the root, or remove its .loads file".to_owned()),
+        ));
+    }
     out
 }
 

@@ -45,7 +45,10 @@ pub fn run(cmd: FirmwareCommand) -> anyhow::Result<ExitCode> {
             paths,
             allow_incomplete,
         } => import(&library_dir(&common)?, &paths, allow_incomplete),
-        FirmwareCommand::List { common } => list(&library_dir(&common)?),
+        FirmwareCommand::List { common } => {
+            let root = super::load_config(&common)?.root;
+            list(&library_dir(&common)?, &root)
+        }
         FirmwareCommand::Show { common, load } => show(&library_dir(&common)?, &load),
         FirmwareCommand::Verify { common } => verify(&library_dir(&common)?),
         FirmwareCommand::Remove { common, load } => remove(&library_dir(&common)?, &load),
@@ -269,22 +272,25 @@ pub fn describe_import_error(e: &ImportError) -> String {
     }
 }
 
-fn list(dir: &Path) -> anyhow::Result<ExitCode> {
-    let Some(lib) = open_existing(dir)? else {
-        println!("{}", empty_hint(dir));
-        return Ok(ExitCode::SUCCESS);
-    };
-    let loads = lib.loads();
-    if loads.is_empty() {
+fn list(dir: &Path, root: &Path) -> anyhow::Result<ExitCode> {
+    let lib = open_existing(dir)?;
+    let in_library = lib.as_ref().map(Library::loads).unwrap_or_default();
+    let in_root = library::folder::scan(root).unwrap_or_default();
+    if in_library.is_empty() && in_root.is_empty() {
         println!("{}", empty_hint(dir));
         return Ok(ExitCode::SUCCESS);
     }
     let header = [
-        "LOAD", "FAMILY", "PROTOCOL", "VERSION", "MODELS", "FILES", "SIZE", "COMPLETE",
+        "LOAD", "FAMILY", "PROTOCOL", "VERSION", "MODELS", "FILES", "SIZE", "COMPLETE", "WHERE",
     ];
-    let rows: Vec<[String; 8]> = loads
+    let loads: Vec<(library::LoadInfo, &str)> = in_library
+        .into_iter()
+        .map(|l| (l, "library"))
+        .chain(in_root.iter().map(|l| (l.info(), "in the TFTP root")))
+        .collect();
+    let rows: Vec<[String; 9]> = loads
         .iter()
-        .map(|l| {
+        .map(|(l, place)| {
             let mut models: Vec<&str> = l.models.iter().map(|m| m.name()).collect();
             models.dedup();
             [
@@ -300,17 +306,39 @@ fn list(dir: &Path) -> anyhow::Result<ExitCode> {
                 } else {
                     format!("NO, lacks {} (never served)", l.missing.len())
                 },
+                (*place).to_owned(),
             ]
         })
         .collect();
     print!("{}", table(&header, &rows));
-    let complete = loads.iter().filter(|l| l.complete).count();
+    let complete = loads.iter().filter(|(l, _)| l.complete).count();
     println!(
         "{} loads: {complete} complete, {} incomplete (never served)",
         loads.len(),
         loads.len() - complete
     );
-    let terms = lib.term_files();
+    for l in in_root.iter().filter(|l| !l.load.complete) {
+        match &l.problem {
+            Some(p) => println!(
+                "{} in the TFTP root {}: its .loads is unusable ({p})",
+                l.load.name,
+                root.display()
+            ),
+            None => println!(
+                "{} in the TFTP root {} lacks {}; unzip its whole bundle there",
+                l.load.name,
+                root.display(),
+                l.load.missing.join(", ")
+            ),
+        }
+    }
+    if in_root.iter().any(|l| l.load.complete) {
+        println!(
+            "loads in the TFTP root are served from there; `phoneboot firmware import {}` copies them into the library",
+            root.display()
+        );
+    }
+    let terms = lib.as_ref().map(Library::term_files).unwrap_or_default();
     if !terms.is_empty() {
         let list: Vec<String> = terms
             .iter()

@@ -58,5 +58,8 @@ pub(crate) fn load_config(common: &cli::Common) -> anyhow::Result<Config> {
     if let Some(d) = &common.data_dir {
         cfg.data_dir = d.clone();
     }
+    if let Some(r) = &common.root {
+        cfg.root = r.clone();
+    }
     Ok(cfg)
 }

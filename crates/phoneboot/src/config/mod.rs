@@ -180,7 +180,7 @@ impl Config {
         if let Some(d) = &args.common.data_dir {
             cfg.data_dir = d.clone();
         }
-        if let Some(r) = &args.root {
+        if let Some(r) = &args.common.root {
             cfg.root = r.clone();
         }
         if let Some(l) = args.tftp_listen {

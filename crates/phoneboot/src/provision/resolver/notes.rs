@@ -38,6 +38,9 @@ impl fmt::Display for RootNote {
     }
 }
 
+/// Root names the firmware library also serves, with the load of each.
+pub type LibraryShadows<'a> = &'a dyn Fn(&[String]) -> Vec<(String, String)>;
+
 /// Notes for the top of `root`. `generates` says which names phoneboot
 /// renders; `shadowed` maps root names to the library load that serves the
 /// same name.
@@ -45,7 +48,7 @@ pub fn root_notes(
     root: &Path,
     mode: RootFiles,
     generates: &dyn Fn(&str) -> bool,
-    shadowed: &dyn Fn(&[String]) -> Vec<(String, String)>,
+    shadowed: LibraryShadows<'_>,
 ) -> Vec<RootNote> {
     let Ok(entries) = fs::read_dir(root) else {
         return Vec::new();
