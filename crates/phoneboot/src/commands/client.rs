@@ -224,6 +224,32 @@ pub fn reboot(args: &ApiClientArgs, mac: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `phoneboot phones retry MAC`: clears the diagnosis that stops the
+/// phone's walk so its current hop is tried again.
+pub fn retry(args: &ApiClientArgs, mac: &str) -> anyhow::Result<ExitCode> {
+    let mac: cisco::Mac = mac
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{mac:?} is not a MAC address: {e}"))?;
+    let api = Api::new(args)?;
+    let path = format!("/api/phones/{mac}/retry");
+    let answer = runtime()?.block_on(async {
+        let body = api
+            .request(hyper::Method::POST, &path)
+            .await?
+            .into_body()
+            .collect()
+            .await?
+            .to_bytes();
+        serde_json::from_slice::<serde_json::Value>(&body)
+            .with_context(|| format!("{}{path} did not answer with JSON", api.base))
+    })?;
+    println!(
+        "{mac}: cleared \"{}\"; its current hop is tried again (`phoneboot events --mac {mac} -f` follows it)",
+        answer["cleared"]["message"].as_str().unwrap_or("its diagnosis")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn query(mac: Option<&str>, kind: Option<&str>, count: (&str, usize)) -> String {
     let mut q = format!("?{}={}", count.0, count.1);
     for (k, v) in [("mac", mac), ("type", kind)] {
