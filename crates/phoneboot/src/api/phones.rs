@@ -266,9 +266,9 @@ pub async fn put_phone(
     body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, Response> {
     let e = s.engine.clone();
-    let mac: cisco::Mac = mac.parse().map_err(|err: cisco::MacError| {
-        ApiError::bad_request(err.to_string()).into_response()
-    })?;
+    let mac: cisco::Mac = mac
+        .parse()
+        .map_err(|err: cisco::MacError| ApiError::bad_request(err.to_string()).into_response())?;
     let Json(mut body) = body.map_err(|r| {
         ApiError::bad_request(format!("the body must be a JSON object: {r}")).into_response()
     })?;

@@ -39,8 +39,8 @@ mod render;
 mod retry;
 pub mod words;
 
-pub use reboot::{NotifyRecord, RebootRefused, SccpInfo};
 pub use edits::EntrySource;
+pub use reboot::{NotifyRecord, RebootRefused, SccpInfo};
 pub use retry::RetryRefused;
 
 use edits::{apply_edits, load_edits};
