@@ -342,15 +342,17 @@ impl Fleet {
     /// next request. A phone phoneboot can reach is rebooted into the hop
     /// at once (as [`FleetEvent::Reboot`]).
     ///
-    /// Returns false, changing nothing, for an unknown phone and for one
-    /// whose walk nothing stops but the library (a plan error clears
-    /// itself when the missing load is imported).
+    /// Returns false, changing nothing, for an unknown phone, one whose
+    /// walk nothing stops, and one without a safe plan (the library must
+    /// change first; the plan error then clears by itself).
     pub fn retry_hop(&mut self, now: Instant, mac: Mac) -> bool {
         self.last_now = Some(now);
         let Some(phone) = self.phones.get_mut(&mac) else {
             return false;
         };
-        if phone.stall.take().is_none() {
+        // A plan error is what the phone shows and what stops it, whatever
+        // else is wrong; it clears when the library changes.
+        if matches!(phone.plan, Some(Err(_))) || phone.stall.take().is_none() {
             return false;
         }
         phone.attempts = 0;

@@ -1177,4 +1177,23 @@ fn retry_hop_refuses_unknown_healthy_and_library_bound_phones() {
     ));
     assert!(!rig.fleet.retry_hop(rig.now, stuck.mac));
     assert_eq!(rig.stage(stuck.mac), stage);
+    // Also diagnosed otherwise: the plan error still decides.
+    rig.get(stuck.ip, &format!("SEP{}.cnf.xml.sgn", stuck.m()), false);
+    assert!(!rig.fleet.retry_hop(rig.now, stuck.mac));
+    assert!(matches!(
+        rig.fleet.phone(stuck.mac).unwrap().diagnosis,
+        Some(Diagnosis::Plan(_))
+    ));
+    // Importing the missing load brings the other diagnosis to light,
+    // and that one a retry clears.
+    let mut full = rig.fleet.catalog().to_vec();
+    full.push(AvailableLoad::synthetic(&l("P00308000900")));
+    rig.fleet.set_catalog(full);
+    rig.drain();
+    assert!(matches!(
+        rig.fleet.phone(stuck.mac).unwrap().diagnosis,
+        Some(Diagnosis::OldTrustList { .. })
+    ));
+    assert!(rig.fleet.retry_hop(rig.now, stuck.mac));
+    assert_eq!(rig.fleet.phone(stuck.mac).unwrap().diagnosis, None);
 }
