@@ -101,7 +101,10 @@ pub fn sip_mac_cnf(
     // At least one button is a line, even on a phone with none configured.
     let free = buttons.saturating_sub(phone.lines.len().max(1));
     for n in 1..buttons {
-        let dial = phone.speed_dials.get(n - 1).filter(|_| n <= free);
+        let dial = phone
+            .speed_dials
+            .get(n.saturating_sub(1))
+            .filter(|_| n <= free);
         cnf.kv(
             &format!("speed_line{n}"),
             dial.map_or("", |d| d.number.as_str()),
