@@ -1025,19 +1025,6 @@ fn the_reboot_button_resets_a_registered_phone() {
     assert_eq!(b.script("return phoneboot.errors", json!([])), json!([]));
 }
 
-/// A phone asks for `file` over TFTP (found or not; the answer is dropped).
-fn tftp_ask(server: &Server, file: &str) {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut rrq = vec![0, 1];
-    rrq.extend_from_slice(file.as_bytes());
-    rrq.extend_from_slice(b"\0octet\0");
-    sock.send_to(&rrq, ("127.0.0.1", server.port())).unwrap();
-    let mut buf = [0u8; 600];
-    sock.recv_from(&mut buf).unwrap();
-}
-
 /// `GET path` as JSON: `(status, body)`.
 fn api_json(api: SocketAddr, path: &str) -> (u16, Value) {
     let (status, _, body) = http_get(api, "GET", path, "");
@@ -1061,20 +1048,7 @@ const ERROR_BESIDE: &str = "const key = arguments[0], words = arguments[1];
 fn the_phone_page_edits_the_desired_state_and_retries_a_hop() {
     let s = Scratch::new("dashboard-steer");
     let data = s.path().join("data");
-    let bundles = s.path().join("bundles");
-    std::fs::create_dir_all(&bundles).unwrap();
-    let bundle = library::fixtures::Bundle::new("P0S3-8-12-00")
-        .unwrap()
-        .write(&bundles, library::Format::Zip)
-        .unwrap();
-    let out = Command::new(BIN)
-        .args(["firmware", "import"])
-        .arg(&bundle)
-        .arg("--data-dir")
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    import_synthetic(&s, &data, &["P0S3-8-12-00"]);
     let server = Server::start(&s.path().join("root"), &data, &[]);
     let api = server.api_addr();
     let mac = "00:1e:4a:00:09:01";

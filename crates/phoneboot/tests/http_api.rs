@@ -823,19 +823,6 @@ fn json_send(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, Va
     (status, v)
 }
 
-/// A phone asks for `file` over TFTP (the answer, found or not, is read and dropped).
-fn tftp_ask(server: &Server, file: &str) {
-    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut rrq = vec![0, 1];
-    rrq.extend_from_slice(file.as_bytes());
-    rrq.extend_from_slice(b"\0octet\0");
-    sock.send_to(&rrq, ("127.0.0.1", server.port())).unwrap();
-    let mut buf = [0u8; 600];
-    sock.recv_from(&mut buf).unwrap();
-}
-
 /// The dashboard's form goes through these: the entry as written without
 /// passwords, a 422 naming the key apart from the message, a line sent
 /// without a password keeping its own.

@@ -90,6 +90,24 @@ pub fn phone_json(e: &Engine, v: &cisco::PhoneView) -> Value {
     })
 }
 
+/// A MAC from the path, in any notation; 400 otherwise.
+fn mac_path(text: &str) -> Result<cisco::Mac, ApiError> {
+    text.parse()
+        .map_err(|err: cisco::MacError| ApiError::bad_request(err.to_string()))
+}
+
+/// Runs `f` on the engine off the async threads (it takes the fleet's
+/// lock and may write files).
+async fn on_engine<T: Send + 'static>(
+    s: &Shared,
+    f: impl FnOnce(&Engine) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let e = s.engine.clone();
+    tokio::task::spawn_blocking(move || f(&e))
+        .await
+        .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))
+}
+
 /// `POST /api/phones/{mac}/reboot`: the operator's reboot, through the
 /// phone's SCCP session with phoneboot or a NOTIFY. 409 when nothing can
 /// reach the phone.
@@ -97,14 +115,8 @@ pub async fn reboot(
     State(s): State<Shared>,
     Path(mac): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let mac: cisco::Mac = mac
-        .parse()
-        .map_err(|err: cisco::MacError| ApiError::bad_request(err.to_string()))?;
-    let e = s.engine.clone();
-    let result = tokio::task::spawn_blocking(move || e.reboot(mac))
-        .await
-        .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
-    match result {
+    let mac = mac_path(&mac)?;
+    match on_engine(&s, move |e| e.reboot(mac)).await? {
         Ok(channel) => Ok((
             StatusCode::ACCEPTED,
             Json(json!({
@@ -127,14 +139,8 @@ pub async fn retry(
     State(s): State<Shared>,
     Path(mac): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let mac: cisco::Mac = mac
-        .parse()
-        .map_err(|err: cisco::MacError| ApiError::bad_request(err.to_string()))?;
-    let e = s.engine.clone();
-    let result = tokio::task::spawn_blocking(move || e.retry_hop(mac))
-        .await
-        .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
-    match result {
+    let mac = mac_path(&mac)?;
+    match on_engine(&s, move |e| e.retry_hop(mac)).await? {
         Ok(cleared) => Ok(Json(json!({
             "mac": mac.to_string(),
             "cleared": {
@@ -195,9 +201,7 @@ pub async fn get_phone(
     State(s): State<Shared>,
     Path(mac): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let mac: cisco::Mac = mac
-        .parse()
-        .map_err(|err: cisco::MacError| ApiError::bad_request(err.to_string()))?;
+    let mac = mac_path(&mac)?;
     let (entry, source) = s.engine.phone_entry(mac).ok_or_else(|| {
         ApiError(
             StatusCode::NOT_FOUND,
@@ -266,9 +270,7 @@ pub async fn put_phone(
     body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, Response> {
     let e = s.engine.clone();
-    let mac: cisco::Mac = mac
-        .parse()
-        .map_err(|err: cisco::MacError| ApiError::bad_request(err.to_string()).into_response())?;
+    let mac = mac_path(&mac).map_err(IntoResponse::into_response)?;
     let Json(mut body) = body.map_err(|r| {
         ApiError::bad_request(format!("the body must be a JSON object: {r}")).into_response()
     })?;
