@@ -83,7 +83,7 @@ pub enum Command {
         api: ApiClientArgs,
     },
     /// Every phone the running server knows: model, loads, stage, diagnosis;
-    /// `phones reboot MAC` reboots one.
+    /// `phones reboot MAC` reboots one, `phones retry MAC` retries its hop.
     Phones {
         #[command(subcommand)]
         action: Option<PhonesAction>,
@@ -171,6 +171,15 @@ pub enum PhonesAction {
     /// Reboot it now: SCCP Reset if it is registered with phoneboot, else a
     /// SIP NOTIFY (check-sync on 79x0 SIP, service-control reset on 79x1/2/5).
     Reboot {
+        /// The phone's MAC (any notation).
+        mac: String,
+        #[command(flatten)]
+        api: ApiClientArgs,
+    },
+    /// Retry its current hop: clear the diagnosis that stops its walk (and
+    /// the download, reboot and attempt counts behind it) once you have
+    /// fixed the cause; reboots it into the hop when phoneboot reaches it.
+    Retry {
         /// The phone's MAC (any notation).
         mac: String,
         #[command(flatten)]

@@ -516,7 +516,8 @@ pub struct PhoneEvent {
     #[serde(serialize_with = "display")]
     pub mac: Mac,
     pub ip: Option<std::net::IpAddr>,
-    /// `stage`, `hop_done`, `hop_retry`, `belief`, `diagnosis`.
+    /// `stage`, `hop_done`, `hop_retry`, `belief`, `diagnosis`, `retry`
+    /// (the operator's "Retry hop"; `code` names the diagnosis cleared).
     pub kind: &'static str,
     /// The stage as a word (`downloading`, `done`, …) for `stage` events.
     pub stage: Option<&'static str>,

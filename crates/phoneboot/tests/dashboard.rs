@@ -1024,3 +1024,169 @@ fn the_reboot_button_resets_a_registered_phone() {
     b.screenshot("phone-reset-sent");
     assert_eq!(b.script("return phoneboot.errors", json!([])), json!([]));
 }
+
+/// `GET path` as JSON: `(status, body)`.
+fn api_json(api: SocketAddr, path: &str) -> (u16, Value) {
+    let (status, _, body) = http_get(api, "GET", path, "");
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+/// Whether the error `key` names is shown beside its input: in the same
+/// table cell or label, with the input marked.
+const ERROR_BESIDE: &str = "const key = arguments[0], words = arguments[1];
+  const input = document.querySelector(`#desired-form [data-key=\"${key}\"]`);
+  const err = document.querySelector(`#desired-form .field-error[data-error-for=\"${key}\"]`);
+  if (!input || !err || !err.textContent.includes(words)) return null;
+  if (input.parentElement !== err.parentElement || !input.classList.contains('invalid')) return 'not beside';
+  const others = [...document.querySelectorAll('#desired-form .field-error')].filter(e => e !== err && e.textContent);
+  return others.length ? 'also elsewhere: ' + others.map(e => e.textContent).join('; ') : err.textContent;";
+
+/// The phone page steers: the form fills, saves and shows the change in the
+/// API; refused values appear beside their field; the entry is deleted;
+/// Retry hop clears a diagnosis.
+#[test]
+fn the_phone_page_edits_the_desired_state_and_retries_a_hop() {
+    let s = Scratch::new("dashboard-steer");
+    let data = s.path().join("data");
+    import_synthetic(&s, &data, &["P0S3-8-12-00"]);
+    let server = Server::start(&s.path().join("root"), &data, &[]);
+    let api = server.api_addr();
+    let mac = "00:1e:4a:00:09:01";
+    let entry = "/api/desired/phones/00:1e:4a:00:09:01";
+    // A phone with an old trust list: diagnosed, its walk stopped.
+    tftp_ask(&server, "SEP001E4A000901.cnf.xml.sgn");
+
+    let b = Browser::start("steer");
+    b.goto(&format!("http://{api}/#/phone/{mac}"));
+    b.wait_for(
+        "the empty form and the diagnosis",
+        "return document.querySelector('#desired-source').textContent.includes('No entry')
+           && document.querySelector('#phone-facts').textContent.includes('trust list')
+           && !document.querySelector('#phone-retry').disabled",
+        json!([]),
+    );
+    assert!(
+        b.script(
+            "return document.querySelector('#desired-delete').disabled",
+            json!([])
+        )
+        .as_bool()
+        .unwrap(),
+        "nothing to delete yet"
+    );
+    b.screenshot("diagnosed");
+
+    // Retry hop: the diagnosis clears, the retry is in the timeline.
+    let (_, v) = api_json(api, &format!("/api/phones/{mac}"));
+    assert_eq!(v["diagnosis"]["code"], "old_trust_list", "{v}");
+    b.click("#phone-retry");
+    b.wait_for(
+        "the diagnosis cleared and the retry in the timeline",
+        "return document.querySelector('#phone-retry-note').textContent.includes('cleared')
+           && !document.querySelector('#phone-facts').textContent.includes('trust list')
+           && !document.querySelector('#summary').textContent.includes('trust list')
+           && document.querySelector('#phone-retry').disabled
+           && [...document.querySelectorAll('#phone-timeline li[data-type=phone]')]
+                .some(li => li.textContent.includes('retry'))",
+        json!([]),
+    );
+    let (_, v) = api_json(api, &format!("/api/phones/{mac}"));
+    assert!(v["diagnosis"].is_null(), "{v}");
+    b.screenshot("retry-cleared");
+
+    // Fill and save: model, protocol, a load the library has for it, label,
+    // a line and a speed dial.
+    b.type_into("#f-model", "7960");
+    b.click("#f-protocol option[value=sip]");
+    b.wait_for(
+        "the library's 7960 SIP load offered",
+        "return document.querySelector('#f-load option[value=\"P0S3-8-12-00\"]')",
+        json!([]),
+    );
+    b.click("#f-load option[value=\"P0S3-8-12-00\"]");
+    b.type_into("#f-label", "Front desk");
+    b.click("#f-add-line");
+    b.type_into("#f-lines [data-key=\"lines[0].extension\"]", "301");
+    b.type_into("#f-lines [data-key=\"lines[0].display\"]", "Ann Example");
+    b.type_into("#f-lines [data-key=\"lines[0].password\"]", "pw-301-secret");
+    b.click("#f-add-dial");
+    b.type_into("#f-dials [data-key=\"speed_dials[0].number\"]", "200");
+    b.type_into("#f-dials [data-key=\"speed_dials[0].label\"]", "Sales");
+    b.screenshot("form-filled");
+    b.click("#desired-save");
+    b.wait_for(
+        "the saved note and the entry set here",
+        "return document.querySelector('#desired-note').textContent.includes('Saved')
+           && document.querySelector('#desired-source').textContent.includes('set here')",
+        json!([]),
+    );
+    let (status, v) = api_json(api, entry);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["model"], "7960");
+    assert_eq!(v["protocol"], "sip");
+    assert_eq!(v["load"], "P0S3-8-12-00");
+    assert_eq!(v["label"], "Front desk");
+    assert_eq!(v["lines"][0]["extension"], "301");
+    assert_eq!(v["lines"][0]["display"], "Ann Example");
+    assert_eq!(v["lines"][0]["password_set"], true);
+    assert_eq!(
+        v["speed_dials"],
+        json!([{"number": "200", "label": "Sales"}])
+    );
+    // The form shows the stored entry again, the password as "unchanged".
+    b.wait_for(
+        "the form refilled",
+        "const pw = document.querySelector('#f-lines [data-key=\"lines[0].password\"]');
+         return pw && pw.value === '' && pw.placeholder === 'unchanged'
+           && document.querySelector('#f-load').value === 'P0S3-8-12-00'
+           && !document.querySelector('#desired-delete').disabled",
+        json!([]),
+    );
+    b.script(
+        "document.querySelector('#phone-steer').scrollIntoView()",
+        json!([]),
+    );
+    b.screenshot("form-saved");
+
+    // A 31-character password: refused, the message beside the password.
+    b.type_into("#f-lines [data-key=\"lines[0].password\"]", &"p".repeat(31));
+    b.click("#desired-save");
+    let shown = b.wait_for(
+        "the password error beside its field",
+        ERROR_BESIDE,
+        json!(["lines[0].password", "31 characters"]),
+    );
+    assert!(shown.as_str().unwrap().contains("at most 30"), "{shown}");
+    assert!(
+        !shown.as_str().unwrap().contains("ppp"),
+        "the password shown: {shown}"
+    );
+    b.screenshot("form-error-password");
+    // An unknown model: beside the model.
+    b.type_into("#f-lines [data-key=\"lines[0].password\"]", "");
+    b.type_into("#f-model", "7999");
+    b.click("#desired-save");
+    let shown = b.wait_for(
+        "the model error beside its field",
+        ERROR_BESIDE,
+        json!(["model", "not a phone model"]),
+    );
+    assert!(shown.as_str().unwrap().contains("7999"), "{shown}");
+    b.screenshot("form-error-model");
+    // Neither refusal changed anything.
+    let (_, v) = api_json(api, entry);
+    assert_eq!(v["model"], "7960", "{v}");
+
+    // Delete: the API has no entry, the form is empty again.
+    b.click("#desired-delete");
+    b.wait_for(
+        "the entry deleted",
+        "return document.querySelector('#desired-note').textContent.includes('deleted')
+           && document.querySelector('#desired-source').textContent.includes('No entry')
+           && document.querySelectorAll('#f-lines tbody tr').length === 0",
+        json!([]),
+    );
+    assert_eq!(api_json(api, entry).0, 404);
+
+    assert_eq!(b.script("return phoneboot.errors", json!([])), json!([]));
+}

@@ -806,3 +806,188 @@ fn status_says_when_no_server_runs() {
         );
     }
 }
+
+/// `method path` with a JSON body: `(status, JSON)`.
+fn json_send(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, Value) {
+    let (status, _, bytes) = http_raw(
+        addr,
+        format!(
+            "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    let v = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("{path}: {e}: {}", String::from_utf8_lossy(&bytes)));
+    (status, v)
+}
+
+/// The dashboard's form goes through these: the entry as written without
+/// passwords, a 422 naming the key apart from the message, a line sent
+/// without a password keeping its own.
+#[test]
+fn desired_entries_round_trip_without_passwords_and_refusals_name_their_key() {
+    let s = Scratch::new("api-desired-entry");
+    let data = s.path().join("data");
+    let server = Server::start(&s.path().join("root"), &data, &[]);
+    let api = server.api_addr();
+    let path = "/api/desired/phones/001E4A000801";
+    let (status, v) = json_get(api, path, "");
+    assert_eq!(status, 404, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("PUT"), "{v}");
+
+    let (status, v) = json_send(
+        api,
+        "PUT",
+        path,
+        r#"{"model": "7960", "protocol": "sip", "label": "Desk",
+            "lines": [{"extension": "301", "password": "first-secret", "display": "Ann"}],
+            "speed_dials": [{"number": "200", "label": "Sales"}]}"#,
+    );
+    assert_eq!(status, 200, "{v}");
+    let (status, head, body) = http_get(api, "GET", path, "");
+    assert_eq!(status, 200, "{head}");
+    assert!(!String::from_utf8_lossy(&body).contains("first-secret"));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["source"], "run_time");
+    assert_eq!(v["mac"], "00:1e:4a:00:08:01");
+    assert_eq!(v["model"], "7960");
+    assert_eq!(v["label"], "Desk");
+    assert_eq!(v["lines"][0]["extension"], "301");
+    assert_eq!(v["lines"][0]["display"], "Ann");
+    assert_eq!(v["lines"][0]["password_set"], true);
+    assert_eq!(v["speed_dials"][0]["label"], "Sales");
+    let desired = ok_json(api, "/api/desired");
+    assert!(desired["known_models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["name"] == "7960" && m["lines"] == 6));
+
+    // The label changes; the line is sent without its password and keeps it.
+    let (status, v) = json_send(
+        api,
+        "PUT",
+        path,
+        r#"{"model": "7960", "label": "Front desk", "lines": [{"extension": "301"}]}"#,
+    );
+    assert_eq!(status, 200, "{v}");
+    let stored = std::fs::read_to_string(data.join("desired-phones.json")).unwrap();
+    assert!(
+        stored.contains("first-secret") && stored.contains("Front desk"),
+        "{stored}"
+    );
+
+    // Refusals: the key apart, the message whole; nothing changes.
+    let long = "x".repeat(31);
+    for (body, key, words) in [
+        (
+            format!(
+                r#"{{"model": "7960", "lines": [{{"extension": "301", "password": "{long}"}}]}}"#
+            ),
+            "lines[0].password",
+            "31 characters",
+        ),
+        (
+            r#"{"model": "7960", "lines": [{"extension": "301"}, {"extension": "302"}]}"#
+                .to_owned(),
+            "lines[1].password",
+            "is empty",
+        ),
+        (
+            r#"{"model": "7999"}"#.to_owned(),
+            "model",
+            "not a phone model",
+        ),
+        (
+            r#"{"model": "7940", "speed_dials": [{"number": "1\n2", "label": "x"}]}"#.to_owned(),
+            "speed_dials[0].number",
+            "control character",
+        ),
+    ] {
+        let (status, v) = json_send(api, "PUT", path, &body);
+        assert_eq!(status, 422, "{body}: {v}");
+        assert_eq!(v["key"], key, "{v}");
+        assert_eq!(v["entry"], "phone 00:1e:4a:00:08:01", "{v}");
+        let error = v["error"].as_str().unwrap();
+        assert!(
+            error.contains(key)
+                && error.contains(words)
+                && error.contains(v["problem"].as_str().unwrap()),
+            "{v}"
+        );
+        assert!(
+            !error.contains("first-secret") && !error.contains(&long),
+            "{v}"
+        );
+    }
+    assert_eq!(ok_json(api, path)["label"], "Front desk");
+
+    let (status, v) = json_send(api, "DELETE", path, "");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(json_get(api, path, "").0, 404);
+}
+
+/// "Retry hop" over the API and the CLI: a phone stopped by a diagnosis
+/// is cleared (with a `retry` event), a healthy or unknown one is refused.
+#[test]
+fn retry_clears_a_diagnosis_over_the_api_and_the_cli() {
+    let s = Scratch::new("api-retry");
+    let server = Server::start(&s.path().join("root"), &s.path().join("data"), &[]);
+    let api = server.api_addr();
+    let url = format!("http://{api}");
+    let mac = "00:1e:4a:00:08:02";
+    // Asking for a signed config: it holds an old trust list.
+    tftp_ask(&server, "SEP001E4A000802.cnf.xml.sgn");
+    let phone = format!("/api/phones/{mac}");
+    wait_json(api, &phone, |v| v["diagnosis"]["code"] == "old_trust_list");
+
+    let (status, v) = json_send(api, "POST", &format!("{phone}/retry"), "");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["cleared"]["code"], "old_trust_list");
+    let v = ok_json(api, &phone);
+    assert!(v["diagnosis"].is_null(), "{v}");
+    assert_ne!(v["stage"], "stalled");
+    assert!(
+        v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "phone" && e["kind"] == "retry" && e["code"] == "old_trust_list"),
+        "{v}"
+    );
+    // Nothing left to retry: 409; a phone never seen: 404.
+    let (status, v) = json_send(api, "POST", &format!("{phone}/retry"), "");
+    assert_eq!(status, 409, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("nothing to retry"),
+        "{v}"
+    );
+    let (status, _) = json_send(api, "POST", "/api/phones/001E4A0008FF/retry", "");
+    assert_eq!(status, 404);
+
+    // The CLI, on the same phone diagnosed again.
+    tftp_ask(&server, "SEP001E4A000802.cnf.xml.sgn");
+    wait_json(api, &phone, |v| v["diagnosis"]["code"] == "old_trust_list");
+    let out = Command::new(BIN)
+        .args(["phones", "retry", "001E.4A00.0802", "--server", &url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(mac) && text.contains("old trust list"),
+        "{text}"
+    );
+    let out = Command::new(BIN)
+        .args(["phones", "retry", mac, "--server", &url])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("409") && err.contains("nothing to retry"),
+        "{err}"
+    );
+}

@@ -420,6 +420,44 @@ impl Fleet {
         Some(channel)
     }
 
+    /// The operator fixed what stopped the phone's walk (erased a trust
+    /// list, power-cycled it, checked the cable) and wants its current hop
+    /// tried again: forgets the diagnosis and the counts behind it
+    /// (complete downloads, restarted downloads, reboots sent towards the
+    /// hop, term-file requests), drops the unfinished or refused download
+    /// and the reboot waited for, so the phone is judged afresh from its
+    /// next request. A phone phoneboot can reach is rebooted into the hop
+    /// at once (as [`FleetEvent::Reboot`]).
+    ///
+    /// Returns false, changing nothing, for an unknown phone, one whose
+    /// walk nothing stops, and one without a safe plan (the library must
+    /// change first; the plan error then clears by itself).
+    pub fn retry_hop(&mut self, now: Instant, mac: Mac) -> bool {
+        self.last_now = Some(now);
+        let Some(phone) = self.phones.get_mut(&mac) else {
+            return false;
+        };
+        // A plan error is what the phone shows and what stops it, whatever
+        // else is wrong; it clears when the library changes.
+        if matches!(phone.plan, Some(Err(_))) || phone.stall.take().is_none() {
+            return false;
+        }
+        phone.attempts = 0;
+        phone.restarts = 0;
+        phone.resets = None;
+        phone.term_requests.clear();
+        phone.quiet_boots = None;
+        phone.download = None;
+        phone.returned = false;
+        phone.reboot = None;
+        for t in [Timer::Stall, Timer::Reboot, Timer::NoTftp] {
+            *phone.timer(t) = None;
+        }
+        self.maybe_reboot(now, mac);
+        self.update_stage(mac);
+        true
+    }
+
     /// The reboot could not be sent (the session ended first, the address
     /// is gone): it is not waited for.
     pub fn reboot_failed(&mut self, mac: Mac) {

@@ -1231,3 +1231,139 @@ fn an_operators_file_that_names_nothing_for_the_model_leaves_the_phone_be() {
         ConfigSource::Operator { load: None, .. }
     ));
 }
+
+// ---- the operator's retry ----------------------------------------------------
+
+#[test]
+fn retry_hop_clears_a_refused_image_and_counts_again_from_zero() {
+    let mut rig = Rig::new(&["P0030801SR02", "P0S3-8-12-00"], |_, _| Intent {
+        protocol: Protocol::Sip,
+        target: TargetLoad::Newest,
+        start_load: Some(l("P0030801SR02")),
+    });
+    let mut phone = SimPhone::new(20, Model::Cp7940, "P0030801SR02");
+    phone.keeps_old = u32::MAX;
+    phone.power_on(&mut rig);
+    for _ in 0..4 {
+        phone.boot(&mut rig);
+    }
+    assert_eq!(rig.stage(phone.mac), Stage::Stalled);
+    assert!(matches!(
+        rig.fleet.phone(phone.mac).unwrap().diagnosis,
+        Some(Diagnosis::ImageRefused { attempts: 3, .. })
+    ));
+    let before = rig.events.len();
+    assert!(rig.fleet.retry_hop(rig.now, phone.mac));
+    rig.drain();
+    let view = rig.fleet.phone(phone.mac).unwrap();
+    assert_eq!(view.diagnosis, None);
+    assert_eq!(view.attempts, 0);
+    assert_ne!(view.stage, Stage::Stalled);
+    assert_eq!(view.next, Some(l("P0S3-8-12-00")), "the same hop again");
+    assert!(
+        rig.events[before..]
+            .iter()
+            .any(|e| matches!(e, FleetEvent::Stage { stage, .. } if *stage != Stage::Stalled)),
+        "{:?}",
+        &rig.events[before..]
+    );
+    // Fixed by the operator: this time it takes the image, counted as the
+    // first download since the retry.
+    phone.keeps_old = 0;
+    phone.walk(&mut rig, 4);
+    let done: Vec<u32> = rig
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            FleetEvent::HopDone { attempts, .. } => Some(*attempts),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(done, [1]);
+    assert_eq!(rig.fleet.phone(phone.mac).unwrap().diagnosis, None);
+}
+
+#[test]
+fn retry_hop_after_ignored_resets_sends_a_fresh_reboot() {
+    let mut rig = Rig::new(&P0X3, sip);
+    let phone = SimPhone::new(21, Model::Cp7960, "P00305000500");
+    rig.fleet.set_model(phone.mac, phone.model);
+    phone.power_on(&mut rig);
+    phone.read_config(&mut rig);
+    for _ in 0..5 {
+        rig.register(&phone, None);
+        rig.now += Duration::from_secs(5);
+    }
+    let max = Policy::default().max_resets as usize;
+    assert_eq!(rig.reboots(phone.mac).len(), max);
+    assert_eq!(rig.stage(phone.mac), Stage::Stalled);
+    assert!(rig.fleet.retry_hop(rig.now, phone.mac));
+    rig.drain();
+    // Still registered: the hop is tried again at once, counted from one.
+    let reboots: Vec<u32> = rig
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            FleetEvent::Reboot { mac, resets, .. } if *mac == phone.mac => Some(*resets),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reboots.len(), max + 1);
+    assert_eq!(reboots.last(), Some(&1));
+    let view = rig.fleet.phone(phone.mac).unwrap();
+    assert_eq!(view.diagnosis, None);
+    assert!(
+        matches!(view.stage, Stage::Resetting { .. }),
+        "{:?}",
+        view.stage
+    );
+}
+
+#[test]
+fn retry_hop_refuses_unknown_healthy_and_library_bound_phones() {
+    let mut names: Vec<&str> = P0X3.to_vec();
+    names.retain(|n| *n != "P00308000900");
+    let mut rig = Rig::new(&names, sip);
+    let unknown = Mac([0x00, 0x1e, 0x4a, 0xff, 0xff, 0xff]);
+    assert!(!rig.fleet.retry_hop(rig.now, unknown));
+    assert!(rig.fleet.phone(unknown).is_none(), "no phone made up");
+
+    // Healthy: nothing to retry, nothing changes.
+    let healthy = SimPhone::new(22, Model::Cp7941, "SCCP41.8-3-1S");
+    healthy.power_on(&mut rig);
+    let before = rig.events.len();
+    assert!(!rig.fleet.retry_hop(rig.now, healthy.mac));
+    rig.drain();
+    assert_eq!(rig.events.len(), before);
+
+    // A missing stepping stone is the library's to fix, not a retry's.
+    let stuck = SimPhone::new(23, Model::Cp7960, "P00303010102");
+    stuck.power_on(&mut rig);
+    stuck.read_config(&mut rig);
+    let stage = rig.stage(stuck.mac);
+    assert!(matches!(
+        rig.fleet.phone(stuck.mac).unwrap().diagnosis,
+        Some(Diagnosis::Plan(_))
+    ));
+    assert!(!rig.fleet.retry_hop(rig.now, stuck.mac));
+    assert_eq!(rig.stage(stuck.mac), stage);
+    // Also diagnosed otherwise: the plan error still decides.
+    rig.get(stuck.ip, &format!("SEP{}.cnf.xml.sgn", stuck.m()), false);
+    assert!(!rig.fleet.retry_hop(rig.now, stuck.mac));
+    assert!(matches!(
+        rig.fleet.phone(stuck.mac).unwrap().diagnosis,
+        Some(Diagnosis::Plan(_))
+    ));
+    // Importing the missing load brings the other diagnosis to light,
+    // and that one a retry clears.
+    let mut full = rig.fleet.catalog().to_vec();
+    full.push(AvailableLoad::synthetic(&l("P00308000900")));
+    rig.fleet.set_catalog(full);
+    rig.drain();
+    assert!(matches!(
+        rig.fleet.phone(stuck.mac).unwrap().diagnosis,
+        Some(Diagnosis::OldTrustList { .. })
+    ));
+    assert!(rig.fleet.retry_hop(rig.now, stuck.mac));
+    assert_eq!(rig.fleet.phone(stuck.mac).unwrap().diagnosis, None);
+}

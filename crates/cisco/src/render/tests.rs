@@ -820,3 +820,120 @@ fn an_sccp_server_with_a_port_and_the_sync_stamp() {
     assert_eq!(image_el.attribute("VERSION"), Some("*"));
     assert_eq!(image_el.attribute("SYNC"), Some(sa));
 }
+
+#[test]
+fn speed_dials_fill_the_buttons_the_lines_leave_free() {
+    let site = site();
+    let dials = |n: usize| -> Vec<SpeedDial> {
+        (1..=n)
+            .map(|i| SpeedDial {
+                number: format!("20{i}"),
+                label: format!("Dial {i}"),
+            })
+            .collect()
+    };
+    // (model, lines, dials) → how many dials land on buttons.
+    for (model, lines, wanted, shown) in [
+        (Model::Cp7960, 1, 2, 2),
+        (Model::Cp7960, 2, 7, 4),
+        (Model::Cp7960, 0, 7, 5),
+        (Model::Cp7960, 6, 2, 0),
+        (Model::Cp7940, 1, 3, 1),
+        (Model::Cp7940, 2, 1, 0),
+    ] {
+        let image = load(model, Protocol::Sip);
+        let mut phone = phone(lines);
+        phone.speed_dials = dials(wanted);
+        let keys = parse_cnf(&sip_mac_cnf(&site, &phone, model, &image));
+        let slots = usize::from(model.max_sip_lines()) - 1;
+        for n in 1..=slots {
+            let (number, label) = if n <= shown {
+                (format!("20{n}"), format!("Dial {n}"))
+            } else {
+                (String::new(), String::new())
+            };
+            let case = format!("{model:?} with {lines} lines, {wanted} dials: slot {n}");
+            assert_eq!(
+                get(&keys, &format!("speed_line{n}")),
+                Some(number.as_str()),
+                "{case}"
+            );
+            assert_eq!(
+                get(&keys, &format!("speed_label{n}")),
+                Some(label.as_str()),
+                "{case}"
+            );
+        }
+        assert_eq!(get(&keys, &format!("speed_line{}", slots + 1)), None);
+        // The stamp covers the speed dials too.
+        assert_eq!(keys.last().map(|(k, _)| k.as_str()), Some("sync"));
+    }
+    let image = load(Model::Cp7960, Protocol::Sip);
+    let a = sip_mac_cnf(&site, &phone(1), Model::Cp7960, &image);
+    let mut relabelled = phone(1);
+    relabelled.speed_dials[0].label = "Sales desk".into();
+    let b = sip_mac_cnf(&site, &relabelled, Model::Cp7960, &image);
+    assert_ne!(sync_of(&a), sync_of(&b), "a new speed dial label resyncs");
+    assert_eq!(sync_of(&b), Some(sync_stamp(&b).as_str()));
+}
+
+#[test]
+fn syslog_and_time_keys_in_both_79x0_files() {
+    let mut site = site();
+    site.time_zone = "America/New_York".into();
+    let image = load(Model::Cp7960, Protocol::Sip);
+    for text in [
+        sip_default_cnf(&site, &image),
+        sip_mac_cnf(&site, &phone(1), Model::Cp7960, &image),
+    ] {
+        let keys = parse_cnf(&text);
+        assert_eq!(get(&keys, "syslog_server"), Some("192.168.1.1"));
+        assert_eq!(get(&keys, "sntp_mode"), Some("unicast"));
+        assert_eq!(get(&keys, "sntp_server"), Some("192.168.1.1"));
+        assert_eq!(get(&keys, "time_zone"), Some("EST"));
+        assert_eq!(get(&keys, "dst_auto_adjust"), Some("1"));
+        assert_eq!(get(&keys, "dst_start_month"), Some("Mar"));
+        assert_eq!(get(&keys, "dst_start_week_of_month"), Some("2"));
+        assert_eq!(get(&keys, "dst_start_day_of_week"), Some("Sun"));
+        assert_eq!(get(&keys, "dst_stop_month"), Some("Nov"));
+        assert_eq!(get(&keys, "dst_stop_time"), Some("02:00"));
+    }
+    site.syslog_server = None;
+    let keys = parse_cnf(&sip_default_cnf(&site, &image));
+    assert_eq!(get(&keys, "syslog_server"), None);
+}
+
+/// Labels and numbers are the operator's text: whatever they hold, each
+/// stays one quoted value on its own line, and no key can be smuggled in.
+#[test]
+fn speed_dial_and_syslog_values_cannot_start_a_key() {
+    let site = site();
+    let image = load(Model::Cp7960, Protocol::Sip);
+    let benign = parse_cnf(&sip_mac_cnf(&site, &phone(1), Model::Cp7960, &image));
+    let names = |k: &[(String, String)]| k.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    for (value, shown) in [
+        // A colon inside quotes is plain text (Cisco's own "02:00").
+        ("Sales: 2nd floor", "Sales: 2nd floor"),
+        (
+            "a\"\r\nline1_password: \"owned",
+            "a'??line1_password: 'owned",
+        ),
+        ("x\nsync: \"0", "x?sync: '0"),
+        ("tab\there", "tab?here"),
+        ("ünïcödé ☎", "ünïcödé ☎"),
+    ] {
+        let mut phone = phone(1);
+        phone.speed_dials[0].label = value.into();
+        phone.speed_dials[1].number = value.into();
+        let mut site = site.clone();
+        site.syslog_server = Some(value.into());
+        let text = sip_mac_cnf(&site, &phone, Model::Cp7960, &image);
+        let keys = parse_cnf(&text);
+        assert_eq!(names(&keys), names(&benign), "{value:?}");
+        assert_eq!(get(&keys, "speed_label1"), Some(shown), "{value:?}");
+        assert_eq!(get(&keys, "speed_line2"), Some(shown), "{value:?}");
+        assert_eq!(get(&keys, "syslog_server"), Some(shown), "{value:?}");
+        assert_eq!(get(&keys, "line1_password"), Some("pw-1-secret"));
+        assert_eq!(sync_of(&text), Some(sync_stamp(&text).as_str()));
+    }
+}

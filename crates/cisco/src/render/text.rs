@@ -15,8 +15,12 @@ const UNPROVISIONED: &str = "UNPROVISIONED";
 /// `image_version` must be the SIP load the phones should run: a phone whose
 /// load differs fetches it, and one told an older load "upgrades" back to it.
 /// Also: the registrar as `proxy1`, time (`sntp_*`, `time_zone` and `dst_*`,
-/// see below) and `dial_template: "dialplan"` (→ `dialplan.xml`). The site's
-/// syslog server is not written: the reference documents no 79x0 SIP key for it.
+/// see below), `syslog_server` when the site has one, and `dial_template:
+/// "dialplan"` (→ `dialplan.xml`).
+///
+/// UNCONFIRMED: `syslog_server` is the name the issue gives for the 8.x
+/// admin guide's key; no sample config at hand carries it. A load that does
+/// not know a key ignores it, so the worst case is no syslog from the phone.
 ///
 /// `time_zone` is the 79x0 abbreviation for the site's Olson zone (`GMT` for
 /// Europe/London, `EST` for America/New_York, `CET`, `EET`, `CST`, `MST`,
@@ -38,8 +42,16 @@ pub fn sip_default_cnf(site: &Site, image_version: &LoadName) -> String {
 /// get `lineN_name` (extension), `lineN_shortname` (label, else extension),
 /// `lineN_displayname`, `lineN_authname`, `lineN_password` and
 /// `proxyN_address`/`proxyN_port`; the rest are set to `UNPROVISIONED`.
-/// Lines past the model's count are left out, and speed dials are not
-/// written (the reference documents no 79x0 key for them).
+/// Lines past the model's count are left out.
+///
+/// Speed dials go to the buttons the lines leave free, as
+/// `speed_lineN`/`speed_labelN` (N from 1; the names Cisco Unified CME
+/// writes into the `SIP<MAC>.cnf` of 7940/7960 SIP loads). Slots
+/// 1..buttons−1 are always written, the unused ones empty, so a speed dial
+/// a previous owner left in flash is cleared; speed dials beyond the free
+/// buttons are left out. UNCONFIRMED: that the phone places them on the
+/// buttons after its lines (CME's sample, a 7960 with one line, writes
+/// five).
 ///
 /// The last key is `sync`: a stamp of everything above it
 /// ([`sync_stamp`]). After a NOTIFY `check-sync` the phone compares it with
@@ -84,6 +96,23 @@ pub fn sip_mac_cnf(
                 cnf.kv(&key("password"), UNPROVISIONED);
             }
         }
+    }
+    let buttons = usize::from(model.max_sip_lines());
+    // At least one button is a line, even on a phone with none configured.
+    let free = buttons.saturating_sub(phone.lines.len().max(1));
+    for n in 1..buttons {
+        let dial = phone
+            .speed_dials
+            .get(n.saturating_sub(1))
+            .filter(|_| n <= free);
+        cnf.kv(
+            &format!("speed_line{n}"),
+            dial.map_or("", |d| d.number.as_str()),
+        );
+        cnf.kv(
+            &format!("speed_label{n}"),
+            dial.map_or("", |d| d.label.as_str()),
+        );
     }
     let stamp = sync_stamp(&cnf.out);
     cnf.kv("sync", &stamp);
@@ -176,6 +205,9 @@ impl Cnf {
         if let Some(ntp) = &site.ntp_server {
             self.kv("sntp_mode", "unicast");
             self.kv("sntp_server", ntp);
+        }
+        if let Some(syslog) = &site.syslog_server {
+            self.kv("syslog_server", syslog);
         }
         let zone = tz::cisco_zone(&site.time_zone);
         self.kv("time_zone", zone.abbreviation);

@@ -123,10 +123,16 @@ pub fn routes() -> Router<Shared> {
             "/api/phones/{mac}/reboot",
             axum::routing::post(phones::reboot),
         )
+        .route(
+            "/api/phones/{mac}/retry",
+            axum::routing::post(phones::retry),
+        )
         .route("/api/desired", get(phones::desired))
         .route(
             "/api/desired/phones/{mac}",
-            axum::routing::put(phones::put_phone).delete(phones::delete_phone),
+            get(phones::get_phone)
+                .put(phones::put_phone)
+                .delete(phones::delete_phone),
         )
 }
 
@@ -202,7 +208,7 @@ async fn method_not_allowed(req: Request) -> ApiError {
     ApiError(
         StatusCode::METHOD_NOT_ALLOWED,
         format!(
-            "{} is not allowed on {}; the API is read-only (GET)",
+            "{} is not allowed on {}; see docs/api.md for the methods each endpoint takes",
             req.method(),
             req.uri().path()
         ),

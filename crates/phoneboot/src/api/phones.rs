@@ -8,12 +8,14 @@ use std::collections::HashMap;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::eventlog::Filter;
 use super::{only, ApiError, Shared};
-use crate::provision::engine::{words, Engine};
+use crate::provision::desired::{file, DesiredError};
+use crate::provision::engine::{words, Engine, RetryRefused};
 
 /// One phone as the API shows it (the shape `docs/api.md` documents).
 pub fn phone_json(e: &Engine, v: &cisco::PhoneView) -> Value {
@@ -104,6 +106,24 @@ fn config_source_json(c: &cisco::ConfigSource) -> Value {
     }
 }
 
+/// A MAC from the path, in any notation; 400 otherwise.
+fn mac_path(text: &str) -> Result<cisco::Mac, ApiError> {
+    text.parse()
+        .map_err(|err: cisco::MacError| ApiError::bad_request(err.to_string()))
+}
+
+/// Runs `f` on the engine off the async threads (it takes the fleet's
+/// lock and may write files).
+async fn on_engine<T: Send + 'static>(
+    s: &Shared,
+    f: impl FnOnce(&Engine) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let e = s.engine.clone();
+    tokio::task::spawn_blocking(move || f(&e))
+        .await
+        .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))
+}
+
 /// `POST /api/phones/{mac}/reboot`: the operator's reboot, through the
 /// phone's SCCP session with phoneboot or a NOTIFY. 409 when nothing can
 /// reach the phone.
@@ -111,14 +131,8 @@ pub async fn reboot(
     State(s): State<Shared>,
     Path(mac): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let mac: cisco::Mac = mac
-        .parse()
-        .map_err(|err: cisco::MacError| ApiError::bad_request(err.to_string()))?;
-    let e = s.engine.clone();
-    let result = tokio::task::spawn_blocking(move || e.reboot(mac))
-        .await
-        .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
-    match result {
+    let mac = mac_path(&mac)?;
+    match on_engine(&s, move |e| e.reboot(mac)).await? {
         Ok(channel) => Ok((
             StatusCode::ACCEPTED,
             Json(json!({
@@ -128,6 +142,29 @@ pub async fn reboot(
             })),
         )),
         Err(err @ crate::provision::engine::RebootRefused::Unknown(_)) => {
+            Err(ApiError(StatusCode::NOT_FOUND, err.to_string()))
+        }
+        Err(err) => Err(ApiError(StatusCode::CONFLICT, err.to_string())),
+    }
+}
+
+/// `POST /api/phones/{mac}/retry`: the operator's "Retry hop". Clears the
+/// diagnosis that stops the phone's walk so its current hop is tried again.
+/// 409 when nothing stops it, or only the library can (a missing load).
+pub async fn retry(
+    State(s): State<Shared>,
+    Path(mac): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let mac = mac_path(&mac)?;
+    match on_engine(&s, move |e| e.retry_hop(mac)).await? {
+        Ok(cleared) => Ok(Json(json!({
+            "mac": mac.to_string(),
+            "cleared": {
+                "code": words::diagnosis_code(&cleared),
+                "message": words::diagnosis_problem(&cleared),
+            },
+        }))),
+        Err(err @ RetryRefused::Unknown(_)) => {
             Err(ApiError(StatusCode::NOT_FOUND, err.to_string()))
         }
         Err(err) => Err(ApiError(StatusCode::CONFLICT, err.to_string())),
@@ -173,6 +210,73 @@ pub async fn phone(
     Ok(Json(out))
 }
 
+/// `GET /api/desired/phones/{mac}`: the phone's own entry as written (the
+/// keys `PUT` takes), for the dashboard's form. Passwords stay here: each
+/// line says only `password_set`.
+pub async fn get_phone(
+    State(s): State<Shared>,
+    Path(mac): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let mac = mac_path(&mac)?;
+    let (entry, source) = s.engine.phone_entry(mac).ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            format!("{mac} has no [[phone]] entry; PUT one to this address"),
+        )
+    })?;
+    let mut out = serde_json::to_value(&entry)
+        .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
+    out["mac"] = json!(mac.to_string());
+    out["source"] = json!(source.word());
+    if let Some(lines) = out["lines"].as_array_mut() {
+        for line in lines.iter_mut().filter_map(Value::as_object_mut) {
+            let set = line
+                .remove("password")
+                .is_some_and(|p| p.as_str().is_some_and(|p| !p.is_empty()));
+            line.insert("password_set".into(), json!(set));
+        }
+    }
+    Ok(Json(out))
+}
+
+/// A `PUT` the config file would refuse: 422 with the message and, apart,
+/// the entry and key it names (`lines[0].password`), so a form can put the
+/// message beside its field.
+fn rejected(err: &DesiredError) -> Response {
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(json!({
+            "error": err.to_string(),
+            "entry": err.entry,
+            "key": err.key,
+            "problem": err.problem,
+        })),
+    )
+        .into_response()
+}
+
+/// A line sent without `password` keeps the one its extension has now, so
+/// the dashboard (which never receives passwords) can edit the rest; a new
+/// extension without one is refused by validation like an empty password.
+fn keep_passwords(body: &mut serde_json::Map<String, Value>, current: Option<&file::Phone>) {
+    let Some(lines) = body.get_mut("lines").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for line in lines.iter_mut().filter_map(Value::as_object_mut) {
+        if line.get("password").is_some_and(|p| !p.is_null()) {
+            continue;
+        }
+        let extension = line.get("extension").and_then(Value::as_str);
+        let kept = current
+            .into_iter()
+            .flat_map(|c| &c.lines)
+            .find(|l| Some(l.extension.as_str()) == extension)
+            .map(|l| l.password.clone())
+            .unwrap_or_default();
+        line.insert("password".into(), Value::String(kept));
+    }
+}
+
 /// `PUT /api/desired/phones/{mac}`: add or replace one phone's entry, the
 /// same keys as a `[[phone]]` table (JSON), validated as if it were in the
 /// config file; kept across restarts; applied at once.
@@ -180,25 +284,29 @@ pub async fn put_phone(
     State(s): State<Shared>,
     Path(mac): Path<String>,
     body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, Response> {
     let e = s.engine.clone();
-    let mac: cisco::Mac = mac
-        .parse()
-        .map_err(|err: cisco::MacError| ApiError::bad_request(err.to_string()))?;
-    let Json(mut body) =
-        body.map_err(|r| ApiError::bad_request(format!("the body must be a JSON object: {r}")))?;
+    let mac = mac_path(&mac).map_err(IntoResponse::into_response)?;
+    let Json(mut body) = body.map_err(|r| {
+        ApiError::bad_request(format!("the body must be a JSON object: {r}")).into_response()
+    })?;
     let Some(obj) = body.as_object_mut() else {
-        return Err(ApiError::bad_request(
-            "the body must be a JSON object with [[phone]] keys",
-        ));
+        return Err(
+            ApiError::bad_request("the body must be a JSON object with [[phone]] keys")
+                .into_response(),
+        );
     };
     obj.insert("mac".into(), Value::String(mac.to_string()));
-    let entry: crate::provision::desired::file::Phone = serde_json::from_value(body)
-        .map_err(|err| ApiError::bad_request(format!("not a phone entry: {err}")))?;
+    keep_passwords(obj, e.phone_entry(mac).map(|(p, _)| p).as_ref());
+    let entry: file::Phone = serde_json::from_value(body).map_err(|err| {
+        ApiError::bad_request(format!("not a phone entry: {err}")).into_response()
+    })?;
     tokio::task::spawn_blocking(move || e.set_phone(mac, entry))
         .await
-        .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?
-        .map_err(|err| ApiError(StatusCode::UNPROCESSABLE_ENTITY, err.to_string()))?;
+        .map_err(|err| {
+            ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response()
+        })?
+        .map_err(|err| rejected(&err))?;
     Ok(Json(json!({ "mac": mac.to_string(), "applied": true })))
 }
 
@@ -278,5 +386,9 @@ pub async fn desired(
         "phones": phones,
         "restrict_per_mac_files": d.restrict_per_mac_files,
         "root_files": d.root_files.to_string(),
+        "known_models": cisco::Model::ALL.iter().map(|m| json!({
+            "name": m.name(),
+            "lines": m.max_sip_lines(),
+        })).collect::<Vec<_>>(),
     })))
 }

@@ -198,14 +198,18 @@ pub fn phones(args: &ApiClientArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `phoneboot phones reboot MAC`: through the phone's SCCP session with
-/// phoneboot, else a SIP NOTIFY.
-pub fn reboot(args: &ApiClientArgs, mac: &str) -> anyhow::Result<ExitCode> {
+/// `POST /api/phones/{mac}/{action}` for a MAC in any notation: the MAC
+/// as the server writes it, and the JSON answer.
+fn phone_action(
+    args: &ApiClientArgs,
+    mac: &str,
+    action: &str,
+) -> anyhow::Result<(cisco::Mac, serde_json::Value)> {
     let mac: cisco::Mac = mac
         .parse()
         .map_err(|e| anyhow::anyhow!("{mac:?} is not a MAC address: {e}"))?;
     let api = Api::new(args)?;
-    let path = format!("/api/phones/{mac}/reboot");
+    let path = format!("/api/phones/{mac}/{action}");
     let answer = runtime()?.block_on(async {
         let body = api
             .request(hyper::Method::POST, &path)
@@ -217,9 +221,27 @@ pub fn reboot(args: &ApiClientArgs, mac: &str) -> anyhow::Result<ExitCode> {
         serde_json::from_slice::<serde_json::Value>(&body)
             .with_context(|| format!("{}{path} did not answer with JSON", api.base))
     })?;
+    Ok((mac, answer))
+}
+
+/// `phoneboot phones reboot MAC`: through the phone's SCCP session with
+/// phoneboot, else a SIP NOTIFY.
+pub fn reboot(args: &ApiClientArgs, mac: &str) -> anyhow::Result<ExitCode> {
+    let (mac, answer) = phone_action(args, mac, "reboot")?;
     println!(
         "{mac}: {} sent; `phoneboot events --mac {mac} -f` shows it come back",
         answer["channel_text"].as_str().unwrap_or("reboot")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `phoneboot phones retry MAC`: clears the diagnosis that stops the
+/// phone's walk so its current hop is tried again.
+pub fn retry(args: &ApiClientArgs, mac: &str) -> anyhow::Result<ExitCode> {
+    let (mac, answer) = phone_action(args, mac, "retry")?;
+    println!(
+        "{mac}: cleared \"{}\"; its current hop is tried again (`phoneboot events --mac {mac} -f` follows it)",
+        answer["cleared"]["message"].as_str().unwrap_or("its diagnosis")
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -38,6 +38,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             action: Some(crate::cli::PhonesAction::Reboot { mac, api }),
             ..
         } => client::reboot(&api, &mac),
+        Command::Phones {
+            action: Some(crate::cli::PhonesAction::Retry { mac, api }),
+            ..
+        } => client::retry(&api, &mac),
         Command::Events {
             api,
             follow,

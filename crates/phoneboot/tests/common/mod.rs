@@ -455,6 +455,38 @@ pub fn hostile_names() -> Vec<(Vec<u8>, u16)> {
     cases.into_iter().map(|(n, c)| (n.to_vec(), c)).collect()
 }
 
+/// Imports synthetic bundles of `loads` into the library under `data`
+/// with `phoneboot firmware import`, as an operator would.
+pub fn import_synthetic(scratch: &Scratch, data: &Path, loads: &[&str]) {
+    let dir = scratch.path().join("bundles");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["firmware", "import"]);
+    for load in loads {
+        let bundle = library::fixtures::Bundle::new(load)
+            .unwrap()
+            .write(&dir, library::Format::Zip)
+            .unwrap();
+        cmd.arg(bundle);
+    }
+    let out = cmd.arg("--data-dir").arg(data).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// A phone asks for `file` over TFTP; the answer (the file's first block or
+/// "not found") is read and dropped. The engine sees every request.
+pub fn tftp_ask(server: &Server, file: &str) {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut rrq = vec![0, 1];
+    rrq.extend_from_slice(file.as_bytes());
+    rrq.extend_from_slice(b"\0octet\0");
+    sock.send_to(&rrq, ("127.0.0.1", server.port())).unwrap();
+    let mut buf = [0u8; 600];
+    sock.recv_from(&mut buf).unwrap();
+}
+
 /// One HTTP/1.1 exchange over a fresh connection: `(status, head, body)`.
 /// Raw, so tests can send what curl would refuse or normalise.
 pub fn http_raw(addr: SocketAddr, request: &[u8]) -> (u16, String, Vec<u8>) {

@@ -22,6 +22,7 @@ const state = {
   types: new Set(),
   stages: new Set(),
   timeline: [],
+  phone: null,             // the open phone page's /api/phones/{mac}
 };
 
 // Script errors and CSP refusals, for the browser test (and the console).
@@ -162,6 +163,8 @@ function route() {
     $("#phone-timeline").replaceChildren();
     $("#phone-facts").replaceChildren();
     $("#phone-title").textContent = state.phoneMac;
+    state.phone = null;
+    loadForm();
   }
   refreshView();
 }
@@ -326,6 +329,18 @@ async function refreshPhone() {
       ...fact("Last NOTIFY", p.last_notify ? `${p.last_notify.event}: ${p.last_notify.answer}${p.last_notify.status ? ` ${p.last_notify.status}` : ""}` +
         ` after ${p.last_notify.tries} tries, ${ago(p.last_notify.at_unix_ms)} (${p.last_notify.cause})` : null),
     );
+    const learned = state.phone && state.phone.model;
+    state.phone = p;
+    // The loads offered follow the model the phone reports, until one is typed.
+    if (learned !== p.model && !$("#f-model").value) fillLoads();
+    $("#f-model").placeholder = p.model ? `${p.model} (as the phone says)` : "as the phone says";
+    const retry = $("#phone-retry");
+    retry.disabled = !d || d.code === "missing_load";
+    retry.title = !d
+      ? "nothing stops this phone's walk"
+      : d.code === "missing_load"
+        ? `a retry cannot help: ${d.fix}`
+        : `clears "${d.message}" and tries the current hop again`;
     const reboot = $("#phone-reboot");
     reboot.disabled = !p.reboot_channel;
     reboot.title = p.reboot_channel
@@ -339,6 +354,10 @@ async function refreshPhone() {
     note("#phone-note", noEngine
       ? "No provisioning engine on this server: showing this MAC's events only."
       : "phoneboot knows no phone with this MAC (yet): showing its events.");
+    for (const b of ["#phone-reboot", "#phone-retry"]) {
+      $(b).disabled = true;
+      $(b).title = "phoneboot has not seen this phone";
+    }
   }
   if (!Array.isArray(events)) {
     const r = await getJson(`/api/events?mac=${encodeURIComponent(mac)}&limit=500`);
@@ -427,6 +446,226 @@ async function rebootPhone() {
     text = "phoneboot does not answer";
   }
   $("#phone-reboot-note").textContent = text;
+  refreshPhone();
+}
+
+async function retryHop() {
+  const mac = state.phoneMac;
+  const button = $("#phone-retry");
+  button.disabled = true;
+  let text;
+  try {
+    const r = await fetch(`/api/phones/${encodeURIComponent(mac)}/retry`, { method: "POST", headers: { Accept: "application/json" } });
+    const body = await r.json().catch(() => ({}));
+    text = r.ok ? `cleared: ${body.cleared.message}` : `not retried: ${body.error || r.status}`;
+  } catch (e) {
+    text = "phoneboot does not answer";
+  }
+  $("#phone-retry-note").textContent = text;
+  refreshPhone();
+  refreshStatus();
+}
+
+// ---- the phone's desired state (the form) ------------------------------------
+//
+// Edits the phone's [[phone]] entry through PUT /api/desired/phones/{mac}.
+// Passwords never come back from the server: a line left without one keeps
+// its own. A 422 names the key (`lines[0].password`); the message goes
+// beside the input whose data-key is that key, or the nearest enclosing one.
+
+const desiredForm = { entry: null, loads: [], available: true };
+
+function rowCell(field, value, attrs) {
+  return el("td", {},
+    el("input", { "data-field": field, value: value ?? "", autocomplete: "off", ...attrs }),
+    el("span", { class: "field-error" }));
+}
+
+function removeButton(tr) {
+  return el("td", {}, el("button", { type: "button", class: "remove", title: "remove", onclick: () => { tr.remove(); renumber(); } }, "✕"));
+}
+
+function lineRow(l) {
+  const tr = el("tr", {});
+  tr.append(
+    rowCell("extension", l.extension, { placeholder: "201" }),
+    rowCell("display", l.display, { placeholder: "the extension" }),
+    rowCell("auth", l.auth, { placeholder: "the extension" }),
+    rowCell("password", "", {
+      type: "password", autocomplete: "new-password",
+      placeholder: l.password_set ? "unchanged" : "required",
+    }),
+    rowCell("label", l.label, { placeholder: "the extension" }),
+    removeButton(tr));
+  return tr;
+}
+
+function dialRow(d) {
+  const tr = el("tr", {});
+  tr.append(rowCell("number", d.number, { placeholder: "200" }), rowCell("label", d.label, { placeholder: "Sales" }), removeButton(tr));
+  return tr;
+}
+
+/** Gives every row input the key the server names it by (`lines[1].password`). */
+function renumber() {
+  for (const [list, name] of [["#f-lines", "lines"], ["#f-dials", "speed_dials"]]) {
+    [...$(`${list} tbody`).children].forEach((tr, i) => {
+      for (const input of tr.querySelectorAll("input[data-field]")) {
+        const key = `${name}[${i}].${input.dataset.field}`;
+        input.dataset.key = key;
+        input.setAttribute("aria-label", key);
+        input.nextElementSibling.dataset.errorFor = key;
+      }
+    });
+  }
+}
+
+function clearErrors() {
+  for (const e of document.querySelectorAll("#desired-form .field-error")) e.textContent = "";
+  for (const e of document.querySelectorAll("#desired-form .invalid")) e.classList.remove("invalid");
+}
+
+/** Puts `text` beside the field `key` names, or the nearest enclosing one. */
+function showError(key, text) {
+  let k = key || "";
+  let target = null;
+  for (;;) {
+    target = document.querySelector(`#desired-form [data-error-for="${CSS.escape(k)}"]`);
+    if (target || !k) break;
+    const shorter = k.replace(/(\.[A-Za-z_]+|\[\d+\])$/, "");
+    k = shorter === k ? "" : shorter;
+  }
+  (target || $("#desired-error")).textContent = text;
+  const input = key && document.querySelector(`#desired-form [data-key="${CSS.escape(key)}"]`);
+  if (input) {
+    input.classList.add("invalid");
+    input.focus();
+  }
+}
+
+/** The loads the library can serve this phone: complete, for its model and protocol. */
+function fillLoads() {
+  const sel = $("#f-load");
+  const current = sel.value || (desiredForm.entry && desiredForm.entry.load) || "";
+  const model = ($("#f-model").value.trim() || (state.phone && state.phone.model) || "").toLowerCase();
+  const protocol = $("#f-protocol").value.toLowerCase();
+  const fits = desiredForm.loads.filter((l) => l.complete
+    && (!model || l.models.some((m) => m.toLowerCase() === model))
+    && (!protocol || (l.protocol || "").toLowerCase() === protocol));
+  const options = [
+    el("option", { value: "", title: "what its group, model or the defaults say" }, "inherit"),
+    el("option", { value: "newest" }, "newest in the library"),
+    ...fits.map((l) => el("option", { value: l.name, title: `${l.protocol || "?"} ${l.version}` }, l.name)),
+  ];
+  if (current && !options.some((o) => o.value.toLowerCase() === current.toLowerCase())) {
+    options.push(el("option", { value: current }, `${current} (not in the library for this model)`));
+  }
+  sel.replaceChildren(...options);
+  sel.value = options.find((o) => o.value.toLowerCase() === current.toLowerCase())?.value ?? "";
+}
+
+/** Fills the form from the phone's entry (none: an empty form). */
+async function loadForm() {
+  const mac = state.phoneMac;
+  const [entry, firmware, desired] = await Promise.all([
+    getJson(`/api/desired/phones/${encodeURIComponent(mac)}`),
+    getJson("/api/firmware"),
+    getJson("/api/desired"),
+  ]);
+  if (mac !== state.phoneMac) return;
+  clearErrors();
+  const noEngine = entry.status === 404 && /no such endpoint/.test((entry.body && entry.body.error) || "");
+  desiredForm.available = !noEngine;
+  $("#desired-form").hidden = noEngine;
+  const e = entry.status === 200 ? entry.body : null;
+  desiredForm.entry = e;
+  desiredForm.loads = firmware.status === 200 && firmware.body ? firmware.body.loads : [];
+  const models = desired.status === 200 && desired.body ? desired.body.known_models || [] : [];
+  $("#model-list").replaceChildren(...models.map((m) => el("option", { value: m.name }, `${m.lines} line${m.lines === 1 ? "" : "s"}`)));
+  $("#desired-source").textContent = !e
+    ? "No entry for this phone yet: it follows its group, model and the defaults. Saving adds one."
+    : e.source === "run_time"
+      ? "Entry set here (kept in desired-phones.json); Delete entry drops it."
+      : "Entry from the config file; saving overrides it while phoneboot runs.";
+  $("#f-model").value = (e && e.model) || "";
+  $("#f-protocol").value = ((e && e.protocol) || "").toLowerCase();
+  $("#f-label").value = (e && e.label) || "";
+  $("#f-lines tbody").replaceChildren(...((e && e.lines) || []).map(lineRow));
+  $("#f-dials tbody").replaceChildren(...((e && e.speed_dials) || []).map(dialRow));
+  renumber();
+  $("#f-load").value = "";
+  fillLoads();
+  const del = $("#desired-delete");
+  del.disabled = !e || e.source !== "run_time";
+  del.title = !e ? "this phone has no entry" : e.source !== "run_time"
+    ? "this entry is in the config file: change it there" : "drop this entry; the config file and defaults apply again";
+}
+
+/** The `[[phone]]` keys as JSON; keys the form does not show are kept as they were. */
+function formBody() {
+  const body = { ...(desiredForm.entry || {}) };
+  for (const k of ["mac", "source", "lines", "speed_dials"]) delete body[k];
+  const set = (k, v) => { if (v) body[k] = v; else delete body[k]; };
+  set("model", $("#f-model").value.trim());
+  set("protocol", $("#f-protocol").value);
+  set("load", $("#f-load").value);
+  set("label", $("#f-label").value);
+  const value = (tr, f) => tr.querySelector(`input[data-field=${f}]`).value;
+  body.lines = [...$("#f-lines tbody").children].map((tr) => {
+    const l = { extension: value(tr, "extension").trim() };
+    for (const k of ["display", "auth", "label"]) if (value(tr, k).trim()) l[k] = value(tr, k).trim();
+    if (value(tr, "password")) l.password = value(tr, "password");
+    return l;
+  });
+  body.speed_dials = [...$("#f-dials tbody").children].map((tr) => ({
+    number: value(tr, "number").trim(), label: value(tr, "label").trim(),
+  }));
+  return body;
+}
+
+async function saveDesired(ev) {
+  ev.preventDefault();
+  const mac = state.phoneMac;
+  clearErrors();
+  $("#desired-note").textContent = "saving…";
+  let r, body;
+  try {
+    r = await fetch(`/api/desired/phones/${encodeURIComponent(mac)}`, {
+      method: "PUT",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(formBody()),
+    });
+    body = await r.json().catch(() => ({}));
+  } catch (e) {
+    $("#desired-note").textContent = "phoneboot does not answer; nothing saved";
+    return;
+  }
+  if (r.ok) {
+    $("#desired-note").textContent = "Saved: the phone gets it with its next config.";
+    await loadForm();
+    refreshPhone();
+  } else if (r.status === 422) {
+    $("#desired-note").textContent = "Not saved: see the marked field.";
+    showError(body.key, body.problem || body.error);
+  } else {
+    $("#desired-note").textContent = "Not saved.";
+    showError("", body.error || `phoneboot answered ${r.status}`);
+  }
+}
+
+async function deleteDesired() {
+  const mac = state.phoneMac;
+  clearErrors();
+  let text;
+  try {
+    const r = await fetch(`/api/desired/phones/${encodeURIComponent(mac)}`, { method: "DELETE", headers: { Accept: "application/json" } });
+    const body = await r.json().catch(() => ({}));
+    text = r.ok ? "Entry deleted: the config file and the defaults apply again." : `Not deleted: ${body.error || r.status}`;
+  } catch (e) {
+    text = "phoneboot does not answer";
+  }
+  await loadForm();
+  $("#desired-note").textContent = text;
   refreshPhone();
 }
 
@@ -625,6 +864,13 @@ function start() {
   }
   $("#ev-pause").addEventListener("click", togglePause);
   $("#phone-reboot").addEventListener("click", rebootPhone);
+  $("#phone-retry").addEventListener("click", retryHop);
+  $("#desired-form").addEventListener("submit", saveDesired);
+  $("#desired-delete").addEventListener("click", deleteDesired);
+  $("#f-add-line").addEventListener("click", () => { $("#f-lines tbody").append(lineRow({})); renumber(); });
+  $("#f-add-dial").addEventListener("click", () => { $("#f-dials tbody").append(dialRow({})); renumber(); });
+  $("#f-model").addEventListener("input", fillLoads);
+  $("#f-protocol").addEventListener("change", fillLoads);
   window.addEventListener("hashchange", route);
   route();
   refreshStatus();

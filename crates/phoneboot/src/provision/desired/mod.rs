@@ -265,19 +265,25 @@ fn text_ok(value: &str) -> bool {
 }
 
 fn check_text(entry: &str, key: &str, value: &str, max: usize) -> Result<(), DesiredError> {
+    // Errors reach logs, `check-config` and the API: a password is never quoted.
+    let shown = if key.ends_with("password") {
+        "the password".to_owned()
+    } else {
+        format!("{value:?}")
+    };
     let chars = value.chars().count();
     if chars > max {
         return Err(err(
             entry,
             key,
-            format!("{value:?} is {chars} characters; the phones accept at most {max}"),
+            format!("{shown} is {chars} characters; the phones accept at most {max}"),
         ));
     }
     if !text_ok(value) {
         return Err(err(
             entry,
             key,
-            format!("{value:?} contains a double quote or a control character, which phone configs cannot carry"),
+            format!("{shown} contains a double quote or a control character, which phone configs cannot carry"),
         ));
     }
     Ok(())

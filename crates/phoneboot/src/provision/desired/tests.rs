@@ -116,7 +116,7 @@ fn errors_name_the_entry_and_the_fix() {
         ("[[phone]]\nmac = \"zz\"\n".into(), "t.toml: phone[0]: mac: \"zz\" is not a MAC address"),
         ("[[phone]]\nmac = \"001e4a000001\"\nmodel = \"7999\"\n".into(), "t.toml: phone 00:1e:4a:00:00:01: model: \"7999\""),
         ("[[phone]]\nmac = \"001e4a000001\"\nlabel = \"Reception desk\"\n".into(), "t.toml: phone 00:1e:4a:00:00:01: label: \"Reception desk\" is 14 characters; the phones accept at most 12"),
-        (format!("[[phone]]\nmac = \"001e4a000001\"\nlines = [{{ extension = \"1\", password = \"{long}\" }}]\n"), "t.toml: phone 00:1e:4a:00:00:01: lines[0].password: "),
+        (format!("[[phone]]\nmac = \"001e4a000001\"\nlines = [{{ extension = \"1\", password = \"{long}\" }}]\n"), "t.toml: phone 00:1e:4a:00:00:01: lines[0].password: the password is 31 characters; the phones accept at most 30"),
         ("[[phone]]\nmac = \"001e4a000001\"\nlines = [{ extension = \"1\", display = \"a\\\"b\", password = \"p\" }]\n".into(), "t.toml: phone 00:1e:4a:00:00:01: lines[0].display: \"a\\\"b\" contains a double quote"),
         ("[[phone]]\nmac = \"001e4a000001\"\nmodel = \"7940\"\nlines = [{ extension = \"1\", password = \"p\" }, { extension = \"2\", password = \"p\" }, { extension = \"3\", password = \"p\" }]\n".into(), "t.toml: phone 00:1e:4a:00:00:01: lines: 3 lines configured; a 7940 has 2"),
         ("[[phone]]\nmac = \"001e4a000001\"\nmodel = \"7941\"\nload = \"P0S3-8-12-00\"\n".into(), "t.toml: phone 00:1e:4a:00:00:01: load: P0S3-8-12-00 is a load for other phones, not for 7941"),
@@ -132,6 +132,7 @@ fn errors_name_the_entry_and_the_fix() {
     for (text, want) in cases {
         let got = parse(&text).unwrap_err();
         assert!(got.starts_with(want), "{text:?}\n got: {got}\nwant: {want}");
+        assert!(!got.contains(&long), "a password quoted: {got}");
     }
 }
 

@@ -33,6 +33,21 @@ impl Engine {
         self.commit_edits(&mut edits, next).map(|()| true)
     }
 
+    /// The phone's own `[[phone]]` entry as written: the run-time edit if
+    /// there is one, else the config file's, with where it comes from.
+    pub fn phone_entry(&self, mac: Mac) -> Option<(file::Phone, EntrySource)> {
+        let edits = self.edits.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = edits.get(&mac) {
+            return Some((p.clone(), EntrySource::RunTime));
+        }
+        self.base
+            .phones
+            .iter()
+            .flatten()
+            .find(|p| p.mac.parse::<Mac>().is_ok_and(|m| m == mac))
+            .map(|p| (p.clone(), EntrySource::ConfigFile))
+    }
+
     fn commit_edits(
         &self,
         edits: &mut BTreeMap<Mac, file::Phone>,
@@ -59,6 +74,24 @@ impl Engine {
         // SIP phones read their config only when they boot: tell them.
         self.notify_changed_configs();
         Ok(())
+    }
+}
+
+/// Where a phone's entry was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntrySource {
+    /// `PUT /api/desired/phones/{mac}` (`desired-phones.json`); `DELETE` drops it.
+    RunTime,
+    /// The config file; a `PUT` overrides it while serving.
+    ConfigFile,
+}
+
+impl EntrySource {
+    pub fn word(self) -> &'static str {
+        match self {
+            EntrySource::RunTime => "run_time",
+            EntrySource::ConfigFile => "config_file",
+        }
     }
 }
 

@@ -36,9 +36,12 @@ mod edits;
 mod persist;
 mod reboot;
 mod render;
+mod retry;
 pub mod words;
 
+pub use edits::EntrySource;
 pub use reboot::{NotifyRecord, RebootRefused, SccpInfo};
+pub use retry::RetryRefused;
 
 use edits::{apply_edits, load_edits};
 use persist::{load_records, save_records};
