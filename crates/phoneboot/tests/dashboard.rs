@@ -1190,3 +1190,66 @@ fn the_phone_page_edits_the_desired_state_and_retries_a_hop() {
 
     assert_eq!(b.script("return phoneboot.errors", json!([])), json!([]));
 }
+
+/// The operator's own files: a per-phone config the phone follows (its
+/// source on the phone page), a broken XMLDefault flagged with its line,
+/// and firmware lying in the root.
+#[test]
+fn the_dashboard_shows_the_operators_root_files_and_who_follows_them() {
+    let s = Scratch::new("dashboard-root");
+    let root = s.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(
+        root.join("SEP001E4A000801.cnf.xml"),
+        "<device>\n<loadInformation>SCCP41.8-5-2S</loadInformation>\n</device>\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("XMLDefault.cnf.xml"),
+        "<Default>\n<loadInformation7>P00305000500</loadInformation8>\n</Default>\n",
+    )
+    .unwrap();
+    let bundle = library::fixtures::Bundle::new("SCCP41.8-5-2S").unwrap();
+    for (name, bytes) in bundle.files() {
+        std::fs::write(root.join(name), bytes).unwrap();
+    }
+    let server = Server::start(&root, &s.path().join("data"), &[]);
+    let base = format!("http://{}", server.api_addr());
+    tftp_get(&server, "SEP001E4A000801.cnf.xml", &s.path().join("got"));
+
+    let b = Browser::start("root-files");
+    b.goto(&format!("{base}/#/phone/00:1e:4a:00:08:01"));
+    let source = b.wait_for(
+        "the operator's file as the phone's config source",
+        "const e = document.querySelector('#phone-config-source'); return e && e.textContent",
+        json!([]),
+    );
+    let source = source.as_str().unwrap();
+    assert!(
+        source.contains("SEP001E4A000801.cnf.xml") && source.contains("names SCCP41.8-5-2S"),
+        "{source}"
+    );
+    b.wait_for(
+        "the broken XMLDefault in the status line",
+        "return document.querySelector('#summary').textContent.includes('XMLDefault.cnf.xml')",
+        json!([]),
+    );
+    let summary = b.text("#summary");
+    assert!(summary.contains("line 2, column"), "{summary}");
+    b.screenshot("root-phone-source");
+    b.goto(&format!("{base}/#/firmware"));
+    b.wait_for(
+        "the root's load and notes",
+        "return [...document.querySelectorAll('#firmware tr')].some(r => r.textContent.includes('in the TFTP root'))
+           && document.querySelectorAll('#root-notes li').length >= 2",
+        json!([]),
+    );
+    let notes = b.text("#root-notes");
+    assert!(
+        notes.contains("phone 00:1e:4a:00:08:01 follows it instead of a generated config"),
+        "{notes}"
+    );
+    assert!(notes.contains("phones will refuse it"), "{notes}");
+    b.screenshot("root-firmware-notes");
+    assert_eq!(b.script("return phoneboot.errors", json!([])), json!([]));
+}
