@@ -221,5 +221,26 @@ fn the_seeds_folder_is_served_as_it_is_and_the_engine_watches_phones_follow_it()
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&served.stdout), XML_DEFAULT);
+    // And over HTTP on 6970, as newer loads ask first.
+    let served = net
+        .in_server("curl")
+        .args(["-s", "-m", "5"])
+        .arg(format!("http://{}:6970/xmldefault.cnf.xml", net.server_ip))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&served.stdout), XML_DEFAULT);
+    // `phoneboot phones` names the file each phone follows.
+    let out = net
+        .in_server(BIN)
+        .args(["phones", "--server", &format!("http://{api}")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.matches("root:XMLDefault.cnf.xml").count(),
+        2,
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     drop(server);
 }

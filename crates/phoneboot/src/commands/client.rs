@@ -169,18 +169,24 @@ pub fn phones(args: &ApiClientArgs) -> anyhow::Result<ExitCode> {
     let list = runtime()?.block_on(api.json("/api/phones"))?;
     let list = list.as_array().cloned().unwrap_or_default();
     println!(
-        "{:<17}  {:<15}  {:<8}  {:<20}  {:<20}  stage",
-        "MAC", "IP", "model", "runs", "target"
+        "{:<17}  {:<15}  {:<8}  {:<20}  {:<20}  {:<24}  stage",
+        "MAC", "IP", "model", "runs", "target", "config from"
     );
     let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
     for p in &list {
+        let source = match p["config_source"]["kind"].as_str() {
+            Some("operator") => format!("root:{}", text(&p["config_source"]["file"])),
+            Some("generated") => "generated".to_owned(),
+            _ => "-".to_owned(),
+        };
         println!(
-            "{:<17}  {:<15}  {:<8}  {:<20}  {:<20}  {}",
+            "{:<17}  {:<15}  {:<8}  {:<20}  {:<20}  {:<24}  {}",
             text(&p["mac"]),
             text(&p["ip"]),
             text(&p["model"]),
             text(&p["current_load"]),
             text(&p["target_load"]),
+            source,
             text(&p["stage_text"]),
         );
         if let Some(d) = p["diagnosis"].as_object() {

@@ -550,6 +550,14 @@ mod tests {
         ));
         // A phone it names gets its generated file.
         assert_eq!(get("SEP001E4A000003.cnf.xml").unwrap(), b"generated");
+        // SIPDefault.cnf does the same for SIP<MAC>.cnf.
+        assert_eq!(get("SIP001E4A000001.cnf").unwrap(), b"generated");
+        fs::write(root.join("SIPDefault.cnf"), b"image_version: P0S3-8-12-00").unwrap();
+        assert!(matches!(
+            get("SIP001E4A000001.cnf"),
+            Err(ResolveError::NotFound)
+        ));
+        assert_eq!(get("SIP001E4A000003.cnf").unwrap(), b"generated");
         // Names the root lacks: generated, then the library.
         assert_eq!(get("RINGLIST.DAT").unwrap(), b"generated");
         assert!(get("jar41sip.9-4-2ES26.sbn").is_ok());
