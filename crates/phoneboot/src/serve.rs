@@ -168,7 +168,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         for note in resolver.root_notes() {
             println!("phoneboot: {note}");
             if note.problem.is_some() {
-                tracing::warn!("{note}");
+                tracing::warn!("TFTP root: {note}");
+            } else {
+                tracing::info!("TFTP root: {note}");
             }
         }
         let root_loads = resolver.root_loads();

@@ -98,7 +98,7 @@ fn import_every_format_then_list_show_verify_remove() {
             .lines()
             .find(|l| l.starts_with(&format!("{load} ")))
             .unwrap_or_else(|| panic!("{load} not listed:\n{out}"));
-        assert!(line.trim_end().ends_with("yes"), "{line}");
+        assert!(line.trim_end().ends_with("yes       library"), "{line}");
     }
     let sip41 = out
         .lines()
@@ -343,11 +343,14 @@ fn serve_hands_library_files_to_curl_and_tftp_hpa() {
     );
     let (_, _, inc_path) = incomplete(s.path());
     assert_eq!(import(&data, &inc_path, &["--allow-incomplete"]).0, 0);
-    // A half-copied root file with a library file's name must not win.
+    // With root_files = "generated" a half-copied root file with a library
+    // file's name must not win.
     write_file(&root.join("sip41.9-4-2sr3-1s.LOADS"), b"half a file");
     write_file(&root.join("Chirp1.raw"), b"ring\n");
+    let cfg = s.path().join("phoneboot.toml");
+    std::fs::write(&cfg, "[provision]\nroot_files = \"generated\"\n").unwrap();
 
-    let server = Server::start(&root, &data, &[]);
+    let server = Server::start(&root, &data, &["--config", cfg.to_str().unwrap()]);
     let port = server.port();
     let loads = bytes_of(&sip41, "SIP41.9-4-2SR3-1S.loads");
     for name in [
@@ -389,8 +392,7 @@ fn serve_hands_library_files_to_curl_and_tftp_hpa() {
     assert_eq!(evs[0]["source"], "library:SIP41.9-4-2SR3-1S", "{evs:?}");
     let log = server.log_text();
     assert!(
-        log.contains("sip41.9-4-2sr3-1s.LOADS in the TFTP root")
-            && log.contains("the firmware library serves"),
+        log.contains("sip41.9-4-2sr3-1s.LOADS: not served: the firmware library serves"),
         "shadowed root file not logged:\n{log}"
     );
 
@@ -414,6 +416,17 @@ fn serve_hands_library_files_to_curl_and_tftp_hpa() {
     assert!(!curl_get(port, &jar, &got), "damaged {jar} was served");
     server.wait_for_log("is damaged");
     assert!(server.stop().success());
+
+    // By default the operator's root file is served as it is, and start-up
+    // says it takes the library's place.
+    let server = Server::start(&root, &data, &[]);
+    assert!(curl_get(server.port(), "SIP41.9-4-2SR3-1S.loads", &got));
+    assert_eq!(std::fs::read(&got).unwrap(), b"half a file");
+    let out = server.stdout_lines().join("\n");
+    assert!(
+        out.contains("sip41.9-4-2sr3-1s.LOADS: from the root, served in place of the library's copy (SIP41.9-4-2SR3-1S)"),
+        "{out}"
+    );
 }
 
 #[test]
