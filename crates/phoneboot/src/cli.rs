@@ -43,6 +43,11 @@ pub struct Common {
     /// [default: the config's, else ./tftpboot].
     #[arg(long)]
     pub root: Option<PathBuf>,
+    /// Where leases live: `postgresql://user:password@host:port/db` for a
+    /// store several servers share [default: the config's `[store] url`,
+    /// else SQLite in the data directory].
+    #[arg(long, env = "PHONEBOOT_STORE", hide_env_values = true)]
+    pub store: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,6 +63,10 @@ pub enum Command {
     /// loads. It lives in <data-dir>/firmware and `serve` serves it.
     #[command(subcommand)]
     Firmware(FirmwareCommand),
+    /// The lease store: its schema version (`status`) and upgrading it
+    /// (`migrate`). For a PostgreSQL store shared by several servers.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Check this machine before plugging phones in: ports, privileges,
     /// firewall, the interface and its pool, another DHCP server on the
     /// segment, firmware the desired state needs. Each finding with a fix;
@@ -212,6 +221,22 @@ pub enum AsteriskCommand {
         /// Write to this file (atomically) instead of standard output.
         #[arg(long, short)]
         output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Which store, whether it answers, its schema version and what
+    /// `migrate` would do.
+    Status {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Bring the schema up to this build's version (run it once every
+    /// server sharing the store runs this build).
+    Migrate {
+        #[command(flatten)]
+        common: Common,
     },
 }
 

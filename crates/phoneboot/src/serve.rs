@@ -214,6 +214,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             resolver: resolver.clone(),
             engine: engine.clone(),
             data_dir: cfg.data_dir.clone(),
+            store: cfg.store.clone(),
             log: event_log,
             transfers: transfers.clone(),
             token: cfg.http.token.clone(),
@@ -244,6 +245,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let mut committer = None;
         if let Some(d) = dhcp {
             println!("phoneboot: DHCP on {}", d.summary);
+            println!(
+                "phoneboot: leases in {}",
+                cfg.store.describe(&cfg.data_dir)
+            );
             committer = Some(d.committer);
             let svc = dhcp_driver::DhcpService {
                 iface: d.iface,
@@ -610,7 +615,7 @@ struct DhcpStart {
     iface: dhcp_driver::Interface,
     server: Arc<std::sync::Mutex<dhcp::Server>>,
     commit: dhcp_driver::Commit,
-    committer: store::Committer<store::SqliteStore>,
+    committer: store::Committer<dhcp_driver::leases::AnyStore>,
     socket67: tokio::net::UdpSocket,
     socket68: tokio::net::UdpSocket,
     summary: String,
@@ -648,7 +653,10 @@ async fn start_dhcp(cfg: &Config, name: &str) -> anyhow::Result<DhcpStart> {
             );
         }
     }
-    let (commit, committer) = dhcp_driver::leases::open_for_serving(&cfg.data_dir, &mut server)?;
+    // A PostgreSQL store connects with a blocking client: off the async threads.
+    let (commit, committer) = tokio::task::block_in_place(|| {
+        dhcp_driver::leases::open_for_serving(&cfg.store, &cfg.data_dir, &mut server)
+    })?;
     let tftp: Vec<String> = if cfg.dhcp.tftp_servers.is_empty() {
         vec![iface.addr.to_string()]
     } else {

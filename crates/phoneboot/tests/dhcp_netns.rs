@@ -611,3 +611,127 @@ fn acked_leases_survive_kill_9() {
     // And the server starts again on the same database.
     b.start("conflict_check = false\n");
 }
+
+/// The PostgreSQL store, started by the test (initdb + pg_ctl as an
+/// unprivileged user), reached from the server's namespace through its Unix
+/// socket: acked leases survive kill -9 of phoneboot, nothing is acked
+/// while the database is down, phoneboot reconnects when it is back, and
+/// the password is never printed.
+#[test]
+fn a_postgresql_store_keeps_acked_leases_through_kill_9_and_a_database_restart() {
+    require("perfdhcp");
+    let pg = store::testing::TempPostgres::start("dhcp-pg").unwrap();
+    let url = pg.socket_url();
+    let secret = store::testing::PASSWORD;
+    let mut b = Bench::new("dq", 86);
+    b.give_client_address(&format!("{}/24", b.net.client_ip));
+    let extra = format!("conflict_check = false\nlease_time = \"1h\"\n[store]\nurl = \"{url}\"\n");
+    b.start(&extra);
+    let server = b.server.as_ref().unwrap();
+    let out = server.stdout_lines().join("\n");
+    assert!(
+        out.contains("leases in postgresql://phoneboot:***@"),
+        "{out}"
+    );
+    let mut load = b
+        .perfdhcp(&b.net.client_ip, 400, 14, 300)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while b.dhcp_events("ack").len() < 200 {
+        assert!(Instant::now() < deadline, "too few acks under load");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The database goes away under load: nothing more is acked…
+    pg.crash().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let at_crash = b.dhcp_events("ack").len();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        b.dhcp_events("ack").len(),
+        at_crash,
+        "acked while the store was down"
+    );
+    // …until it is back: phoneboot reconnects by itself.
+    pg.start_server().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while b.dhcp_events("ack").len() < at_crash + 100 {
+        assert!(
+            Instant::now() < deadline,
+            "no acks after the database came back\n{}",
+            b.server.as_ref().unwrap().log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let server = b.server.take().unwrap();
+    let acked: Vec<(String, String)> = server
+        .events()
+        .into_iter()
+        .filter(|e| e["type"] == "dhcp" && e["kind"] == "ack")
+        .map(|e| {
+            (
+                e["mac"].as_str().unwrap().to_owned(),
+                e["ip"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let log = server.log_text();
+    assert!(!log.contains(secret), "the password is in the log");
+    assert!(log.contains("lease not saved, reply withheld"), "{log}");
+    drop(server); // SIGKILL
+    let _ = load.kill();
+    let _ = load.wait();
+
+    let listing = run(Command::new(BIN).args(["leases", "--store", &url]));
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    let rows: Vec<(String, String)> = listing
+        .lines()
+        .filter(|l| l.contains(':'))
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((w.next()?.to_owned(), w.next()?.to_owned()))
+        })
+        .collect();
+    let mut last_ack = std::collections::HashMap::new();
+    for (mac, ip) in &acked {
+        last_ack.insert(mac.clone(), ip.clone());
+    }
+    for (mac, ip) in &last_ack {
+        assert!(
+            rows.contains(&(mac.clone(), ip.clone())),
+            "acked lease {mac} {ip} lost"
+        );
+    }
+    let mut ips: Vec<&String> = rows.iter().map(|(_, ip)| ip).collect();
+    let n = ips.len();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), n, "an address is held by two clients");
+
+    let status = run(Command::new(BIN).args(["store", "status", "--store", &url]));
+    let status = String::from_utf8(status.stdout).unwrap();
+    assert!(status.contains("schema: version 1, up to date"), "{status}");
+    assert!(status.contains(&format!("leases: {n}")), "{status}");
+    assert!(!status.contains(secret), "{status}");
+    // The server starts again on the same store.
+    b.start(&extra);
+    drop(b.server.take());
+
+    // A store that does not answer at start: a clear refusal, no password.
+    let dead = format!("postgresql://phoneboot:{secret}@127.0.0.1:1/postgres");
+    let cfg = b.config("");
+    let out = b
+        .bounded_serve_command(&cfg)
+        .args(["--store", &dead])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot reach the PostgreSQL lease store at postgresql://phoneboot:***@127.0.0.1:1/postgres"),
+        "{err}"
+    );
+    assert!(!err.contains(secret), "{err}");
+}

@@ -1,8 +1,8 @@
 //! Durable storage for phoneboot's DHCP leases.
 //!
 //! What it does: keeps leases and quarantined addresses in an embedded
-//! SQLite database ([`SqliteStore`]) behind the [`LeaseStore`] trait (so a
-//! PostgreSQL store can be added for several servers sharing one fleet),
+//! SQLite database ([`SqliteStore`]) or in PostgreSQL ([`PgStore`], for
+//! several servers sharing one fleet), behind the [`LeaseStore`] trait,
 //! and batches the commits of many concurrent requests into one
 //! transaction and one fsync ([`Committer`]).
 //!
@@ -47,13 +47,17 @@
 #![forbid(unsafe_code)]
 
 mod commit;
+mod postgres;
 mod sqlite;
+#[cfg(any(test, feature = "pg-fixture"))]
+pub mod testing;
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use commit::{CommitHandle, CommitStats, Committer, CommitterConfig, Done};
+pub use postgres::{is_postgres_url, redact, PgStore, SchemaStatus, PG_SCHEMA_VERSION};
 pub use sqlite::{SqliteStore, APPLICATION_ID, SCHEMA_VERSION};
 
 /// A MAC address as the store keeps it.
@@ -201,6 +205,26 @@ pub enum StoreError {
     Closed,
     #[error("cannot start the lease commit thread: {0}")]
     Spawn(Arc<std::io::Error>),
+    #[error("cannot reach the PostgreSQL lease store at {url}: {detail}; check that the server runs and accepts connections from here, and the user, password and database in the URL")]
+    PgUnavailable { url: String, detail: String },
+    #[error("PostgreSQL lease store {url}: {context}: {detail}")]
+    Postgres {
+        context: &'static str,
+        url: String,
+        detail: Arc<str>,
+    },
+    #[error("PostgreSQL lease store {url} has schema version {found}, older than this phoneboot's ({supported}); run `phoneboot store migrate` once every server sharing it runs this version")]
+    PgTooOld {
+        url: String,
+        found: i64,
+        supported: i64,
+    },
+    #[error("PostgreSQL lease store {url} has schema version {found}, newer than this phoneboot understands ({supported}); run the newer phoneboot here too")]
+    PgTooNew {
+        url: String,
+        found: i64,
+        supported: i64,
+    },
 }
 
 impl StoreError {

@@ -63,6 +63,8 @@ pub struct ApiState {
     pub resolver: Arc<Resolver>,
     pub engine: Arc<Engine>,
     pub data_dir: PathBuf,
+    /// Where leases live (its password never leaves the process).
+    pub store: crate::config::StoreLocation,
     pub log: Arc<EventLog>,
     pub transfers: TransferRegistry,
     pub token: Option<String>,
@@ -250,22 +252,21 @@ pub struct LeaseView {
     pub state: &'static str,
 }
 
-async fn read_leases(data_dir: PathBuf) -> Result<Vec<LeaseView>, ApiError> {
+async fn read_leases(
+    store: crate::config::StoreLocation,
+    data_dir: PathBuf,
+) -> Result<Vec<LeaseView>, ApiError> {
     let now = unix_ms();
-    let rows = tokio::task::spawn_blocking(move || {
-        if !crate::net::dhcp::leases::db_path(&data_dir).exists() {
-            return Ok(Vec::new());
-        }
-        crate::net::dhcp::leases::list(&data_dir)
-    })
-    .await
-    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-    .map_err(|e| {
-        ApiError(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot read the lease store: {e:#}"),
-        )
-    })?;
+    let rows =
+        tokio::task::spawn_blocking(move || crate::net::dhcp::leases::list(&store, &data_dir))
+            .await
+            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+            .map_err(|e| {
+                ApiError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("cannot read the lease store: {e:#}"),
+                )
+            })?;
     Ok(rows
         .into_iter()
         .map(|l| LeaseView {
@@ -288,7 +289,7 @@ async fn leases(
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     only(&q?.0, &[])?;
-    let leases = read_leases(s.data_dir.clone()).await?;
+    let leases = read_leases(s.store.clone(), s.data_dir.clone()).await?;
     Ok(Json(json!({ "leases": leases })))
 }
 
@@ -374,7 +375,7 @@ async fn status(
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     only(&q?.0, &[])?;
-    let leases = read_leases(s.data_dir.clone()).await;
+    let leases = read_leases(s.store.clone(), s.data_dir.clone()).await;
     let resolver = s.resolver.clone();
     let loads = tokio::task::spawn_blocking(move || loads(&resolver))
         .await
@@ -596,7 +597,9 @@ async fn event_stream(
 }
 
 async fn metrics(State(s): State<Shared>) -> Result<Response, ApiError> {
-    let leases = read_leases(s.data_dir.clone()).await.unwrap_or_default();
+    let leases = read_leases(s.store.clone(), s.data_dir.clone())
+        .await
+        .unwrap_or_default();
     let resolver = s.resolver.clone();
     let loads = tokio::task::spawn_blocking(move || loads(&resolver))
         .await

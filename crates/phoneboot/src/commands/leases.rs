@@ -7,8 +7,8 @@ use crate::clock::WallClock;
 use crate::net::dhcp::leases;
 
 pub fn list_leases(common: &cli::Common) -> anyhow::Result<ExitCode> {
-    let data_dir = super::load_config(common)?.data_dir;
-    let leases = leases::list(&data_dir)?;
+    let cfg = super::load_config(common)?;
+    let leases = leases::list(&cfg.store, &cfg.data_dir)?;
     let now_ms = WallClock::now().to_unix_ms(std::time::Instant::now());
     println!("{:<17}  {:<15}  {:<10}  expires", "MAC", "IP", "model");
     for l in &leases {

@@ -10,6 +10,7 @@ pub mod firmware;
 pub mod leases;
 #[cfg(feature = "demo")]
 pub mod simulate;
+pub mod store;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => crate::serve::serve(args),
         Command::CheckConfig { path } => check_config::check_config(&path),
         Command::Firmware(cmd) => firmware::run(cmd),
+        Command::Store(cmd) => store::run(cmd),
         Command::Leases { common } => leases::list_leases(&common),
         Command::Doctor { common, interface } => doctor::command(&common, interface.as_deref()),
         Command::Asterisk(cli::AsteriskCommand::Pjsip { common, output }) => {
@@ -65,5 +67,6 @@ pub(crate) fn load_config(common: &cli::Common) -> anyhow::Result<Config> {
     if let Some(r) = &common.root {
         cfg.root = r.clone();
     }
+    cfg.apply_store_flag(common)?;
     Ok(cfg)
 }

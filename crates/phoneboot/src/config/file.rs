@@ -20,6 +20,15 @@ pub struct Config {
     pub provision: Option<crate::provision::desired::file::Provision>,
     pub syslog: Option<Syslog>,
     pub sccp: Option<Sccp>,
+    pub store: Option<Store>,
+}
+
+/// `[store]`: where leases live.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Store {
+    /// `postgresql://user:password@host:port/db`; unset: SQLite in the data dir.
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -56,6 +56,54 @@ pub struct Config {
     pub syslog: SyslogConfig,
     pub sccp: SccpConfig,
     pub notify: NotifyConfig,
+    pub store: StoreLocation,
+}
+
+/// Where leases live.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub enum StoreLocation {
+    /// `<data_dir>/leases.sqlite`, one server.
+    #[default]
+    Sqlite,
+    /// A PostgreSQL URL (with its password: never print it, use
+    /// [`StoreLocation::describe`]).
+    Postgres(String),
+}
+
+impl StoreLocation {
+    /// A `--store`/`[store] url` value, checked.
+    pub fn parse(url: &str) -> Result<StoreLocation, String> {
+        if url.is_empty() {
+            return Ok(StoreLocation::Sqlite);
+        }
+        if store::is_postgres_url(url) {
+            return Ok(StoreLocation::Postgres(url.to_owned()));
+        }
+        Err(format!(
+            "{:?} is not a PostgreSQL URL: write postgresql://user:password@host:5432/database, \
+             or leave it unset for the SQLite file in the data directory",
+            store::redact(url)
+        ))
+    }
+
+    /// For people: the URL without its password, or the SQLite path.
+    pub fn describe(&self, data_dir: &Path) -> String {
+        match self {
+            StoreLocation::Sqlite => crate::net::dhcp::leases::db_path(data_dir)
+                .display()
+                .to_string(),
+            StoreLocation::Postgres(url) => store::redact(url),
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Sqlite => f.write_str("Sqlite"),
+            StoreLocation::Postgres(url) => write!(f, "Postgres({})", store::redact(url)),
+        }
+    }
 }
 
 /// `[time]`: our SNTP server and what phones are told.
@@ -183,6 +231,7 @@ impl Config {
         if let Some(r) = &args.common.root {
             cfg.root = r.clone();
         }
+        cfg.apply_store_flag(&args.common)?;
         if let Some(l) = args.tftp_listen {
             cfg.tftp.listen = l;
         }
@@ -230,6 +279,18 @@ impl Config {
             cfg.http.token = None;
         }
         Ok(cfg)
+    }
+
+    /// `--store` / `PHONEBOOT_STORE` over the file's `[store] url`.
+    pub fn apply_store_flag(&mut self, common: &crate::cli::Common) -> Result<(), ConfigError> {
+        if let Some(url) = &common.store {
+            self.store = StoreLocation::parse(url).map_err(|problem| ConfigError::Invalid {
+                path: "command line".into(),
+                key: "--store",
+                problem,
+            })?;
+        }
+        Ok(())
     }
 
     fn from_file(raw: file::Config, origin: &str) -> Result<Config, ConfigError> {
@@ -428,6 +489,10 @@ impl Config {
             syslog,
             sccp,
             notify,
+            store: match raw.store.and_then(|s| s.url) {
+                Some(url) => StoreLocation::parse(&url).map_err(|p| invalid("store.url", p))?,
+                None => StoreLocation::Sqlite,
+            },
         })
     }
 }

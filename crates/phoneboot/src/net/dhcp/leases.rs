@@ -6,11 +6,33 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use store::{LeaseChange, LeaseRecord, LeaseStore, QuarantineRecord, SqliteStore};
+use store::{LeaseChange, LeaseRecord, LeaseStore, PgStore, QuarantineRecord, SqliteStore};
 use tokio::sync::oneshot;
 
 use crate::clock::WallClock;
+use crate::config::StoreLocation;
 use crate::net::dhcp::Commit;
+
+/// The lease store every server command uses.
+pub type AnyStore = Box<dyn LeaseStore>;
+
+/// This server's name in a shared store's rows: its host name.
+pub fn server_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "phoneboot".to_owned())
+}
+
+/// Opens the store for writing (creating the SQLite file, or an empty
+/// PostgreSQL schema).
+pub fn open(location: &StoreLocation, data_dir: &Path) -> anyhow::Result<AnyStore> {
+    Ok(match location {
+        StoreLocation::Sqlite => Box::new(SqliteStore::open(db_path(data_dir))?),
+        StoreLocation::Postgres(url) => Box::new(PgStore::open(url, &server_name())?),
+    })
+}
 
 /// The lease database inside the data directory.
 pub fn db_path(data_dir: &Path) -> PathBuf {
@@ -39,11 +61,12 @@ pub fn to_change(clock: &WallClock, op: dhcp::LeaseOp) -> LeaseChange {
 /// Opens the store, loads what it holds into `server`, and returns the
 /// commit function the DHCP driver uses (group commit on its own thread).
 pub fn open_for_serving(
+    location: &StoreLocation,
     data_dir: &Path,
     server: &mut dhcp::Server,
-) -> anyhow::Result<(Commit, store::Committer<SqliteStore>)> {
-    let path = db_path(data_dir);
-    let mut db = SqliteStore::open(&path)?;
+) -> anyhow::Result<(Commit, store::Committer<AnyStore>)> {
+    let mut db = open(location, data_dir)?;
+    let path = location.describe(data_dir);
     let clock = WallClock::now();
     let snapshot = db.load().context("loading leases")?;
     let now = Instant::now();
@@ -59,7 +82,7 @@ pub fn open_for_serving(
     for q in snapshot.quarantines {
         server.restore_quarantine(q.ip, clock.to_instant(q.until_unix_ms));
     }
-    tracing::info!("leases restored from {}: {report:?}", path.display());
+    tracing::info!("leases restored from {path}: {report:?}");
     let committer = store::Committer::spawn(db, store::CommitterConfig::default())?;
     let handle = committer.handle();
     let commit: Commit = Arc::new(move |ops: Vec<dhcp::LeaseOp>| {
@@ -79,8 +102,20 @@ pub fn open_for_serving(
     Ok((commit, committer))
 }
 
-/// Every lease in the store, for `phoneboot leases`.
-pub fn list(data_dir: &Path) -> anyhow::Result<Vec<LeaseRecord>> {
-    let mut db = SqliteStore::open_read_only(db_path(data_dir))?;
-    Ok(db.list_leases()?)
+/// Every lease in the store, for `phoneboot leases` and the API. An SQLite
+/// store not created yet holds none.
+pub fn list(location: &StoreLocation, data_dir: &Path) -> anyhow::Result<Vec<LeaseRecord>> {
+    match location {
+        StoreLocation::Sqlite => {
+            if !db_path(data_dir).exists() {
+                return Ok(Vec::new());
+            }
+            let mut db = SqliteStore::open_read_only(db_path(data_dir))?;
+            Ok(db.list_leases()?)
+        }
+        StoreLocation::Postgres(url) => {
+            let mut db = PgStore::connect_only(url, &server_name())?;
+            Ok(db.list_leases()?)
+        }
+    }
 }
