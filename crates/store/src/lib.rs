@@ -57,7 +57,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use commit::{CommitHandle, CommitStats, Committer, CommitterConfig, Done};
-pub use postgres::{is_postgres_url, redact, PgStore, SchemaStatus, PG_SCHEMA_VERSION};
+pub use postgres::{is_postgres_url, redact, Peer, PgStore, SchemaStatus, PG_SCHEMA_VERSION};
 pub use sqlite::{SqliteStore, APPLICATION_ID, SCHEMA_VERSION};
 
 /// A MAC address as the store keeps it.
@@ -207,6 +207,8 @@ pub enum StoreError {
     Spawn(Arc<std::io::Error>),
     #[error("cannot reach the PostgreSQL lease store at {url}: {detail}; check that the server runs and accepts connections from here, and the user, password and database in the URL")]
     PgUnavailable { url: String, detail: String },
+    #[error("{ip} is leased by another server sharing the store; offer another address")]
+    Claimed { ip: Ipv4Addr },
     #[error("PostgreSQL lease store {url}: {context}: {detail}")]
     Postgres {
         context: &'static str,

@@ -65,14 +65,31 @@ const MIGRATIONS: &[&str] = &[
         mac bytea CHECK (mac IS NULL OR octet_length(mac) = 6),
         server text NOT NULL DEFAULT ''
     );
+    CREATE TABLE phoneboot_server (
+        name text PRIMARY KEY,
+        addr inet NOT NULL,
+        heartbeat_at timestamptz NOT NULL,
+        started_at timestamptz NOT NULL DEFAULT now()
+    );
     CREATE FUNCTION phoneboot_apply(
         kinds "char"[], ips inet[], client_keys bytea[], macs bytea[], client_ids bytea[],
         times bigint[], models text[], hostnames text[], who text
     ) RETURNS integer LANGUAGE plpgsql AS $fn$
-    DECLARE i integer;
+    DECLARE
+        i integer;
+        now_ms bigint := (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
     BEGIN
         FOR i IN 1 .. coalesce(array_length(kinds, 1), 0) LOOP
             IF kinds[i] = 'u' THEN
+                -- The claim: an address another server leased to another
+                -- client, and not expired, is not ours to give.
+                PERFORM 1 FROM phoneboot_lease
+                    WHERE ip = ips[i] AND client_key <> client_keys[i]
+                      AND server <> who AND expires_unix_ms > now_ms
+                    FOR UPDATE;
+                IF FOUND THEN
+                    RAISE EXCEPTION USING ERRCODE = 'PB409', MESSAGE = host(ips[i]);
+                END IF;
                 DELETE FROM phoneboot_lease
                     WHERE (ip = ips[i] OR client_key = client_keys[i]);
                 DELETE FROM phoneboot_quarantine WHERE ip = ips[i];
@@ -81,9 +98,12 @@ const MIGRATIONS: &[&str] = &[
                     VALUES (ips[i], client_keys[i], macs[i], client_ids[i], times[i],
                             models[i], hostnames[i], who);
             ELSIF kinds[i] = 'r' THEN
-                DELETE FROM phoneboot_lease WHERE ip = ips[i];
+                -- Only what this server wrote, or what has run out.
+                DELETE FROM phoneboot_lease
+                    WHERE ip = ips[i] AND (server = who OR expires_unix_ms <= now_ms);
             ELSIF kinds[i] = 'q' THEN
-                DELETE FROM phoneboot_lease WHERE ip = ips[i];
+                DELETE FROM phoneboot_lease
+                    WHERE ip = ips[i] AND (server = who OR expires_unix_ms <= now_ms);
                 INSERT INTO phoneboot_quarantine (ip, until_unix_ms, mac, server)
                     VALUES (ips[i], times[i], macs[i], who)
                     ON CONFLICT (ip) DO UPDATE
@@ -165,6 +185,17 @@ impl SchemaStatus {
     pub fn pending(&self) -> i64 {
         (self.supported - self.found).max(0)
     }
+}
+
+/// One server sharing the store, as its heartbeat says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// Its name (unique per server).
+    pub name: String,
+    /// The address phones reach it at.
+    pub addr: Ipv4Addr,
+    /// How old its last heartbeat is, by the database's clock.
+    pub age_ms: i64,
 }
 
 /// Leases in a PostgreSQL database; see the module doc.
@@ -302,6 +333,52 @@ impl PgStore {
         tx.commit()
             .map_err(pg("cannot commit the migration", &url))?;
         Ok(applied)
+    }
+
+    /// Says this server (`name`, reached at `addr`) is alive, and returns
+    /// every server of the store whose heartbeat is younger than
+    /// `dead_after`, this one included, sorted by name. The database's
+    /// clock times every heartbeat, so servers' clocks need not agree.
+    pub fn heartbeat(
+        &mut self,
+        name: &str,
+        addr: Ipv4Addr,
+        dead_after: Duration,
+    ) -> Result<Vec<Peer>, StoreError> {
+        let addr = IpAddr::V4(addr);
+        let result = self.client()?.execute(
+            "INSERT INTO phoneboot_server (name, addr, heartbeat_at) VALUES ($1, $2, now())
+             ON CONFLICT (name) DO UPDATE SET addr = EXCLUDED.addr, heartbeat_at = now()",
+            &[&name, &addr],
+        );
+        if let Err(e) = result {
+            return Err(self.failed(e, "cannot write the heartbeat"));
+        }
+        self.peers(dead_after)
+    }
+
+    /// Servers whose heartbeat is younger than `dead_after`, by name.
+    pub fn peers(&mut self, dead_after: Duration) -> Result<Vec<Peer>, StoreError> {
+        let secs = dead_after.as_secs_f64();
+        let rows = match self.client()?.query(
+            "SELECT name, addr, (extract(epoch FROM now() - heartbeat_at) * 1000)::bigint
+             FROM phoneboot_server
+             WHERE heartbeat_at > now() - make_interval(secs => $1)
+             ORDER BY name",
+            &[&secs],
+        ) {
+            Ok(r) => r,
+            Err(e) => return Err(self.failed(e, "cannot read the other servers")),
+        };
+        rows.iter()
+            .map(|row| {
+                Ok(Peer {
+                    name: row.get(0),
+                    addr: v4(row.get(1), "server")?,
+                    age_ms: row.get(2),
+                })
+            })
+            .collect()
     }
 
     fn client(&mut self) -> Result<&mut Client, StoreError> {
@@ -489,7 +566,16 @@ impl LeaseStore for PgStore {
         );
         match result {
             Ok(_) => Ok(()),
-            Err(e) => Err(self.failed(e, "cannot commit leases")),
+            Err(e) => {
+                let claimed = e
+                    .as_db_error()
+                    .filter(|db| db.code().code() == "PB409")
+                    .and_then(|db| db.message().parse::<Ipv4Addr>().ok());
+                match claimed {
+                    Some(ip) => Err(StoreError::Claimed { ip }),
+                    None => Err(self.failed(e, "cannot commit leases")),
+                }
+            }
         }
     }
 

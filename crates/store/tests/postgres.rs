@@ -8,8 +8,8 @@ mod common;
 use common::{ip, lease, quarantine, Scratch};
 use store::testing::{TempPostgres, PASSWORD};
 use store::{
-    Committer, CommitterConfig, LeaseChange, LeaseStore, PgStore, SqliteStore, StoreError,
-    PG_SCHEMA_VERSION,
+    Committer, CommitterConfig, LeaseChange, LeaseRecord, LeaseStore, PgStore, SqliteStore,
+    StoreError, PG_SCHEMA_VERSION,
 };
 
 /// A seeded stream of changes that exercises every rule: same IP, same
@@ -164,4 +164,107 @@ fn schema_versions_and_credentials() {
         "{err}"
     );
     assert!(err.contains("password"), "{err}");
+}
+
+fn in_an_hour() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    now.as_millis() as i64 + 3_600_000
+}
+
+#[test]
+fn an_address_another_server_leased_is_not_given_twice() {
+    let pg = TempPostgres::start("store-claim").unwrap();
+    let mut a = PgStore::open(&pg.url(), "server-a").unwrap();
+    let mut b = PgStore::open(&pg.url(), "server-b").unwrap();
+    let mut held = lease(1);
+    held.expires_unix_ms = in_an_hour();
+    a.apply(&[LeaseChange::Upsert(held.clone())]).unwrap();
+    // Server b, not knowing, gives the same address to another client.
+    let mut other = lease(2);
+    other.ip = ip(1);
+    other.expires_unix_ms = in_an_hour();
+    let err = b.apply(&[LeaseChange::Upsert(other.clone())]).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Claimed { ip: i } if i == ip(1)),
+        "{err}"
+    );
+    // Nor may it release or quarantine it away.
+    b.apply(&[LeaseChange::Release { ip: ip(1) }]).unwrap();
+    b.apply(&[LeaseChange::Quarantine(quarantine(1, in_an_hour()))])
+        .unwrap();
+    assert!(a.list_leases().unwrap().contains(&held));
+    // The same client, renewing through b after a takeover, is fine.
+    let mut renewed = held.clone();
+    renewed.expires_unix_ms += 60_000;
+    b.apply(&[LeaseChange::Upsert(renewed.clone())]).unwrap();
+    assert_eq!(a.list_leases().unwrap(), vec![renewed]);
+    // An expired lease of another server's may be given again.
+    let mut old = lease(3);
+    a.apply(&[LeaseChange::Upsert(old.clone())]).unwrap();
+    old = LeaseRecord {
+        mac: lease(4).mac,
+        ..old
+    };
+    b.apply(&[LeaseChange::Upsert(old.clone())]).unwrap();
+    assert!(a.list_leases().unwrap().contains(&old));
+
+    // Through the committer, a claim fails only its own submission.
+    let mut held = lease(5);
+    held.expires_unix_ms = in_an_hour();
+    a.apply(&[LeaseChange::Upsert(held)]).unwrap();
+    other.ip = ip(5);
+    let committer = Committer::spawn(b, CommitterConfig::default()).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx2 = tx.clone();
+    let mut free = lease(7);
+    free.expires_unix_ms = in_an_hour();
+    committer
+        .submit(
+            vec![LeaseChange::Upsert(other)],
+            Box::new(move |r| tx.send(("claimed", r)).unwrap()),
+        )
+        .unwrap();
+    committer
+        .submit(
+            vec![LeaseChange::Upsert(free.clone())],
+            Box::new(move |r| tx2.send(("free", r)).unwrap()),
+        )
+        .unwrap();
+    let mut results: Vec<_> = rx.iter().take(2).collect();
+    results.sort_by_key(|(k, _)| *k);
+    assert!(
+        matches!(results[0], ("claimed", Err(StoreError::Claimed { .. }))),
+        "{results:?}"
+    );
+    assert!(matches!(results[1], ("free", Ok(()))), "{results:?}");
+    drop(committer);
+    assert!(a.list_leases().unwrap().contains(&free));
+}
+
+#[test]
+fn servers_of_one_store_see_each_other_by_heartbeat() {
+    use std::time::Duration;
+    let pg = TempPostgres::start("store-beat").unwrap();
+    let mut a = PgStore::open(&pg.url(), "a").unwrap();
+    let mut b = PgStore::open(&pg.url(), "b").unwrap();
+    let long = Duration::from_secs(10);
+    let addr_a = std::net::Ipv4Addr::new(10, 0, 0, 1);
+    let addr_b = std::net::Ipv4Addr::new(10, 0, 0, 2);
+    assert_eq!(a.heartbeat("a", addr_a, long).unwrap().len(), 1);
+    let seen = b.heartbeat("b", addr_b, long).unwrap();
+    let names: Vec<&str> = seen.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!(seen[1].addr, addr_b);
+    // b stops beating: after the deadline a sees only itself.
+    std::thread::sleep(Duration::from_millis(400));
+    let seen = a
+        .heartbeat("a", addr_a, Duration::from_millis(300))
+        .unwrap();
+    let names: Vec<&str> = seen.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["a"]);
+    // And it comes back.
+    b.heartbeat("b", addr_b, long).unwrap();
+    assert_eq!(a.peers(long).unwrap().len(), 2);
 }
