@@ -226,6 +226,14 @@ impl Allocator {
         self.quarantine.insert(ip, until);
     }
 
+    /// Another server holds `ip`: drop whatever we hold or offered on it,
+    /// live or not, and keep it out of our pool until `until`.
+    pub(crate) fn taken_elsewhere(&mut self, ip: Ipv4Addr, until: Instant) {
+        self.forget(ip);
+        self.remove_offer(ip);
+        self.quarantine(ip, until);
+    }
+
     /// A client declined `ip`: nobody holds it until `until`.
     pub(crate) fn decline(&mut self, ip: Ipv4Addr, until: Instant) {
         self.forget(ip);

@@ -59,6 +59,7 @@ pub mod export;
 pub mod fuzzing;
 mod ratelimit;
 mod server;
+mod share;
 pub mod wire;
 
 #[cfg(test)]
@@ -75,4 +76,5 @@ pub use contract::{
 pub use dhcproto;
 pub use export::{option150_formats, OptionFormat};
 pub use server::Server;
+pub use share::{bucket, Share};
 pub use wire::{decode, EncodeError, WireError};

@@ -12,6 +12,7 @@ use crate::contract::{
     RestoreReport,
 };
 use crate::ratelimit::{RateLimiter, Verdict};
+use crate::share::Share;
 use crate::wire::options::{self, Inputs, ReplyKind};
 use crate::wire::{self, mac_of};
 
@@ -34,6 +35,11 @@ pub struct Server {
     config: ServerConfig,
     alloc: Allocator,
     limiter: RateLimiter,
+    /// The clients this server answers when several share the store.
+    share: Share,
+    /// The other live servers, after our own address in the default
+    /// option 150.
+    peer_tftp: Vec<Ipv4Addr>,
 }
 
 fn add(now: Instant, d: Duration) -> Instant {
@@ -48,7 +54,35 @@ impl Server {
             config,
             alloc: Allocator::new(n),
             limiter,
+            share: Share::ALL,
+            peer_tftp: Vec::new(),
         }
+    }
+
+    /// Which clients to answer from now on (several servers on one store).
+    pub fn set_share(&mut self, share: Share) {
+        self.share = share;
+    }
+
+    /// The share in force.
+    pub fn share(&self) -> Share {
+        self.share
+    }
+
+    /// The other live servers' addresses: a subnet without a configured
+    /// option 150 lists our own address, then these.
+    pub fn set_peer_tftp_servers(&mut self, others: Vec<Ipv4Addr>) {
+        self.peer_tftp = others;
+    }
+
+    /// The shared store says another server leased `ip` to another client:
+    /// withdraw our offer or binding on it and keep it out of our pool for
+    /// the quarantine time. Nothing is written (the lease is theirs); the
+    /// driver decides the request again, which now gets another address
+    /// (DISCOVER) or a NAK (REQUEST).
+    pub fn taken_elsewhere(&mut self, ip: Ipv4Addr, now: Instant) {
+        let until = add(now, self.config.limits.quarantine);
+        self.alloc.taken_elsewhere(ip, until);
     }
 
     pub fn config(&self) -> &ServerConfig {
@@ -197,6 +231,10 @@ impl Server {
             );
             return d;
         }
+        if !self.answers(ingress, msg, mtype, mac) {
+            // Another live server's client: it answers, we stay silent.
+            return d;
+        }
         match self.limiter.check(mac, now) {
             Verdict::Allow => {}
             Verdict::Limited => {
@@ -254,6 +292,30 @@ impl Server {
             _ => self.inform(ingress, &req, &mut d),
         }
         d
+    }
+
+    /// Whether this request is ours under the share: the client hashes to
+    /// us, or it talks to us by name (a REQUEST or RELEASE naming our server
+    /// identifier, or a renewal unicast to us).
+    fn answers(&self, ingress: &Ingress, msg: &Message, mtype: MessageType, mac: Mac) -> bool {
+        if self.share.of() <= 1 {
+            return true;
+        }
+        let opts = msg.opts();
+        let named_us = matches!(
+            opts.get(OptionCode::ServerIdentifier),
+            Some(DhcpOption::ServerIdentifier(ip)) if *ip == ingress.local_addr
+        );
+        let renewing =
+            mtype == MessageType::Request && !ingress.broadcast && !msg.ciaddr().is_unspecified();
+        if named_us || renewing {
+            return true;
+        }
+        let client_id = match opts.get(OptionCode::ClientIdentifier) {
+            Some(DhcpOption::ClientIdentifier(id)) => Some(id.as_slice()),
+            _ => None,
+        };
+        self.share.owns(mac, client_id)
     }
 
     fn event(&self, kind: EventKind, ingress: &Ingress, req: &Req<'_>) -> Event {
@@ -358,6 +420,7 @@ impl Server {
             subnet,
             model: self.model_options(req.client.model.as_ref()),
             server_id: ingress.local_addr,
+            peer_tftp: &self.peer_tftp,
             req: req.msg,
             nak_text,
         });

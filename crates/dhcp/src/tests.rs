@@ -1650,3 +1650,107 @@ fn configured_values_go_out_byte_for_byte() {
     assert_eq!(o[&2], [0xff, 0xff, 0x8f, 0x80]);
     assert_eq!(o[&67], b"SEPDefault.cnf");
 }
+
+// ------------------------------------------------ servers sharing a store
+
+#[test]
+fn servers_sharing_a_store_answer_each_client_exactly_once() {
+    let t = t0();
+    let wide = || {
+        let mut c = lan();
+        c.pool = vec![(ip("192.168.1.100"), ip("192.168.1.200"))];
+        server_with(c, Limits::default())
+    };
+    let mut a = wide();
+    let mut b = wide();
+    a.set_share(Share::new(0, 2).unwrap());
+    b.set_share(Share::new(1, 2).unwrap());
+    let (mut by_a, mut by_b) = (0, 0);
+    for n in 0..60u8 {
+        let m = mac(n);
+        let da = a.decide(t, &ingress(), &discover(m));
+        let db = b.decide(t, &ingress(), &discover(m));
+        let offers = [&da, &db]
+            .iter()
+            .filter(|d| mtype(d) == Some(MessageType::Offer))
+            .count();
+        assert_eq!(offers, 1, "client {n} got {offers} offers");
+        // A silent share leaves no trace: no event, no lease op.
+        let silent = if mtype(&da).is_some() { &db } else { &da };
+        assert!(silent.events.is_empty() && silent.lease_ops.is_empty());
+        if mtype(&da).is_some() {
+            by_a += 1;
+        } else {
+            by_b += 1;
+        }
+    }
+    assert!(by_a > 10 && by_b > 10, "{by_a} / {by_b}");
+    // A request naming a server by its identifier is that server's, and a
+    // renewal unicast to a server is answered whatever the share.
+    let m = (0..60u8)
+        .map(mac)
+        .find(|m| !a.share().owns(Mac(*m), None))
+        .unwrap();
+    let offer = b.decide(t, &ingress(), &discover(m));
+    let yiaddr = reply_of(&offer).message.yiaddr();
+    let mut other = server();
+    other.set_share(Share::new(0, 2).unwrap());
+    assert!(other
+        .decide(t, &ingress(), &select(m, yiaddr, ip("192.168.1.2")))
+        .reply
+        .is_none());
+    let ack = b.decide(t, &ingress(), &select(m, yiaddr, SERVER));
+    assert_eq!(mtype(&ack), Some(MessageType::Ack));
+    // After a takeover (a alone), a answers b's client, renewing or not.
+    a.set_share(Share::ALL);
+    assert_eq!(
+        mtype(&a.decide(t, &unicast_ingress(yiaddr), &renew(m, yiaddr))),
+        Some(MessageType::Ack)
+    );
+}
+
+#[test]
+fn option_150_lists_the_live_servers_after_our_own() {
+    let t = t0();
+    let mut s = server();
+    s.set_peer_tftp_servers(vec![ip("192.168.1.2"), SERVER, ip("192.168.1.3")]);
+    let offer = s.decide(t, &ingress(), &discover(mac(1)));
+    let bytes = reply_of(&offer).encode().unwrap();
+    let (_, opts) = wire_opts(&bytes);
+    assert_eq!(
+        opts[&150],
+        [192, 168, 1, 1, 192, 168, 1, 2, 192, 168, 1, 3],
+        "ours first, each once"
+    );
+    assert_eq!(opts[&66], b"192.168.1.1");
+    // A configured option 150 stands.
+    let mut c = lan();
+    c.tftp_servers = vec![ip("192.168.1.77")];
+    let mut s = server_with(c, Limits::default());
+    s.set_peer_tftp_servers(vec![ip("192.168.1.2")]);
+    let offer = s.decide(t, &ingress(), &discover(mac(1)));
+    let (_, opts) = wire_opts(&reply_of(&offer).encode().unwrap());
+    assert_eq!(opts[&150], [192, 168, 1, 77]);
+}
+
+#[test]
+fn an_address_taken_elsewhere_is_withdrawn_and_not_offered_again() {
+    let t = t0();
+    let mut s = server();
+    let m = mac(1);
+    let offer = s.decide(t, &ingress(), &discover(m));
+    let taken = reply_of(&offer).message.yiaddr();
+    let ack = s.decide(t, &ingress(), &select(m, taken, SERVER));
+    assert_eq!(mtype(&ack), Some(MessageType::Ack));
+    // The store refused the claim: the ACK was never sent.
+    s.taken_elsewhere(taken, t);
+    let again = s.decide(t, &ingress(), &select(m, taken, SERVER));
+    assert_eq!(mtype(&again), Some(MessageType::Nak), "{:?}", again.events);
+    assert!(
+        again.lease_ops.is_empty(),
+        "nothing written for their lease"
+    );
+    let offer = s.decide(t, &ingress(), &discover(m));
+    assert_ne!(reply_of(&offer).message.yiaddr(), taken);
+    assert!(s.lease(taken, t).is_none());
+}

@@ -81,6 +81,8 @@ pub(crate) struct Inputs<'a> {
     pub subnet: &'a Subnet,
     pub model: Option<&'a OptionSet>,
     pub server_id: Ipv4Addr,
+    /// Other servers sharing the store: after ours in a default option 150.
+    pub peer_tftp: &'a [Ipv4Addr],
     pub req: &'a Message,
     pub nak_text: Option<&'a str>,
 }
@@ -123,9 +125,13 @@ pub(crate) fn build(inp: &Inputs<'_>) -> Built {
                 merged.remove(&66);
             }
         }
-        merged
-            .entry(150)
-            .or_insert_with(|| to_dhcp_option(150, inp.server_id.octets().to_vec()));
+        merged.entry(150).or_insert_with(|| {
+            let mut list = inp.server_id.octets().to_vec();
+            for peer in inp.peer_tftp.iter().filter(|p| **p != inp.server_id) {
+                list.extend_from_slice(&peer.octets());
+            }
+            to_dhcp_option(150, list)
+        });
         merged
             .entry(66)
             .or_insert_with(|| DhcpOption::TFTPServerName(next_server.to_string().into_bytes()));
