@@ -215,6 +215,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             engine: engine.clone(),
             data_dir: cfg.data_dir.clone(),
             store: cfg.store.clone(),
+            peers: dhcp.as_ref().and_then(|d| d.ha.as_ref().map(|(_, p)| p.clone())),
             log: event_log,
             transfers: transfers.clone(),
             token: cfg.http.token.clone(),
@@ -242,6 +243,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             shutdown.clone(),
         ));
         let mut dhcp_task = None;
+        let mut ha_task = None;
         let mut committer = None;
         if let Some(d) = dhcp {
             println!("phoneboot: DHCP on {}", d.summary);
@@ -250,12 +252,23 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 cfg.store.describe(&cfg.data_dir)
             );
             committer = Some(d.committer);
+            let peers = d.ha.as_ref().map(|(_, p)| p.clone());
+            if let Some((ha, peers)) = d.ha {
+                let live = peers.lock().map(|l| l.len()).unwrap_or(0);
+                println!(
+                    "phoneboot: one of {live} live server(s) sharing the store, as {}; a peer silent for {}s loses its share",
+                    ha.name,
+                    ha.takeover_after.as_secs()
+                );
+                ha_task = Some(tokio::spawn(ha.run(d.server.clone(), peers, shutdown.clone())));
+            }
             let svc = dhcp_driver::DhcpService {
                 iface: d.iface,
                 server: d.server,
                 commit: d.commit,
                 events: events.clone(),
                 conflict_check: cfg.dhcp.conflict_check,
+                peers,
             };
             dhcp_task = Some(tokio::spawn(dhcp_driver::serve(
                 svc,
@@ -269,6 +282,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         shutdown.cancel();
         tftp_task.await.context("the TFTP server task failed")??;
         let _ = rescan_task.await;
+        if let Some(t) = ha_task {
+            let _ = t.await;
+        }
         if let Some(t) = phone_task {
             t.await.context("the phone HTTP task failed")??;
         }
@@ -619,6 +635,7 @@ struct DhcpStart {
     socket67: tokio::net::UdpSocket,
     socket68: tokio::net::UdpSocket,
     summary: String,
+    ha: Option<(dhcp_driver::ha::Ha, dhcp_driver::ha::Peers)>,
 }
 
 async fn start_dhcp(cfg: &Config, name: &str) -> anyhow::Result<DhcpStart> {
@@ -633,10 +650,40 @@ async fn start_dhcp(cfg: &Config, name: &str) -> anyhow::Result<DhcpStart> {
             .collect();
     }
     let mut server = crate::config::dhcp_core(&settings, &iface)?;
+    // Servers sharing a PostgreSQL store split the clients between them.
+    let ha = match &cfg.store {
+        crate::config::StoreLocation::Postgres(url) => Some(dhcp_driver::ha::Ha {
+            name: cfg.ha.name.clone().unwrap_or_else(|| {
+                format!("{}/{}", dhcp_driver::leases::server_name(), iface.addr)
+            }),
+            addr: iface.addr,
+            url: url.clone(),
+            takeover_after: cfg.ha.takeover_after,
+        }),
+        crate::config::StoreLocation::Sqlite => None,
+    };
+    let known_peers = match &ha {
+        Some(h) => tokio::task::block_in_place(|| h.peers_now())?,
+        None => Vec::new(),
+    };
     // Probe before binding port 67, so the probe is not queued for us.
     let socket68 = dhcp_driver::bind_on_interface(name, dhcp::CLIENT_PORT)?;
-    let others = dhcp_driver::probe_other_servers(&socket68, cfg.dhcp.probe_wait).await?;
+    let mut others = dhcp_driver::probe_other_servers(&socket68, cfg.dhcp.probe_wait).await?;
     let socket67 = dhcp_driver::bind_on_interface(name, dhcp::SERVER_PORT)?;
+    // A server of our own store is a peer, not a rogue.
+    others.retain(|o| {
+        let peer = known_peers
+            .iter()
+            .find(|p| p.addr == o.ip || Some(p.addr) == o.server_id);
+        if let Some(p) = peer {
+            tracing::info!(
+                "{} answered the start-up probe: it is {}, a server of the same store",
+                o.ip,
+                p.name
+            );
+        }
+        peer.is_none()
+    });
     if !others.is_empty() {
         let list: Vec<String> = others.iter().map(ToString::to_string).collect();
         if cfg.dhcp.allow_other_dhcp {
@@ -657,8 +704,25 @@ async fn start_dhcp(cfg: &Config, name: &str) -> anyhow::Result<DhcpStart> {
     let (commit, committer) = tokio::task::block_in_place(|| {
         dhcp_driver::leases::open_for_serving(&cfg.store, &cfg.data_dir, &mut server)
     })?;
+    // The first heartbeat before serving: the share is right from the start.
+    let peers: Option<dhcp_driver::ha::Peers> = match &ha {
+        Some(h) => {
+            let live = tokio::task::block_in_place(|| h.start(&mut server))?;
+            Some(Arc::new(std::sync::Mutex::new(live)))
+        }
+        None => None,
+    };
     let tftp: Vec<String> = if cfg.dhcp.tftp_servers.is_empty() {
-        vec![iface.addr.to_string()]
+        let mut list = vec![iface.addr.to_string()];
+        if let Some(p) = &peers {
+            let live = p.lock().map(|l| l.clone()).unwrap_or_default();
+            list.extend(
+                live.iter()
+                    .filter(|p| p.addr != iface.addr)
+                    .map(|p| p.addr.to_string()),
+            );
+        }
+        list
     } else {
         cfg.dhcp
             .tftp_servers
@@ -688,6 +752,7 @@ async fn start_dhcp(cfg: &Config, name: &str) -> anyhow::Result<DhcpStart> {
         socket67,
         socket68,
         summary,
+        ha: ha.zip(peers),
     })
 }
 

@@ -357,6 +357,33 @@ impl PgStore {
         self.peers(dead_after)
     }
 
+    /// Every lease with the name of the server that wrote it last.
+    pub fn list_leases_by_server(&mut self) -> Result<Vec<(LeaseRecord, String)>, StoreError> {
+        let rows = match self.client()?.query(
+            "SELECT ip, mac, client_id, expires_unix_ms, model, hostname, server
+             FROM phoneboot_lease ORDER BY ip",
+            &[],
+        ) {
+            Ok(r) => r,
+            Err(e) => return Err(self.failed(e, "cannot read leases")),
+        };
+        rows.iter()
+            .map(|row| Ok((lease_of(row)?, row.get(6))))
+            .collect()
+    }
+
+    /// This server stops: its row goes, so its peers take its share at
+    /// their next heartbeat instead of waiting for it to go stale.
+    pub fn leave(&mut self, name: &str) -> Result<(), StoreError> {
+        let result = self
+            .client()?
+            .execute("DELETE FROM phoneboot_server WHERE name = $1", &[&name]);
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.failed(e, "cannot remove the heartbeat")),
+        }
+    }
+
     /// Servers whose heartbeat is younger than `dead_after`, by name.
     pub fn peers(&mut self, dead_after: Duration) -> Result<Vec<Peer>, StoreError> {
         let secs = dead_after.as_secs_f64();
@@ -479,6 +506,18 @@ fn pg(context: &'static str, url: &str) -> impl FnOnce(postgres::Error) -> Store
             detail: Arc::from(detail),
         }
     }
+}
+
+fn lease_of(row: &postgres::Row) -> Result<LeaseRecord, StoreError> {
+    let mac: Vec<u8> = row.get(1);
+    Ok(LeaseRecord {
+        ip: v4(row.get(0), "lease")?,
+        mac: mac6(&mac, "lease")?,
+        client_id: row.get(2),
+        expires_unix_ms: row.get(3),
+        model: row.get(4),
+        hostname: row.get(5),
+    })
 }
 
 fn client_key(r: &LeaseRecord) -> Vec<u8> {
@@ -612,19 +651,7 @@ impl LeaseStore for PgStore {
             Ok(r) => r,
             Err(e) => return Err(self.failed(e, "cannot read leases")),
         };
-        rows.iter()
-            .map(|row| {
-                let mac: Vec<u8> = row.get(1);
-                Ok(LeaseRecord {
-                    ip: v4(row.get(0), "lease")?,
-                    mac: mac6(&mac, "lease")?,
-                    client_id: row.get(2),
-                    expires_unix_ms: row.get(3),
-                    model: row.get(4),
-                    hostname: row.get(5),
-                })
-            })
-            .collect()
+        rows.iter().map(lease_of).collect()
     }
 }
 

@@ -65,6 +65,8 @@ pub struct ApiState {
     pub data_dir: PathBuf,
     /// Where leases live (its password never leaves the process).
     pub store: crate::config::StoreLocation,
+    /// The servers sharing the store, as the last heartbeat saw them.
+    pub peers: Option<crate::net::dhcp::ha::Peers>,
     pub log: Arc<EventLog>,
     pub transfers: TransferRegistry,
     pub token: Option<String>,
@@ -250,6 +252,9 @@ pub struct LeaseView {
     pub expires_unix_ms: i64,
     /// `active` or `expired`.
     pub state: &'static str,
+    /// The server that wrote it, when several share the store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
 }
 
 async fn read_leases(
@@ -269,7 +274,7 @@ async fn read_leases(
             })?;
     Ok(rows
         .into_iter()
-        .map(|l| LeaseView {
+        .map(|(l, server)| LeaseView {
             mac: cisco::Mac(l.mac).to_string(),
             ip: l.ip,
             model: l.model,
@@ -280,6 +285,7 @@ async fn read_leases(
             } else {
                 "expired"
             },
+            server,
         })
         .collect())
 }
@@ -456,6 +462,16 @@ async fn status(
             "mode": s.resolver.root_files().to_string(),
             "notes": root_notes,
         },
+        "store": s.store.describe(&s.data_dir),
+        "servers": s.peers.as_ref().map(|p| {
+            p.lock()
+                .map(|l| {
+                    l.iter()
+                        .map(|p| json!({"name": p.name, "addr": p.addr, "heartbeat_age_ms": p.age_ms}))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        }),
     })))
 }
 

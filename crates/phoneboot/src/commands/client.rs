@@ -141,6 +141,21 @@ pub fn status(args: &ApiClientArgs) -> anyhow::Result<ExitCode> {
     println!("  phone http:  {}", show(&svc["phone_http"]));
     println!("  dhcp:        {}", show(&svc["dhcp"]));
     println!("  api:         {}", show(&svc["api"]));
+    println!("  leases in:   {}", show(&s["store"]));
+    if let Some(servers) = s["servers"].as_array() {
+        let list: Vec<String> = servers
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} ({}, beat {} ms ago)",
+                    p["name"].as_str().unwrap_or("?"),
+                    p["addr"].as_str().unwrap_or("?"),
+                    p["heartbeat_age_ms"]
+                )
+            })
+            .collect();
+        println!("  servers:     {}", list.join(", "));
+    }
     let c = &s["counts"];
     println!(
         "  leases {} active · transfers {} running, {} done · firmware {} complete, {} incomplete · {} events",

@@ -10,8 +10,16 @@ pub fn list_leases(common: &cli::Common) -> anyhow::Result<ExitCode> {
     let cfg = super::load_config(common)?;
     let leases = leases::list(&cfg.store, &cfg.data_dir)?;
     let now_ms = WallClock::now().to_unix_ms(std::time::Instant::now());
-    println!("{:<17}  {:<15}  {:<10}  expires", "MAC", "IP", "model");
-    for l in &leases {
+    let shared = leases.iter().any(|(_, s)| s.is_some());
+    if shared {
+        println!(
+            "{:<17}  {:<15}  {:<10}  {:<24}  expires",
+            "MAC", "IP", "model", "server"
+        );
+    } else {
+        println!("{:<17}  {:<15}  {:<10}  expires", "MAC", "IP", "model");
+    }
+    for (l, server) in &leases {
         let mac = cisco::Mac(l.mac).to_string();
         let left = (l.expires_unix_ms - now_ms) / 1000;
         let expiry = if left >= 0 {
@@ -25,11 +33,18 @@ pub fn list_leases(common: &cli::Common) -> anyhow::Result<ExitCode> {
                 humantime::format_duration(std::time::Duration::from_secs(left.unsigned_abs()))
             )
         };
-        println!(
-            "{mac:<17}  {:<15}  {:<10}  {expiry}",
-            l.ip.to_string(),
-            l.model.as_deref().unwrap_or("-")
-        );
+        match server {
+            Some(s) => println!(
+                "{mac:<17}  {:<15}  {:<10}  {s:<24}  {expiry}",
+                l.ip.to_string(),
+                l.model.as_deref().unwrap_or("-")
+            ),
+            None => println!(
+                "{mac:<17}  {:<15}  {:<10}  {expiry}",
+                l.ip.to_string(),
+                l.model.as_deref().unwrap_or("-")
+            ),
+        }
     }
     println!("{} leases", leases.len());
     Ok(ExitCode::SUCCESS)

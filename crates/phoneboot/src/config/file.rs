@@ -21,6 +21,17 @@ pub struct Config {
     pub syslog: Option<Syslog>,
     pub sccp: Option<Sccp>,
     pub store: Option<Store>,
+    pub ha: Option<Ha>,
+}
+
+/// `[ha]`: servers sharing a PostgreSQL store.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ha {
+    /// A peer silent this long loses its share of the clients.
+    pub takeover_after: Option<String>,
+    /// This server's name among its peers (default: host name and address).
+    pub name: Option<String>,
 }
 
 /// `[store]`: where leases live.

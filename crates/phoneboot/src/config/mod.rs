@@ -57,6 +57,25 @@ pub struct Config {
     pub sccp: SccpConfig,
     pub notify: NotifyConfig,
     pub store: StoreLocation,
+    pub ha: HaConfig,
+}
+
+/// `[ha]`: how servers sharing a PostgreSQL store split the clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaConfig {
+    /// A peer whose heartbeat is older than this loses its share.
+    pub takeover_after: Duration,
+    /// This server's name among its peers; `None`: host name and address.
+    pub name: Option<String>,
+}
+
+impl Default for HaConfig {
+    fn default() -> Self {
+        HaConfig {
+            takeover_after: Duration::from_secs(10),
+            name: None,
+        }
+    }
 }
 
 /// Where leases live.
@@ -489,6 +508,30 @@ impl Config {
             syslog,
             sccp,
             notify,
+            ha: match raw.ha {
+                None => HaConfig::default(),
+                Some(h) => HaConfig {
+                    takeover_after: match h.takeover_after {
+                        None => HaConfig::default().takeover_after,
+                        Some(t) => {
+                            let d = humantime::parse_duration(&t).map_err(|e| {
+                                invalid(
+                                    "ha.takeover_after",
+                                    format!("{t:?} is not a duration like \"10s\": {e}"),
+                                )
+                            })?;
+                            if d < Duration::from_secs(2) {
+                                return Err(invalid(
+                                    "ha.takeover_after",
+                                    format!("{t:?} is shorter than two heartbeats (1 s each); use 2s or more"),
+                                ));
+                            }
+                            d
+                        }
+                    },
+                    name: h.name.filter(|n| !n.is_empty()),
+                },
+            },
             store: match raw.store.and_then(|s| s.url) {
                 Some(url) => StoreLocation::parse(&url).map_err(|p| invalid("store.url", p))?,
                 None => StoreLocation::Sqlite,

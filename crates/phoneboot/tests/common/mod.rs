@@ -675,6 +675,17 @@ impl Capture {
         verbose
     }
 
+    /// Stops tcpdump (the pcap stays for the caller); returns its counts.
+    pub fn stop(mut self) -> String {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        let mut counts = String::new();
+        let _ = self.stderr.read_to_string(&mut counts);
+        counts
+    }
+
     fn tshark(&self, decode_as: &[String], display: Option<&str>) -> (bool, String, String) {
         let mut tshark = Command::new("tshark");
         tshark.arg("-r").arg(&self.pcap);

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 
 use crate::clock::WallClock;
 use crate::config::StoreLocation;
-use crate::net::dhcp::Commit;
+use crate::net::dhcp::{Commit, CommitError};
 
 /// The lease store every server command uses.
 pub type AnyStore = Box<dyn LeaseStore>;
@@ -89,12 +89,15 @@ pub fn open_for_serving(
         let (tx, rx) = oneshot::channel();
         let changes = ops.into_iter().map(|op| to_change(&clock, op)).collect();
         let done: store::Done = Box::new(move |r| {
-            let _ = tx.send(r.map_err(|e| e.to_string()));
+            let _ = tx.send(r.map_err(|e| match e {
+                store::StoreError::Claimed { ip } => CommitError::Claimed(ip),
+                e => CommitError::Failed(e.to_string()),
+            }));
         });
         if let Err(e) = handle.submit(changes, done) {
             // `done` was dropped with the submission: report the refusal.
             let (tx2, rx2) = oneshot::channel();
-            let _ = tx2.send(Err(e.to_string()));
+            let _ = tx2.send(Err(CommitError::Failed(e.to_string())));
             return rx2;
         }
         rx
@@ -102,20 +105,27 @@ pub fn open_for_serving(
     Ok((commit, committer))
 }
 
-/// Every lease in the store, for `phoneboot leases` and the API. An SQLite
-/// store not created yet holds none.
-pub fn list(location: &StoreLocation, data_dir: &Path) -> anyhow::Result<Vec<LeaseRecord>> {
+/// Every lease in the store, for `phoneboot leases` and the API, with the
+/// server that wrote it when several share the store.
+pub fn list(
+    location: &StoreLocation,
+    data_dir: &Path,
+) -> anyhow::Result<Vec<(LeaseRecord, Option<String>)>> {
     match location {
         StoreLocation::Sqlite => {
             if !db_path(data_dir).exists() {
                 return Ok(Vec::new());
             }
             let mut db = SqliteStore::open_read_only(db_path(data_dir))?;
-            Ok(db.list_leases()?)
+            Ok(db.list_leases()?.into_iter().map(|l| (l, None)).collect())
         }
         StoreLocation::Postgres(url) => {
             let mut db = PgStore::connect_only(url, &server_name())?;
-            Ok(db.list_leases()?)
+            Ok(db
+                .list_leases_by_server()?
+                .into_iter()
+                .map(|(l, s)| (l, Some(s)))
+                .collect())
         }
     }
 }

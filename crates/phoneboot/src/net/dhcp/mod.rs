@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::events::{DhcpExchange, Event, EventBus};
 
+pub mod ha;
 pub mod leases;
 mod pinger;
 
@@ -195,7 +196,26 @@ fn arp_lookup(ip: Ipv4Addr) -> Option<String> {
 
 /// Makes lease changes durable. The reply waits for the receiver.
 pub type Commit =
-    Arc<dyn Fn(Vec<dhcp::LeaseOp>) -> oneshot::Receiver<Result<(), String>> + Send + Sync>;
+    Arc<dyn Fn(Vec<dhcp::LeaseOp>) -> oneshot::Receiver<Result<(), CommitError>> + Send + Sync>;
+
+/// Why lease changes were not made durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitError {
+    /// Another server sharing the store leased this address to another
+    /// client: decide again without it.
+    Claimed(Ipv4Addr),
+    /// The store could not write (down, full, refused): no reply.
+    Failed(String),
+}
+
+impl std::fmt::Display for CommitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CommitError::Claimed(ip) => write!(f, "{ip} is leased by another server"),
+            CommitError::Failed(why) => f.write_str(why),
+        }
+    }
+}
 
 /// What the serving loop needs.
 pub struct DhcpService {
@@ -206,6 +226,8 @@ pub struct DhcpService {
     pub events: EventBus,
     /// Ping budget before an OFFER, when conflict checking is on.
     pub conflict_check: Option<Duration>,
+    /// Servers sharing the store: their replies are not a rogue's.
+    pub peers: Option<ha::Peers>,
 }
 
 /// Serves DHCP on `server_socket` (port 67 on the interface) until
@@ -260,6 +282,16 @@ pub async fn serve(
         // Port 68 also hears our own broadcast replies.
         if foreign && (*source.ip() == svc.iface.addr || server_id(&msg) == Some(svc.iface.addr)) {
             continue;
+        }
+        // …and the replies of servers sharing our store.
+        if foreign {
+            if let Some(peers) = &svc.peers {
+                let from_peer = ha::is_peer(peers, *source.ip())
+                    || server_id(&msg).is_some_and(|id| ha::is_peer(peers, id));
+                if from_peer {
+                    continue;
+                }
+            }
         }
         let ingress = dhcp::Ingress {
             local_addr: svc.iface.addr,
@@ -342,11 +374,31 @@ impl Exchange {
             let _ = self.durable(conflict.lease_ops).await;
             decision = retry;
         }
-        if !decision.lease_ops.is_empty() {
-            if let Err(e) = self.durable(std::mem::take(&mut decision.lease_ops)).await {
-                // Durable before acknowledged: without the write, no reply.
-                tracing::error!("dhcp: lease not saved, reply withheld: {e}");
-                return;
+        // Another server sharing the store may hold the address we chose:
+        // drop it and decide again (at most a few times).
+        let mut tries = 0;
+        while !decision.lease_ops.is_empty() {
+            match self.durable(std::mem::take(&mut decision.lease_ops)).await {
+                Ok(()) => break,
+                Err(CommitError::Claimed(ip)) if tries < 3 => {
+                    tries += 1;
+                    tracing::info!(
+                        "dhcp: {ip} is leased by another server of the store; choosing again"
+                    );
+                    let now = Instant::now();
+                    let Some(again) = self.core.lock().ok().map(|mut core| {
+                        core.taken_elsewhere(ip, now);
+                        core.decide(now, &self.ingress, &self.msg)
+                    }) else {
+                        return;
+                    };
+                    decision = again;
+                }
+                Err(e) => {
+                    // Durable before acknowledged: without the write, no reply.
+                    tracing::error!("dhcp: lease not saved, reply withheld: {e}");
+                    return;
+                }
             }
         }
         let mut sent_to = None;
@@ -365,13 +417,13 @@ impl Exchange {
         self.report(&decision.events, sent_to);
     }
 
-    async fn durable(&self, ops: Vec<dhcp::LeaseOp>) -> Result<(), String> {
+    async fn durable(&self, ops: Vec<dhcp::LeaseOp>) -> Result<(), CommitError> {
         if ops.is_empty() {
             return Ok(());
         }
         match (self.commit)(ops).await {
             Ok(r) => r,
-            Err(_) => Err("the lease store stopped".into()),
+            Err(_) => Err(CommitError::Failed("the lease store stopped".into())),
         }
     }
 

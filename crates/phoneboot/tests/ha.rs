@@ -1,0 +1,500 @@
+//! Two phoneboot servers on one PostgreSQL store (started by the test:
+//! initdb + pg_ctl as `nobody`, reached through its Unix socket), each in
+//! its own network namespace on one bridge, and clients that broadcast as
+//! phones do (a small DHCP load generator in a third namespace). Every
+//! ACK is read off the wire with tshark: no address goes to two clients,
+//! each client is answered by one server, a server killed with -9 has its
+//! share taken over within `takeover_after` + 2 s, nothing acked is lost,
+//! and a server that comes back gets its share back.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use dhcp::dhcproto::v4::{DhcpOption, Flags, Message, MessageType, Opcode, OptionCode};
+use dhcp::dhcproto::{Decodable, Decoder, Encodable, Encoder};
+use store::testing::{TempPostgres, PASSWORD};
+
+const TAKEOVER_SECS: u64 = 3;
+
+/// Three namespaces: server A, server B, and the clients, whose `br0`
+/// bridges both servers' veths (one broadcast domain, as a switch).
+struct Lan {
+    ns: [String; 3],
+    ifs: [String; 2],
+    addrs: [Ipv4Addr; 2],
+}
+
+impl Lan {
+    fn new() -> Lan {
+        require("ip");
+        let id = std::process::id() % 10000;
+        let lan = Lan {
+            ns: [
+                format!("pbhaa{id}"),
+                format!("pbhab{id}"),
+                format!("pbhac{id}"),
+            ],
+            ifs: [format!("vhaa{id}"), format!("vhab{id}")],
+            addrs: [Ipv4Addr::new(10, 84, 0, 1), Ipv4Addr::new(10, 84, 0, 2)],
+        };
+        lan.cleanup();
+        let sh = |cmd: String| {
+            run(Command::new("sh").arg("-c").arg(cmd));
+        };
+        let c = &lan.ns[2];
+        for ns in &lan.ns {
+            sh(format!("ip netns add {ns}"));
+            sh(format!("ip -n {ns} link set lo up"));
+        }
+        sh(format!("ip -n {c} link add br0 type bridge"));
+        sh(format!("ip -n {c} link set br0 up"));
+        sh(format!("ip -n {c} addr add 10.84.255.254/16 dev br0"));
+        for i in 0..2 {
+            let (ns, dev, addr) = (&lan.ns[i], &lan.ifs[i], lan.addrs[i]);
+            sh(format!(
+                "ip link add {dev} netns {ns} type veth peer name {dev}b netns {c}"
+            ));
+            sh(format!("ip -n {c} link set {dev}b master br0 up"));
+            sh(format!("ip -n {ns} addr add {addr}/16 dev {dev}"));
+            sh(format!("ip -n {ns} link set {dev} up"));
+        }
+        lan
+    }
+
+    fn cleanup(&self) {
+        for ns in &self.ns {
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+
+    fn exec(&self, i: usize, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.ns[i], program]);
+        c
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+/// One phoneboot on its side of the bridge.
+fn serve(lan: &Lan, i: usize, url: &str, dir: &Path) -> Server {
+    let cfg = dir.join(format!("phoneboot-{i}.toml"));
+    std::fs::write(
+        &cfg,
+        format!(
+            "[dhcp]\nprobe_wait = \"300ms\"\nconflict_check = false\nlease_time = \"1h\"\n\
+             pool = [\"10.84.1.0-10.84.60.255\"]\n[ha]\ntakeover_after = \"{TAKEOVER_SECS}s\"\n\
+             name = \"server-{}\"\n[store]\nurl = \"{url}\"\n",
+            ["a", "b"][i]
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join(format!("root{i}"))).unwrap();
+    Server::spawn(
+        lan.exec(i, BIN)
+            .args(["serve", "--interface", &lan.ifs[i], "--tftp-listen"])
+            .arg(format!("{}:69", lan.addrs[i]))
+            .args(["--http-listen", "127.0.0.1:0", "--phone-http-listen", "off"])
+            .args(["--sccp-listen", "off", "--config"])
+            .arg(&cfg)
+            .arg("--root")
+            .arg(dir.join(format!("root{i}")))
+            .arg("--data-dir")
+            .arg(dir.join(format!("data{i}"))),
+    )
+}
+
+/// Waits until `server`'s log says the group has `n` servers.
+fn wait_group(server: &Server, n: usize) {
+    let want = format!("answers share {n}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let found =
+            server.log_text().lines().any(|l| {
+                l.contains("servers sharing the store") && l.contains(&format!(" of {n}"))
+            }) || (n == 1 && server.log_text().contains(&want));
+        if found {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no group of {n} in the log:\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A client of the load generator.
+struct Client {
+    mac: [u8; 6],
+    xid: u32,
+    started: Instant,
+    sent: Instant,
+    tries: u32,
+    offered: Option<(Ipv4Addr, Ipv4Addr)>,
+    acked: Option<(Ipv4Addr, Ipv4Addr, Instant)>,
+}
+
+/// What one run of the generator saw.
+#[derive(Default)]
+struct Seen {
+    /// mac → (address, server, when acked, when started).
+    acks: HashMap<[u8; 6], (Ipv4Addr, Ipv4Addr, Instant, Instant)>,
+    unanswered: Vec<[u8; 6]>,
+}
+
+/// Broadcasts DISCOVER/REQUEST for `n` new clients at `rate` per second
+/// from the client namespace (this thread enters it), retransmitting every
+/// 500 ms up to `tries` times, and collects the ACKs. `first` numbers the
+/// MACs so runs never reuse a client.
+fn generate(ns: &str, first: u32, n: u32, rate: u32, tries: u32) -> Seen {
+    let ns = ns.to_owned();
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
+        nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let sock = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::DGRAM,
+            Some(socket2::Protocol::UDP),
+        )
+        .unwrap();
+        sock.set_reuse_address(true).unwrap();
+        sock.set_broadcast(true).unwrap();
+        sock.bind_device(Some(b"br0")).unwrap();
+        sock.set_recv_buffer_size(4 << 20).unwrap();
+        sock.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, 68)).into())
+            .unwrap();
+        let sock: UdpSocket = sock.into();
+        let _ = sock.as_raw_fd();
+        sock.set_read_timeout(Some(Duration::from_millis(2)))
+            .unwrap();
+        let to = SocketAddr::from((Ipv4Addr::BROADCAST, 67));
+        let began = Instant::now();
+        let mut clients: Vec<Client> = Vec::new();
+        let mut by_xid: HashMap<u32, usize> = HashMap::new();
+        let send = |c: &Client, sock: &UdpSocket| {
+            let mut m = Message::default();
+            m.set_opcode(Opcode::BootRequest)
+                .set_xid(c.xid)
+                .set_flags(Flags::default().set_broadcast())
+                .set_chaddr(&c.mac);
+            let opts = m.opts_mut();
+            match c.offered {
+                None => {
+                    opts.insert(DhcpOption::MessageType(MessageType::Discover));
+                }
+                Some((ip, server)) => {
+                    opts.insert(DhcpOption::MessageType(MessageType::Request));
+                    opts.insert(DhcpOption::RequestedIpAddress(ip));
+                    opts.insert(DhcpOption::ServerIdentifier(server));
+                }
+            }
+            opts.insert(DhcpOption::ParameterRequestList(vec![
+                OptionCode::SubnetMask,
+                OptionCode::Router,
+                OptionCode::TFTPServerAddress,
+            ]));
+            let mut buf = Vec::new();
+            m.encode(&mut Encoder::new(&mut buf)).unwrap();
+            let _ = sock.send_to(&buf, to);
+        };
+        let mut buf = [0u8; 1500];
+        loop {
+            let now = Instant::now();
+            // New clients at the rate.
+            let due = ((now - began).as_secs_f64() * f64::from(rate)) as u32;
+            while (clients.len() as u32) < due.min(n) {
+                let k = first + clients.len() as u32;
+                let b = k.to_be_bytes();
+                let c = Client {
+                    mac: [0x00, 0x1e, 0x4a, b[1], b[2], b[3]],
+                    xid: 0x5000_0000 | k,
+                    started: now,
+                    sent: now,
+                    tries: 1,
+                    offered: None,
+                    acked: None,
+                };
+                send(&c, &sock);
+                by_xid.insert(c.xid, clients.len());
+                clients.push(c);
+            }
+            // Retransmissions.
+            for c in clients.iter_mut().filter(|c| c.acked.is_none()) {
+                if c.tries < tries && now - c.sent > Duration::from_millis(500) {
+                    c.tries += 1;
+                    c.sent = now;
+                    // Start over from DISCOVER, as a client whose
+                    // REQUEST went unanswered does.
+                    c.offered = None;
+                    send(c, &sock);
+                }
+            }
+            // Replies.
+            while let Ok((len, _)) = sock.recv_from(&mut buf) {
+                let Ok(m) = Message::decode(&mut Decoder::new(&buf[..len])) else {
+                    continue;
+                };
+                if m.opcode() != Opcode::BootReply {
+                    continue;
+                }
+                let Some(&i) = by_xid.get(&m.xid()) else {
+                    continue;
+                };
+                let server = match m.opts().get(OptionCode::ServerIdentifier) {
+                    Some(DhcpOption::ServerIdentifier(s)) => *s,
+                    _ => continue,
+                };
+                let c = &mut clients[i];
+                match m.opts().msg_type() {
+                    Some(MessageType::Offer) if c.offered.is_none() && c.acked.is_none() => {
+                        c.offered = Some((m.yiaddr(), server));
+                        c.sent = Instant::now();
+                        send(c, &sock);
+                    }
+                    Some(MessageType::Ack) if c.acked.is_none() => {
+                        c.acked = Some((m.yiaddr(), server, Instant::now()));
+                    }
+                    Some(MessageType::Nak) => {
+                        c.offered = None;
+                    }
+                    _ => {}
+                }
+            }
+            let all_started = clients.len() as u32 == n;
+            let settled = clients.iter().all(|c| {
+                c.acked.is_some() || c.tries >= tries && now - c.sent > Duration::from_millis(500)
+            });
+            if all_started && settled {
+                break;
+            }
+        }
+        let mut seen = Seen::default();
+        for c in clients {
+            match c.acked {
+                Some((ip, server, at)) => {
+                    seen.acks.insert(c.mac, (ip, server, at, c.started));
+                }
+                None => seen.unanswered.push(c.mac),
+            }
+        }
+        seen
+    })
+    .join()
+    .unwrap()
+}
+
+/// Every DHCPACK in the capture: (client MAC, address, server id), by tshark.
+fn acks_on_the_wire(pcap: &Path) -> Vec<(String, String, String)> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(pcap)
+        .args(["-Y", "dhcp.option.dhcp == 5", "-T", "fields"])
+        .args(["-e", "dhcp.hw.mac_addr", "-e", "dhcp.ip.your", "-e"])
+        .arg("dhcp.option.dhcp_server_id")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            Some((
+                f.next()?.to_owned(),
+                f.next()?.to_owned(),
+                f.next()?.to_owned(),
+            ))
+        })
+        .collect()
+}
+
+fn owner_of(mac: [u8; 6]) -> usize {
+    // The servers sort by name: server-a is share 0 of 2.
+    usize::from(!dhcp::Share::new(0, 2).unwrap().owns(dhcp::Mac(mac), None))
+}
+
+#[test]
+fn two_servers_split_the_clients_take_over_and_hand_back() {
+    require("tshark");
+    require("tcpdump");
+    let pg = TempPostgres::start("ha").unwrap();
+    let url = pg.socket_url();
+    let scratch = Scratch::new("ha");
+    let lan = Lan::new();
+    let pcap: PathBuf = scratch.path().join("dhcp.pcap");
+    let capture = Capture::start(
+        lan.exec(2, "tcpdump"),
+        "br0",
+        "udp port 67 or udp port 68",
+        &pcap,
+    );
+
+    let a = serve(&lan, 0, &url, scratch.path());
+    a.api_addr();
+    let b = serve(&lan, 1, &url, scratch.path());
+    let out = b.stdout_lines().join("\n");
+    assert!(
+        out.contains("one of 2 live server(s) sharing the store"),
+        "{out}"
+    );
+    assert!(!out.contains(PASSWORD), "{out}");
+    // B started beside A with no --allow-other-dhcp: A is its peer.
+    wait_group(&a, 2);
+
+    // Both up: each client answered by exactly one server, both working.
+    let phase1 = generate(&lan.ns[2], 0, 2000, 1000, 8);
+    assert!(
+        phase1.unanswered.is_empty(),
+        "{} unanswered",
+        phase1.unanswered.len()
+    );
+    let mut per_server: BTreeMap<Ipv4Addr, usize> = BTreeMap::new();
+    for (mac, (_, server, _, _)) in &phase1.acks {
+        *per_server.entry(*server).or_default() += 1;
+        assert_eq!(
+            *server,
+            lan.addrs[owner_of(*mac)],
+            "a client was answered by the server whose share it is not"
+        );
+    }
+    assert_eq!(per_server.len(), 2, "{per_server:?}");
+
+    // A dies under load: B serves everyone within takeover_after + 2 s.
+    let killed = Instant::now();
+    let acked_by_a: Vec<([u8; 6], Ipv4Addr)> = phase1
+        .acks
+        .iter()
+        .filter(|(_, (_, s, _, _))| *s == lan.addrs[0])
+        .map(|(m, (ip, _, _, _))| (*m, *ip))
+        .collect();
+    drop(a); // SIGKILL
+    let phase2 = generate(&lan.ns[2], 100_000, 8000, 1000, 24);
+    assert!(
+        phase2.unanswered.is_empty(),
+        "{} unanswered after the takeover",
+        phase2.unanswered.len()
+    );
+    let limit = Duration::from_secs(TAKEOVER_SECS + 2);
+    {
+        let mut lat: Vec<(u64, u64, usize)> = phase2
+            .acks
+            .iter()
+            .map(|(m, (_, _, at, st))| {
+                (
+                    st.saturating_duration_since(killed).as_millis() as u64,
+                    at.saturating_duration_since(*st).as_millis() as u64,
+                    owner_of(*m),
+                )
+            })
+            .collect();
+        lat.sort();
+        for chunk in lat.chunks(500) {
+            let max = chunk.iter().map(|l| l.1).max().unwrap_or(0);
+            let max_a = chunk
+                .iter()
+                .filter(|l| l.2 == 0)
+                .map(|l| l.1)
+                .max()
+                .unwrap_or(0);
+            println!(
+                "started +{}ms: max wait {max} ms (A's clients {max_a} ms)",
+                chunk[0].0
+            );
+        }
+    }
+    let mut worst = Duration::ZERO;
+    for (mac, (_, server, at, started)) in &phase2.acks {
+        assert_eq!(*server, lan.addrs[1], "a dead server answered");
+        if owner_of(*mac) == 0 {
+            // A's client: served once the takeover is due, or within a
+            // second of starting if it started after that.
+            let deadline = (killed + limit).max(*started + Duration::from_secs(1));
+            worst = worst.max(at.saturating_duration_since(killed));
+            assert!(
+                *at <= deadline,
+                "A's client started {:?} after the kill waited {:?}",
+                started.saturating_duration_since(killed),
+                at.saturating_duration_since(*started)
+            );
+        }
+    }
+    println!("takeover: the last of A's clients was served {worst:?} after the kill (limit {limit:?} for those started before it)");
+
+    // A comes back and gets its share back.
+    let a = serve(&lan, 0, &url, scratch.path());
+    wait_group(&a, 2);
+    wait_group(&b, 2);
+    let phase3 = generate(&lan.ns[2], 200_000, 400, 400, 8);
+    assert!(phase3.unanswered.is_empty());
+    for (mac, (_, server, _, _)) in &phase3.acks {
+        assert_eq!(*server, lan.addrs[owner_of(*mac)], "share not handed back");
+    }
+    drop(a);
+    drop(b);
+
+    // Off the wire: no address acked to two clients, no client acked by
+    // two servers but across the takeover.
+    let counts = capture.stop();
+    let acks = acks_on_the_wire(&pcap);
+    assert!(
+        acks.len() >= phase1.acks.len() + phase2.acks.len() + phase3.acks.len(),
+        "{} ACKs in the capture; tcpdump: {counts}",
+        acks.len()
+    );
+    let mut holder: HashMap<&str, &str> = HashMap::new();
+    for (mac, ip, _) in &acks {
+        if let Some(other) = holder.insert(ip, mac) {
+            assert_eq!(other, mac, "{ip} acked to {other} and to {mac}");
+        }
+    }
+    let servers_per_client: HashMap<&str, HashSet<&str>> =
+        acks.iter().fold(HashMap::new(), |mut m, (mac, _, s)| {
+            m.entry(mac.as_str()).or_default().insert(s.as_str());
+            m
+        });
+    assert!(servers_per_client.values().all(|s| s.len() == 1));
+
+    // Nothing A acked before it died was lost.
+    let listing = run(Command::new(BIN).args(["leases", "--store", &url]));
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    // Which server wrote what.
+    assert!(
+        listing.contains("server-a") && listing.contains("server-b"),
+        "{listing}"
+    );
+    for (mac, ip) in acked_by_a {
+        let mac = cisco::Mac(mac).to_string();
+        assert!(
+            listing
+                .lines()
+                .any(|l| l.starts_with(&mac) && l.contains(&format!(" {ip} "))),
+            "A's lease {mac} {ip} is gone"
+        );
+    }
+    println!(
+        "acks: {} + {} + {}; on the wire {}",
+        phase1.acks.len(),
+        phase2.acks.len(),
+        phase3.acks.len(),
+        acks.len()
+    );
+}
