@@ -651,11 +651,15 @@ async fn start_dhcp(cfg: &Config, name: &str) -> anyhow::Result<DhcpStart> {
     }
     let mut server = crate::config::dhcp_core(&settings, &iface)?;
     // Servers sharing a PostgreSQL store split the clients between them.
+    // This server's name among its peers, and in the rows it writes.
+    let me = cfg
+        .ha
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}/{}", dhcp_driver::leases::server_name(), iface.addr));
     let ha = match &cfg.store {
         crate::config::StoreLocation::Postgres(url) => Some(dhcp_driver::ha::Ha {
-            name: cfg.ha.name.clone().unwrap_or_else(|| {
-                format!("{}/{}", dhcp_driver::leases::server_name(), iface.addr)
-            }),
+            name: me.clone(),
             addr: iface.addr,
             url: url.clone(),
             takeover_after: cfg.ha.takeover_after,
@@ -702,7 +706,7 @@ async fn start_dhcp(cfg: &Config, name: &str) -> anyhow::Result<DhcpStart> {
     }
     // A PostgreSQL store connects with a blocking client: off the async threads.
     let (commit, committer) = tokio::task::block_in_place(|| {
-        dhcp_driver::leases::open_for_serving(&cfg.store, &cfg.data_dir, &mut server)
+        dhcp_driver::leases::open_for_serving(&cfg.store, &cfg.data_dir, &me, &mut server)
     })?;
     // The first heartbeat before serving: the share is right from the start.
     let peers: Option<dhcp_driver::ha::Peers> = match &ha {

@@ -17,7 +17,7 @@ pub fn run(cmd: StoreCommand) -> anyhow::Result<ExitCode> {
     let StoreLocation::Postgres(url) = &cfg.store else {
         println!("lease store: SQLite file {where_} (one server; its schema is upgraded when `serve` opens it)");
         if migrate {
-            let db = leases::open(&cfg.store, &cfg.data_dir)?;
+            let db = leases::open(&cfg.store, &cfg.data_dir, &leases::server_name())?;
             drop(db);
             println!("schema: up to date ({})", store::SCHEMA_VERSION);
         }

@@ -16,6 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use store::{Peer, PgStore};
+
+use crate::clock::WallClock;
+use crate::net::dhcp::leases::to_core_lease;
 use tokio_util::sync::CancellationToken;
 
 /// How often a server beats; `takeover_after` is a few of these.
@@ -23,6 +26,10 @@ pub const BEAT: Duration = Duration::from_secs(1);
 
 /// The live servers as last seen, shared with the API and the receive loop.
 pub type Peers = Arc<Mutex<Vec<Peer>>>;
+
+/// What one heartbeat brings back: the live servers, the leases the
+/// others wrote since the last mark, and the next mark.
+type Beat = (Vec<Peer>, Vec<store::LeaseRecord>, Option<i64>);
 
 /// One server's part in the group.
 #[derive(Debug, Clone)]
@@ -43,15 +50,22 @@ impl Ha {
         Ok(db.peers(self.takeover_after)?)
     }
 
-    /// One heartbeat on `db` (connecting first if needed).
-    fn beat(&self, db: &mut Option<PgStore>) -> Result<Vec<Peer>, store::StoreError> {
+    /// One heartbeat on `db` (connecting first if needed): the live
+    /// servers, and the leases the others wrote since `since`.
+    fn beat(
+        &self,
+        db: &mut Option<PgStore>,
+        since: Option<i64>,
+    ) -> Result<Beat, store::StoreError> {
         if db.is_none() {
             *db = Some(PgStore::connect_only(&self.url, &self.name)?);
         }
-        match db.as_mut() {
-            Some(d) => d.heartbeat(&self.name, self.addr, self.takeover_after),
-            None => Ok(Vec::new()),
-        }
+        let Some(d) = db.as_mut() else {
+            return Ok((Vec::new(), Vec::new(), since));
+        };
+        let live = d.heartbeat(&self.name, self.addr, self.takeover_after)?;
+        let (learned, mark) = d.leases_by_others_since(&self.name, since)?;
+        Ok((live, learned, mark))
     }
 
     /// Sets the core's share and option 150 from `live`; `None` when this
@@ -67,7 +81,7 @@ impl Ha {
     /// Beats once now, on this thread, and applies what it sees.
     pub fn start(&self, core: &mut dhcp::Server) -> anyhow::Result<Vec<Peer>> {
         let mut db = None;
-        let live = self.beat(&mut db)?;
+        let (live, _, _) = self.beat(&mut db, None)?;
         self.apply(&live, core);
         Ok(live)
     }
@@ -85,6 +99,8 @@ impl Ha {
         let mut db: Option<PgStore> = None;
         // Empty: the first beat logs the group as it stands.
         let mut last: Vec<String> = Vec::new();
+        // The first beat learns every lease the others hold.
+        let mut since: Option<i64> = None;
         let mut failing = false;
         loop {
             tokio::select! {
@@ -109,8 +125,9 @@ impl Ha {
             }
             let me = self.clone();
             let mut conn = db.take();
+            let mark = since;
             let Ok((result, conn)) = tokio::task::spawn_blocking(move || {
-                let r = me.beat(&mut conn);
+                let r = me.beat(&mut conn, mark);
                 (r, conn)
             })
             .await
@@ -118,13 +135,14 @@ impl Ha {
                 continue;
             };
             db = conn;
-            let live = match result {
-                Ok(live) => {
+            let (live, learned) = match result {
+                Ok((live, learned, mark)) => {
+                    since = mark;
                     if failing {
                         tracing::info!("ha: heartbeats reach the store again");
                         failing = false;
                     }
-                    live
+                    (live, learned)
                 }
                 Err(e) => {
                     if !failing {
@@ -138,8 +156,18 @@ impl Ha {
                     continue;
                 }
             };
+            // What the others leased is taken here too, so this server's
+            // allocator does not walk into their addresses, and can renew
+            // their clients after a takeover.
+            let now = std::time::Instant::now();
+            let clock = WallClock::now();
             let share = match core.lock() {
-                Ok(mut c) => self.apply(&live, &mut c),
+                Ok(mut c) => {
+                    if !learned.is_empty() {
+                        c.restore(learned.into_iter().map(|r| to_core_lease(&clock, r)), now);
+                    }
+                    self.apply(&live, &mut c)
+                }
                 Err(_) => return,
             };
             let names: Vec<String> = live.iter().map(|p| p.name.clone()).collect();

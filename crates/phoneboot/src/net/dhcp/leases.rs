@@ -26,11 +26,12 @@ pub fn server_name() -> String {
 }
 
 /// Opens the store for writing (creating the SQLite file, or an empty
-/// PostgreSQL schema).
-pub fn open(location: &StoreLocation, data_dir: &Path) -> anyhow::Result<AnyStore> {
+/// PostgreSQL schema). `me` names this server in a shared store's rows,
+/// which is what tells its leases from its peers' in a claim.
+pub fn open(location: &StoreLocation, data_dir: &Path, me: &str) -> anyhow::Result<AnyStore> {
     Ok(match location {
         StoreLocation::Sqlite => Box::new(SqliteStore::open(db_path(data_dir))?),
-        StoreLocation::Postgres(url) => Box::new(PgStore::open(url, &server_name())?),
+        StoreLocation::Postgres(url) => Box::new(PgStore::open(url, me)?),
     })
 }
 
@@ -58,26 +59,35 @@ pub fn to_change(clock: &WallClock, op: dhcp::LeaseOp) -> LeaseChange {
     }
 }
 
-/// Opens the store, loads what it holds into `server`, and returns the
-/// commit function the DHCP driver uses (group commit on its own thread).
-pub fn open_for_serving(
-    location: &StoreLocation,
-    data_dir: &Path,
-    server: &mut dhcp::Server,
-) -> anyhow::Result<(Commit, store::Committer<AnyStore>)> {
-    let mut db = open(location, data_dir)?;
-    let path = location.describe(data_dir);
-    let clock = WallClock::now();
-    let snapshot = db.load().context("loading leases")?;
-    let now = Instant::now();
-    let leases = snapshot.leases.into_iter().map(|r| dhcp::Lease {
+/// A stored lease as the DHCP core holds it.
+pub fn to_core_lease(clock: &WallClock, r: LeaseRecord) -> dhcp::Lease {
+    dhcp::Lease {
         mac: dhcp::Mac(r.mac),
         client_id: r.client_id,
         ip: r.ip,
         expires: clock.to_instant(r.expires_unix_ms),
         model: r.model,
         hostname: r.hostname,
-    });
+    }
+}
+
+/// Opens the store, loads what it holds into `server`, and returns the
+/// commit function the DHCP driver uses (group commit on its own thread).
+pub fn open_for_serving(
+    location: &StoreLocation,
+    data_dir: &Path,
+    me: &str,
+    server: &mut dhcp::Server,
+) -> anyhow::Result<(Commit, store::Committer<AnyStore>)> {
+    let mut db = open(location, data_dir, me)?;
+    let path = location.describe(data_dir);
+    let clock = WallClock::now();
+    let snapshot = db.load().context("loading leases")?;
+    let now = Instant::now();
+    let leases = snapshot
+        .leases
+        .into_iter()
+        .map(|r| to_core_lease(&clock, r));
     let report = server.restore(leases, now);
     for q in snapshot.quarantines {
         server.restore_quarantine(q.ip, clock.to_instant(q.until_unix_ms));
