@@ -7,6 +7,7 @@
 //! - `api/`: the operator API, SSE, metrics and the dashboard;
 //! - `commands/`: every command but `serve`;
 //! - `serve.rs`: start-up and shutdown of `serve`;
+//! - `sync.rs`: run-time desired-state edits shared by servers of one store;
 //! - `config/`, `cli`, `events`, `clock`, `logging`, `fsutil`: shared by all.
 
 pub mod api;
@@ -20,5 +21,6 @@ pub mod logging;
 pub mod net;
 pub mod provision;
 mod serve;
+pub mod sync;
 
 pub use commands::run;

@@ -147,6 +147,32 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             &events,
         )?;
         let engine_task = tokio::spawn(engine.clone().run_timers(shutdown.clone()));
+        // Servers of one PostgreSQL store share run-time desired-state edits.
+        let desired_sync = match &cfg.store {
+            crate::config::StoreLocation::Postgres(url) => {
+                let me = cfg.ha.name.clone().unwrap_or_else(|| {
+                    format!(
+                        "{}/{}",
+                        net::dhcp::leases::server_name(),
+                        own_ip.map_or_else(|| "-".to_owned(), |i| i.to_string())
+                    )
+                });
+                let sync = Arc::new(crate::sync::DesiredSync::new(url, &me));
+                let e = engine.clone();
+                let s = sync.clone();
+                // The edits already in the store, before anything is served.
+                match tokio::task::block_in_place(|| s.pull(&e)) {
+                    Ok(n) if n > 0 => tracing::info!("desired state: {n} run-time edits from the shared store"),
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!("shared desired state: {err:#}"),
+                }
+                Some(sync)
+            }
+            crate::config::StoreLocation::Sqlite => None,
+        };
+        let sync_task = desired_sync
+            .clone()
+            .map(|s| tokio::spawn(s.run(engine.clone(), shutdown.clone())));
         let control = start_control(
             &cfg,
             sccp_listener,
@@ -216,6 +242,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             data_dir: cfg.data_dir.clone(),
             store: cfg.store.clone(),
             peers: dhcp.as_ref().and_then(|d| d.ha.as_ref().map(|(_, p)| p.clone())),
+            desired_sync: desired_sync.clone(),
             log: event_log,
             transfers: transfers.clone(),
             token: cfg.http.token.clone(),
@@ -283,6 +310,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tftp_task.await.context("the TFTP server task failed")??;
         let _ = rescan_task.await;
         if let Some(t) = ha_task {
+            let _ = t.await;
+        }
+        if let Some(t) = sync_task {
             let _ = t.await;
         }
         if let Some(t) = phone_task {

@@ -444,6 +444,45 @@ fn two_servers_split_the_clients_take_over_and_hand_back() {
     for (mac, (_, server, _, _)) in &phase3.acks {
         assert_eq!(*server, lan.addrs[owner_of(*mac)], "share not handed back");
     }
+    // A run-time edit on A is in force on B within a second.
+    let curl = |i: usize, args: &[&str]| -> String {
+        let out = lan
+            .exec(i, "curl")
+            .args(["-s", "-m", "5"])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let put = curl(
+        0,
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            r#"{"model": "7960", "label": "Lobby"}"#,
+            &format!("http://{}/api/desired/phones/001E4A0000AA", a.api_addr()),
+        ],
+    );
+    let edited = Instant::now();
+    assert!(put.contains("\"shared\":true"), "{put}");
+    let on_b = format!("http://{}/api/desired/phones/001E4A0000AA", b.api_addr());
+    loop {
+        if curl(1, &[&on_b]).contains("Lobby") {
+            break;
+        }
+        assert!(
+            edited.elapsed() < Duration::from_secs(3),
+            "the edit did not reach B: {}",
+            b.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let spread = edited.elapsed();
+    println!("desired-state edit on A in force on B after {spread:?}");
+    assert!(spread <= Duration::from_secs(1), "{spread:?}");
     drop(a);
     drop(b);
 

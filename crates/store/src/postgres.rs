@@ -65,6 +65,14 @@ const MIGRATIONS: &[&str] = &[
         mac bytea CHECK (mac IS NULL OR octet_length(mac) = 6),
         server text NOT NULL DEFAULT ''
     );
+    CREATE SEQUENCE phoneboot_desired_revision;
+    CREATE TABLE phoneboot_desired_phone (
+        mac text PRIMARY KEY,
+        entry text,
+        revision bigint NOT NULL,
+        server text NOT NULL DEFAULT '',
+        updated_at timestamptz NOT NULL DEFAULT now()
+    );
     CREATE TABLE phoneboot_server (
         name text PRIMARY KEY,
         addr inet NOT NULL,
@@ -386,6 +394,46 @@ impl PgStore {
             mark = Some(mark.map_or(at, |m| m.max(at)));
         }
         Ok((out, mark))
+    }
+
+    /// Records a run-time edit of one phone's desired entry (`entry`: its
+    /// JSON, `None`: the edit was dropped) for every server of the store.
+    pub fn put_desired(&mut self, mac: &str, entry: Option<&str>) -> Result<i64, StoreError> {
+        let server = self.server.clone();
+        let result = self.client()?.query_one(
+            "INSERT INTO phoneboot_desired_phone (mac, entry, revision, server)
+             VALUES ($1, $2, nextval('phoneboot_desired_revision'), $3)
+             ON CONFLICT (mac) DO UPDATE SET entry = EXCLUDED.entry,
+                 revision = EXCLUDED.revision, server = EXCLUDED.server, updated_at = now()
+             RETURNING revision",
+            &[&mac, &entry, &server],
+        );
+        match result {
+            Ok(row) => Ok(row.get(0)),
+            Err(e) => Err(self.failed(e, "cannot record the desired-state edit")),
+        }
+    }
+
+    /// Run-time edits since revision `after` (0: all): (MAC, entry JSON or
+    /// `None` when dropped, revision), oldest first. Edits committed out of
+    /// revision order within the last 1000 are read again rather than
+    /// missed; applying one twice changes nothing.
+    pub fn desired_since(
+        &mut self,
+        after: i64,
+    ) -> Result<Vec<(String, Option<String>, i64)>, StoreError> {
+        let rows = match self.client()?.query(
+            "SELECT mac, entry, revision FROM phoneboot_desired_phone
+             WHERE revision > $1::bigint - 1000 ORDER BY revision",
+            &[&after],
+        ) {
+            Ok(r) => r,
+            Err(e) => return Err(self.failed(e, "cannot read desired-state edits")),
+        };
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
     }
 
     /// Every lease with the name of the server that wrote it last.

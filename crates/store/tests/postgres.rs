@@ -268,3 +268,36 @@ fn servers_of_one_store_see_each_other_by_heartbeat() {
     b.heartbeat("b", addr_b, long).unwrap();
     assert_eq!(a.peers(long).unwrap().len(), 2);
 }
+
+#[test]
+fn desired_state_edits_reach_every_server_of_the_store() {
+    let pg = TempPostgres::start("store-desired").unwrap();
+    let mut a = PgStore::open(&pg.url(), "a").unwrap();
+    let mut b = PgStore::open(&pg.url(), "b").unwrap();
+    assert!(b.desired_since(0).unwrap().is_empty());
+    let r1 = a
+        .put_desired("00:1e:4a:00:00:01", Some(r#"{"model":"7960"}"#))
+        .unwrap();
+    let r2 = a.put_desired("00:1e:4a:00:00:02", None).unwrap();
+    assert!(r2 > r1);
+    let seen = b.desired_since(0).unwrap();
+    assert_eq!(
+        seen,
+        vec![
+            (
+                "00:1e:4a:00:00:01".to_owned(),
+                Some(r#"{"model":"7960"}"#.to_owned()),
+                r1
+            ),
+            ("00:1e:4a:00:00:02".to_owned(), None, r2),
+        ]
+    );
+    // A later edit of the same phone replaces the first, with a newer revision.
+    let r3 = b
+        .put_desired("00:1e:4a:00:00:01", Some(r#"{"model":"7941"}"#))
+        .unwrap();
+    let seen = a.desired_since(r2).unwrap();
+    assert!(seen.iter().any(|(m, e, r)| m == "00:1e:4a:00:00:01"
+        && e.as_deref() == Some(r#"{"model":"7941"}"#)
+        && *r == r3));
+}

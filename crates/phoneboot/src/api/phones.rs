@@ -301,13 +301,36 @@ pub async fn put_phone(
     let entry: file::Phone = serde_json::from_value(body).map_err(|err| {
         ApiError::bad_request(format!("not a phone entry: {err}")).into_response()
     })?;
-    tokio::task::spawn_blocking(move || e.set_phone(mac, entry))
-        .await
-        .map_err(|err| {
-            ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response()
-        })?
-        .map_err(|err| rejected(&err))?;
-    Ok(Json(json!({ "mac": mac.to_string(), "applied": true })))
+    let sync = s.desired_sync.clone();
+    let shared = tokio::task::spawn_blocking(move || {
+        e.set_phone(mac, entry.clone())?;
+        Ok(share_edit(sync.as_deref(), mac, Some(&entry)))
+    })
+    .await
+    .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response())?
+    .map_err(|err| rejected(&err))?;
+    Ok(Json(
+        json!({ "mac": mac.to_string(), "applied": true, "shared": shared }),
+    ))
+}
+
+/// Hands a run-time edit to the other servers of a shared store: `None`
+/// without one, else whether it reached the store.
+fn share_edit(
+    sync: Option<&crate::sync::DesiredSync>,
+    mac: cisco::Mac,
+    entry: Option<&file::Phone>,
+) -> Option<bool> {
+    let sync = sync?;
+    match sync.publish(mac, entry) {
+        Ok(()) => Some(true),
+        Err(err) => {
+            tracing::warn!(
+                "the edit of {mac} is in force here but did not reach the other servers: {err:#}"
+            );
+            Some(false)
+        }
+    }
 }
 
 /// `DELETE /api/desired/phones/{mac}`: drop a run-time entry.
@@ -319,17 +342,26 @@ pub async fn delete_phone(
     let mac: cisco::Mac = mac
         .parse()
         .map_err(|err: cisco::MacError| ApiError::bad_request(err.to_string()))?;
-    let removed = tokio::task::spawn_blocking(move || e.remove_phone(mac))
-        .await
-        .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?
-        .map_err(|err| ApiError(StatusCode::UNPROCESSABLE_ENTITY, err.to_string()))?;
+    let sync = s.desired_sync.clone();
+    let (removed, shared) = tokio::task::spawn_blocking(move || {
+        let removed = e.remove_phone(mac)?;
+        let shared = removed
+            .then(|| share_edit(sync.as_deref(), mac, None))
+            .flatten();
+        Ok::<_, crate::provision::desired::DesiredError>((removed, shared))
+    })
+    .await
+    .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?
+    .map_err(|err| ApiError(StatusCode::UNPROCESSABLE_ENTITY, err.to_string()))?;
     if !removed {
         return Err(ApiError(
             StatusCode::NOT_FOUND,
             format!("no run-time entry for {mac} (entries from the config file are changed there)"),
         ));
     }
-    Ok(Json(json!({ "mac": mac.to_string(), "removed": true })))
+    Ok(Json(
+        json!({ "mac": mac.to_string(), "removed": true, "shared": shared }),
+    ))
 }
 
 /// The desired state, with every SIP password replaced by `***`.

@@ -33,6 +33,40 @@ impl Engine {
         self.commit_edits(&mut edits, next).map(|()| true)
     }
 
+    /// An edit another server of the shared store made: applied like one
+    /// made here. `None` drops the run-time entry. False when it changes
+    /// nothing (the same entry, or our own edit coming back).
+    pub fn apply_shared_edit(
+        &self,
+        mac: Mac,
+        entry: Option<file::Phone>,
+    ) -> Result<bool, DesiredError> {
+        let mut edits = self.edits.lock().unwrap_or_else(|p| p.into_inner());
+        let same = match (&entry, edits.get(&mac)) {
+            (None, None) => true,
+            (Some(new), Some(old)) => {
+                let mut new = new.clone();
+                new.mac = mac.to_string();
+                serde_json::to_value(&new).ok() == serde_json::to_value(old).ok()
+            }
+            _ => false,
+        };
+        if same {
+            return Ok(false);
+        }
+        let mut next = edits.clone();
+        match entry {
+            Some(mut e) => {
+                e.mac = mac.to_string();
+                next.insert(mac, e);
+            }
+            None => {
+                next.remove(&mac);
+            }
+        }
+        self.commit_edits(&mut edits, next).map(|()| true)
+    }
+
     /// The phone's own `[[phone]]` entry as written: the run-time edit if
     /// there is one, else the config file's, with where it comes from.
     pub fn phone_entry(&self, mac: Mac) -> Option<(file::Phone, EntrySource)> {
