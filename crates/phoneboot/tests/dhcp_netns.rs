@@ -568,46 +568,11 @@ fn acked_leases_survive_kill_9() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let server = b.server.take().unwrap();
-    let acked: Vec<(String, String)> = server
-        .events()
-        .into_iter()
-        .filter(|e| e["type"] == "dhcp" && e["kind"] == "ack")
-        .map(|e| {
-            (
-                e["mac"].as_str().unwrap().to_owned(),
-                e["ip"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let acked = acked_pairs(&server);
     drop(server); // SIGKILL
     let _ = load.kill();
     let _ = load.wait();
-    let listing = b.leases();
-    let rows: Vec<(String, String)> = listing
-        .lines()
-        .filter(|l| l.contains(':'))
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            Some((w.next()?.to_owned(), w.next()?.to_owned()))
-        })
-        .collect();
-    // Every client holds one lease; a later ack for the same client may
-    // have moved it, so compare each client's last acked address.
-    let mut last_ack = std::collections::HashMap::new();
-    for (mac, ip) in &acked {
-        last_ack.insert(mac.clone(), ip.clone());
-    }
-    for (mac, ip) in &last_ack {
-        assert!(
-            rows.contains(&(mac.clone(), ip.clone())),
-            "acked lease {mac} {ip} lost after kill -9"
-        );
-    }
-    let mut ips: Vec<&String> = rows.iter().map(|(_, ip)| ip).collect();
-    let n = ips.len();
-    ips.sort();
-    ips.dedup();
-    assert_eq!(ips.len(), n, "an address is held by two clients");
+    check_leases_hold_acks(&b.leases(), &acked);
     // And the server starts again on the same database.
     b.start("conflict_check = false\n");
 }
@@ -666,17 +631,7 @@ fn a_postgresql_store_keeps_acked_leases_through_kill_9_and_a_database_restart()
         std::thread::sleep(Duration::from_millis(20));
     }
     let server = b.server.take().unwrap();
-    let acked: Vec<(String, String)> = server
-        .events()
-        .into_iter()
-        .filter(|e| e["type"] == "dhcp" && e["kind"] == "ack")
-        .map(|e| {
-            (
-                e["mac"].as_str().unwrap().to_owned(),
-                e["ip"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let acked = acked_pairs(&server);
     let log = server.log_text();
     assert!(!log.contains(secret), "the password is in the log");
     assert!(log.contains("lease not saved, reply withheld"), "{log}");
@@ -685,30 +640,7 @@ fn a_postgresql_store_keeps_acked_leases_through_kill_9_and_a_database_restart()
     let _ = load.wait();
 
     let listing = run(Command::new(BIN).args(["leases", "--store", &url]));
-    let listing = String::from_utf8(listing.stdout).unwrap();
-    let rows: Vec<(String, String)> = listing
-        .lines()
-        .filter(|l| l.contains(':'))
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            Some((w.next()?.to_owned(), w.next()?.to_owned()))
-        })
-        .collect();
-    let mut last_ack = std::collections::HashMap::new();
-    for (mac, ip) in &acked {
-        last_ack.insert(mac.clone(), ip.clone());
-    }
-    for (mac, ip) in &last_ack {
-        assert!(
-            rows.contains(&(mac.clone(), ip.clone())),
-            "acked lease {mac} {ip} lost"
-        );
-    }
-    let mut ips: Vec<&String> = rows.iter().map(|(_, ip)| ip).collect();
-    let n = ips.len();
-    ips.sort();
-    ips.dedup();
-    assert_eq!(ips.len(), n, "an address is held by two clients");
+    let n = check_leases_hold_acks(&String::from_utf8(listing.stdout).unwrap(), &acked);
 
     let status = run(Command::new(BIN).args(["store", "status", "--store", &url]));
     let status = String::from_utf8(status.stdout).unwrap();
@@ -734,4 +666,51 @@ fn a_postgresql_store_keeps_acked_leases_through_kill_9_and_a_database_restart()
         "{err}"
     );
     assert!(!err.contains(secret), "{err}");
+}
+
+/// The (MAC, address) of every ACK `server` logged.
+fn acked_pairs(server: &Server) -> Vec<(String, String)> {
+    server
+        .events()
+        .into_iter()
+        .filter(|e| e["type"] == "dhcp" && e["kind"] == "ack")
+        .map(|e| {
+            (
+                e["mac"].as_str().unwrap().to_owned(),
+                e["ip"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Checks a `phoneboot leases` listing against the ACKs sent: each
+/// client's last acked address is there, and no address twice. Returns
+/// how many leases it lists.
+fn check_leases_hold_acks(listing: &str, acked: &[(String, String)]) -> usize {
+    let rows: Vec<(String, String)> = listing
+        .lines()
+        .filter(|l| l.contains(':'))
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((w.next()?.to_owned(), w.next()?.to_owned()))
+        })
+        .collect();
+    // Every client holds one lease; a later ack for the same client may
+    // have moved it, so compare each client's last acked address.
+    let mut last_ack = std::collections::HashMap::new();
+    for (mac, ip) in acked {
+        last_ack.insert(mac.clone(), ip.clone());
+    }
+    for (mac, ip) in &last_ack {
+        assert!(
+            rows.contains(&(mac.clone(), ip.clone())),
+            "acked lease {mac} {ip} lost"
+        );
+    }
+    let mut ips: Vec<&String> = rows.iter().map(|(_, ip)| ip).collect();
+    let n = ips.len();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), n, "an address is held by two clients");
+    n
 }

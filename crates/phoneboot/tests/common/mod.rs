@@ -652,12 +652,7 @@ impl Capture {
         while !complete(&self.tshark(decode_as, display).1) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));
         }
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-        let mut counts = String::new();
-        let _ = self.stderr.read_to_string(&mut counts);
+        let counts = self.halt();
         let (ok, verbose, err) = self.tshark(decode_as, display);
         assert!(ok, "tshark: {err}");
         if !complete(&verbose) {
@@ -677,6 +672,10 @@ impl Capture {
 
     /// Stops tcpdump (the pcap stays for the caller); returns its counts.
     pub fn stop(mut self) -> String {
+        self.halt()
+    }
+
+    fn halt(&mut self) -> String {
         let _ = Command::new("kill")
             .args(["-INT", &self.child.id().to_string()])
             .status();
