@@ -1,5 +1,7 @@
 //! What servers sharing a PostgreSQL store pass each other beyond leases:
-//! run-time edits of the desired state. A `PUT`/`DELETE
+//! run-time edits of the desired state, and each server's view of the
+//! phones it walks (so `/api/phones` on any of them shows the whole fleet,
+//! and which server saw each phone). A `PUT`/`DELETE
 //! /api/desired/phones/{mac}` on one server is written to the store
 //! (`phoneboot_desired_phone`, with a revision from a sequence); every
 //! server polls for newer revisions every [`POLL`] and applies them to its
@@ -8,6 +10,7 @@
 //! keeps no connection waiting on the async runtime, and a lost
 //! notification cannot leave a server behind.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,6 +32,11 @@ pub struct DesiredSync {
     conn: Mutex<Option<PgStore>>,
     /// The newest revision applied.
     mark: AtomicI64,
+    /// Each local phone's view as last written to the store.
+    pushed: Mutex<HashMap<Mac, String>>,
+    /// The phones the other servers saw: MAC → (server, view), and the
+    /// store's mark of the newest row read.
+    others: Mutex<(HashMap<String, (String, serde_json::Value)>, Option<i64>)>,
 }
 
 impl std::fmt::Debug for DesiredSync {
@@ -47,7 +55,60 @@ impl DesiredSync {
             me: me.to_owned(),
             conn: Mutex::new(None),
             mark: AtomicI64::new(0),
+            pushed: Mutex::new(HashMap::new()),
+            others: Mutex::new((HashMap::new(), None)),
         }
+    }
+
+    /// This server's name in the store.
+    pub fn me(&self) -> &str {
+        &self.me
+    }
+
+    /// The phones the other servers saw last, as they described them.
+    pub fn others(&self) -> Vec<(String, String, serde_json::Value)> {
+        let Ok(o) = self.others.lock() else {
+            return Vec::new();
+        };
+        let mut list: Vec<_> =
+            o.0.iter()
+                .map(|(m, (s, v))| (m.clone(), s.clone(), v.clone()))
+                .collect();
+        list.sort_by(|a, b| a.0.cmp(&b.0));
+        list
+    }
+
+    /// Writes the views of local phones that changed since the last write,
+    /// and reads the others' (blocking).
+    pub fn exchange_phones(&self, engine: &Engine) -> anyhow::Result<()> {
+        let views: Vec<(Mac, String)> = engine
+            .phones()
+            .iter()
+            .map(|v| (v.mac, crate::api::phones::phone_json(engine, v).to_string()))
+            .collect();
+        let changed: Vec<(String, String)> = {
+            let pushed = self.pushed.lock().unwrap_or_else(|p| p.into_inner());
+            views
+                .iter()
+                .filter(|(m, v)| pushed.get(m) != Some(v))
+                .map(|(m, v)| (m.to_string(), v.clone()))
+                .collect()
+        };
+        self.with_conn(|db| db.put_phones(&changed))?;
+        if let Ok(mut pushed) = self.pushed.lock() {
+            pushed.extend(views);
+        }
+        let since = self.others.lock().ok().and_then(|o| o.1);
+        let (rows, mark) = self.with_conn(|db| db.phones_of_others(since))?;
+        if let Ok(mut o) = self.others.lock() {
+            for (mac, server, view) in rows {
+                if let Ok(v) = serde_json::from_str(&view) {
+                    o.0.insert(mac, (server, v));
+                }
+            }
+            o.1 = mark;
+        }
+        Ok(())
     }
 
     fn with_conn<T>(
@@ -118,14 +179,25 @@ impl DesiredSync {
         let mut tick = tokio::time::interval(POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut failing = false;
+        let mut n: u32 = 0;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {}
             }
+            n = n.wrapping_add(1);
             let me = self.clone();
             let e = engine.clone();
-            match tokio::task::spawn_blocking(move || me.pull(&e)).await {
+            // Phones every third poll (about a second): views change often.
+            let phones = n % 3 == 1;
+            let work = move || {
+                me.pull(&e)?;
+                if phones {
+                    me.exchange_phones(&e)?;
+                }
+                anyhow::Ok(0)
+            };
+            match tokio::task::spawn_blocking(work).await {
                 Ok(Ok(_)) => failing = false,
                 Ok(Err(e)) if !failing => {
                     tracing::warn!("shared desired state: {e:#}");

@@ -483,6 +483,28 @@ fn two_servers_split_the_clients_take_over_and_hand_back() {
     let spread = edited.elapsed();
     println!("desired-state edit on A in force on B after {spread:?}");
     assert!(spread <= Duration::from_secs(1), "{spread:?}");
+    // B's phones list shows A's phones too, and which server saw each.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list: serde_json::Value =
+            serde_json::from_str(&curl(1, &[&format!("http://{}/api/phones", b.api_addr())]))
+                .unwrap_or_default();
+        let by = |name: &str| {
+            list.as_array()
+                .map(|a| a.iter().filter(|p| p["server"] == name).count())
+                .unwrap_or(0)
+        };
+        if by("server-a") > 0 && by("server-b") > 0 {
+            println!(
+                "phones on B: {} seen by A, {} by B",
+                by("server-a"),
+                by("server-b")
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "B does not show A's phones");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     drop(a);
     drop(b);
 

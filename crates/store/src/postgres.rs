@@ -73,6 +73,12 @@ const MIGRATIONS: &[&str] = &[
         server text NOT NULL DEFAULT '',
         updated_at timestamptz NOT NULL DEFAULT now()
     );
+    CREATE TABLE phoneboot_phone (
+        mac text PRIMARY KEY,
+        server text NOT NULL,
+        view text NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+    );
     CREATE TABLE phoneboot_server (
         name text PRIMARY KEY,
         addr inet NOT NULL,
@@ -434,6 +440,58 @@ impl PgStore {
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2)))
             .collect())
+    }
+
+    /// This server's view of these phones (MAC, JSON), for the others to
+    /// show: one statement, whatever the count.
+    pub fn put_phones(&mut self, phones: &[(String, String)]) -> Result<(), StoreError> {
+        if phones.is_empty() {
+            return Ok(());
+        }
+        let macs: Vec<&str> = phones.iter().map(|(m, _)| m.as_str()).collect();
+        let views: Vec<&str> = phones.iter().map(|(_, v)| v.as_str()).collect();
+        let server = self.server.clone();
+        let result = self.client()?.execute(
+            "INSERT INTO phoneboot_phone (mac, server, view)
+             SELECT m, $3, v FROM unnest($1::text[], $2::text[]) AS t(m, v)
+             ON CONFLICT (mac) DO UPDATE SET server = EXCLUDED.server, view = EXCLUDED.view,
+                 updated_at = now()",
+            &[&macs, &views, &server],
+        );
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.failed(e, "cannot record the phones' state")),
+        }
+    }
+
+    /// The phones other servers described since `since` (microseconds by
+    /// the database's clock; `None`: all): (MAC, server, JSON view), and the
+    /// mark for next time. Rows committed late within a few seconds are
+    /// read again rather than missed.
+    pub fn phones_of_others(
+        &mut self,
+        since: Option<i64>,
+    ) -> Result<(Vec<(String, String, String)>, Option<i64>), StoreError> {
+        let server = self.server.clone();
+        let rows = match self.client()?.query(
+            "SELECT mac, server, view, (extract(epoch FROM updated_at) * 1000000)::bigint
+             FROM phoneboot_phone
+             WHERE server <> $1
+               AND ($2::bigint IS NULL OR updated_at > to_timestamp($2::bigint / 1000000.0) - interval '5 seconds')
+             ORDER BY updated_at",
+            &[&server, &since],
+        ) {
+            Ok(r) => r,
+            Err(e) => return Err(self.failed(e, "cannot read the phones' state")),
+        };
+        let mut mark = since;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push((r.get(0), r.get(1), r.get(2)));
+            let at: i64 = r.get(3);
+            mark = Some(mark.map_or(at, |m| m.max(at)));
+        }
+        Ok((out, mark))
     }
 
     /// Every lease with the name of the server that wrote it last.

@@ -177,7 +177,25 @@ pub async fn phones(
 ) -> Result<Json<Value>, ApiError> {
     only(&q?.0, &[])?;
     let e = &s.engine;
-    let list: Vec<Value> = e.phones().iter().map(|v| phone_json(e, v)).collect();
+    let mut list: Vec<Value> = e.phones().iter().map(|v| phone_json(e, v)).collect();
+    // Servers sharing a store: this server's phones, then those only the
+    // others saw, each with the server that saw it.
+    if let Some(sync) = &s.desired_sync {
+        let mine: std::collections::HashSet<String> = list
+            .iter()
+            .filter_map(|p| p["mac"].as_str().map(str::to_owned))
+            .collect();
+        for p in &mut list {
+            p["server"] = Value::String(sync.me().to_owned());
+        }
+        for (mac, server, mut view) in sync.others() {
+            if mine.contains(&mac) {
+                continue;
+            }
+            view["server"] = Value::String(server);
+            list.push(view);
+        }
+    }
     Ok(Json(Value::Array(list)))
 }
 

@@ -183,9 +183,24 @@ pub fn phones(args: &ApiClientArgs) -> anyhow::Result<ExitCode> {
     let api = Api::new(args)?;
     let list = runtime()?.block_on(api.json("/api/phones"))?;
     let list = list.as_array().cloned().unwrap_or_default();
+    // Servers sharing a store: each phone with the server that saw it.
+    let shared = list.iter().any(|p| p["server"].is_string());
+    let server_col = |v: &serde_json::Value| {
+        if shared {
+            format!("{:<20}  ", v.as_str().unwrap_or("-"))
+        } else {
+            String::new()
+        }
+    };
     println!(
-        "{:<17}  {:<15}  {:<8}  {:<20}  {:<20}  {:<24}  stage",
-        "MAC", "IP", "model", "runs", "target", "config from"
+        "{:<17}  {:<15}  {:<8}  {:<20}  {:<20}  {:<24}  {}stage",
+        "MAC",
+        "IP",
+        "model",
+        "runs",
+        "target",
+        "config from",
+        server_col(&serde_json::Value::String("server".into()))
     );
     let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
     for p in &list {
@@ -195,13 +210,14 @@ pub fn phones(args: &ApiClientArgs) -> anyhow::Result<ExitCode> {
             _ => "-".to_owned(),
         };
         println!(
-            "{:<17}  {:<15}  {:<8}  {:<20}  {:<20}  {:<24}  {}",
+            "{:<17}  {:<15}  {:<8}  {:<20}  {:<20}  {:<24}  {}{}",
             text(&p["mac"]),
             text(&p["ip"]),
             text(&p["model"]),
             text(&p["current_load"]),
             text(&p["target_load"]),
             source,
+            server_col(&p["server"]),
             text(&p["stage_text"]),
         );
         if let Some(d) = p["diagnosis"].as_object() {
