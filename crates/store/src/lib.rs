@@ -57,7 +57,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use commit::{CommitHandle, CommitStats, Committer, CommitterConfig, Done};
-pub use postgres::{is_postgres_url, redact, Peer, PgStore, SchemaStatus, PG_SCHEMA_VERSION};
+pub use postgres::{
+    is_postgres_url, redact, Peer, PgStore, PhoneRow, SchemaStatus, PG_SCHEMA_VERSION,
+};
 pub use sqlite::{SqliteStore, APPLICATION_ID, SCHEMA_VERSION};
 
 /// A MAC address as the store keeps it.

@@ -201,6 +201,9 @@ impl SchemaStatus {
     }
 }
 
+/// A phone as another server described it: (MAC, server, JSON view).
+pub type PhoneRow = (String, String, String);
+
 /// One server sharing the store, as its heartbeat says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Peer {
@@ -471,7 +474,7 @@ impl PgStore {
     pub fn phones_of_others(
         &mut self,
         since: Option<i64>,
-    ) -> Result<(Vec<(String, String, String)>, Option<i64>), StoreError> {
+    ) -> Result<(Vec<PhoneRow>, Option<i64>), StoreError> {
         let server = self.server.clone();
         let rows = match self.client()?.query(
             "SELECT mac, server, view, (extract(epoch FROM updated_at) * 1000000)::bigint
