@@ -34,10 +34,13 @@ pub struct DesiredSync {
     mark: AtomicI64,
     /// Each local phone's view as last written to the store.
     pushed: Mutex<HashMap<Mac, String>>,
-    /// The phones the other servers saw: MAC → (server, view), and the
-    /// store's mark of the newest row read.
-    others: Mutex<(HashMap<String, (String, serde_json::Value)>, Option<i64>)>,
+    /// The phones the other servers saw.
+    others: Mutex<Others>,
 }
+
+/// The phones the other servers saw: MAC → (server, view), and the store's
+/// mark of the newest row read.
+type Others = (HashMap<String, (String, serde_json::Value)>, Option<i64>);
 
 impl std::fmt::Debug for DesiredSync {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
