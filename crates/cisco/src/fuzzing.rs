@@ -275,7 +275,20 @@ fn drive_fleet(data: &[u8]) -> FleetReach {
                     all.get(usize::from(pick >> 1) % all.len().max(1))
                         .map(|a| a.name.clone())
                 });
-                match arg % 5 {
+                match arg % 6 {
+                    5 => {
+                        // Another server's belief about a phone.
+                        let record = crate::provision::PhoneRecord {
+                            mac,
+                            model: (pick & 0x40 != 0)
+                                .then(|| MODELS[usize::from(pick) % MODELS.len()]),
+                            ip: Some(ip),
+                            current: load.flatten(),
+                            evidence: "fuzz".into(),
+                            attempts: 0,
+                        };
+                        fleet.learn_from_peer(record, "peer");
+                    }
                     0 | 1 => {
                         let model =
                             (arg & 0x80 != 0).then(|| MODELS[usize::from(pick) % MODELS.len()]);

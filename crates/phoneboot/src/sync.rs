@@ -32,8 +32,9 @@ pub struct DesiredSync {
     conn: Mutex<Option<PgStore>>,
     /// The newest revision applied.
     mark: AtomicI64,
-    /// Each local phone's view as last written to the store.
-    pushed: Mutex<HashMap<Mac, String>>,
+    /// Each local phone's last request and stage as last written to the
+    /// store.
+    pushed: Mutex<HashMap<Mac, (Option<std::time::Instant>, cisco::Stage)>>,
     /// The phones the other servers saw.
     others: Mutex<Others>,
 }
@@ -84,32 +85,64 @@ impl DesiredSync {
     /// Writes the views of local phones that changed since the last write,
     /// and reads the others' (blocking).
     pub fn exchange_phones(&self, engine: &Engine) -> anyhow::Result<()> {
-        let views: Vec<(Mac, String)> = engine
-            .phones()
-            .iter()
-            .map(|v| (v.mac, crate::api::phones::phone_json(engine, v).to_string()))
-            .collect();
-        let changed: Vec<(String, String)> = {
+        // Only phones this server saw itself (one it merely learned from
+        // the others stays theirs), and of those only the ones whose last
+        // request or stage moved since the last write: the views are made
+        // for those alone.
+        let changed_views: Vec<cisco::PhoneView> = {
             let pushed = self.pushed.lock().unwrap_or_else(|p| p.into_inner());
-            views
-                .iter()
-                .filter(|(m, v)| pushed.get(m) != Some(v))
-                .map(|(m, v)| (m.to_string(), v.clone()))
+            engine
+                .phones()
+                .into_iter()
+                .filter(|v| v.last_seen.is_some())
+                .filter(|v| pushed.get(&v.mac) != Some(&(v.last_seen, v.stage)))
                 .collect()
         };
+        let records: HashMap<Mac, String> = if changed_views.is_empty() {
+            HashMap::new()
+        } else {
+            engine
+                .records()
+                .iter()
+                .map(|r| (r.mac, crate::provision::engine::record_json(r)))
+                .collect()
+        };
+        let changed: Vec<store::PhoneRow> = changed_views
+            .iter()
+            .map(|v| store::PhoneRow {
+                mac: v.mac.to_string(),
+                server: self.me.clone(),
+                view: crate::api::phones::phone_json(engine, v).to_string(),
+                record: records.get(&v.mac).cloned().unwrap_or_default(),
+            })
+            .collect();
         self.with_conn(|db| db.put_phones(&changed))?;
         if let Ok(mut pushed) = self.pushed.lock() {
-            pushed.extend(views);
+            pushed.extend(
+                changed_views
+                    .iter()
+                    .map(|v| (v.mac, (v.last_seen, v.stage))),
+            );
         }
         let since = self.others.lock().ok().and_then(|o| o.1);
         let (rows, mark) = self.with_conn(|db| db.phones_of_others(since))?;
+        let mut learned = Vec::new();
         if let Ok(mut o) = self.others.lock() {
-            for (mac, server, view) in rows {
-                if let Ok(v) = serde_json::from_str(&view) {
-                    o.0.insert(mac, (server, v));
+            for row in rows {
+                if let Some(r) = crate::provision::engine::record_from_json(&row.record) {
+                    learned.push((r, row.server.clone()));
+                }
+                if let Ok(v) = serde_json::from_str(&row.view) {
+                    o.0.insert(row.mac, (row.server, v));
                 }
             }
             o.1 = mark;
+        }
+        // What the others believe fills in what this server does not know,
+        // so a phone that asks here renders the same next hop.
+        let n = engine.learn_from_peers(learned);
+        if n > 0 {
+            tracing::debug!("{n} phones' beliefs learned from the other servers");
         }
         Ok(())
     }

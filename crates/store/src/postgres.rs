@@ -77,6 +77,7 @@ const MIGRATIONS: &[&str] = &[
         mac text PRIMARY KEY,
         server text NOT NULL,
         view text NOT NULL,
+        record text NOT NULL DEFAULT '',
         updated_at timestamptz NOT NULL DEFAULT now()
     );
     CREATE TABLE phoneboot_server (
@@ -201,8 +202,17 @@ impl SchemaStatus {
     }
 }
 
-/// A phone as another server described it: (MAC, server, JSON view).
-pub type PhoneRow = (String, String, String);
+/// One server's description of a phone, as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneRow {
+    pub mac: String,
+    /// Who wrote it (ignored when writing: it is this store's server).
+    pub server: String,
+    /// The API's view of the phone (JSON).
+    pub view: String,
+    /// What that server believes about it (JSON), for the others to learn.
+    pub record: String,
+}
 
 /// One server sharing the store, as its heartbeat says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -445,21 +455,23 @@ impl PgStore {
             .collect())
     }
 
-    /// This server's view of these phones (MAC, JSON), for the others to
-    /// show: one statement, whatever the count.
-    pub fn put_phones(&mut self, phones: &[(String, String)]) -> Result<(), StoreError> {
+    /// This server's view of these phones (MAC, JSON view, JSON record of
+    /// what it believes), for the others to show and learn from: one
+    /// statement, whatever the count.
+    pub fn put_phones(&mut self, phones: &[PhoneRow]) -> Result<(), StoreError> {
         if phones.is_empty() {
             return Ok(());
         }
-        let macs: Vec<&str> = phones.iter().map(|(m, _)| m.as_str()).collect();
-        let views: Vec<&str> = phones.iter().map(|(_, v)| v.as_str()).collect();
+        let macs: Vec<&str> = phones.iter().map(|p| p.mac.as_str()).collect();
+        let views: Vec<&str> = phones.iter().map(|p| p.view.as_str()).collect();
+        let records: Vec<&str> = phones.iter().map(|p| p.record.as_str()).collect();
         let server = self.server.clone();
         let result = self.client()?.execute(
-            "INSERT INTO phoneboot_phone (mac, server, view)
-             SELECT m, $3, v FROM unnest($1::text[], $2::text[]) AS t(m, v)
+            "INSERT INTO phoneboot_phone (mac, server, view, record)
+             SELECT m, $4, v, r FROM unnest($1::text[], $2::text[], $3::text[]) AS t(m, v, r)
              ON CONFLICT (mac) DO UPDATE SET server = EXCLUDED.server, view = EXCLUDED.view,
-                 updated_at = now()",
-            &[&macs, &views, &server],
+                 record = EXCLUDED.record, updated_at = now()",
+            &[&macs, &views, &records, &server],
         );
         match result {
             Ok(_) => Ok(()),
@@ -477,7 +489,7 @@ impl PgStore {
     ) -> Result<(Vec<PhoneRow>, Option<i64>), StoreError> {
         let server = self.server.clone();
         let rows = match self.client()?.query(
-            "SELECT mac, server, view, (extract(epoch FROM updated_at) * 1000000)::bigint
+            "SELECT mac, server, view, record, (extract(epoch FROM updated_at) * 1000000)::bigint
              FROM phoneboot_phone
              WHERE server <> $1
                AND ($2::bigint IS NULL OR updated_at > to_timestamp($2::bigint / 1000000.0) - interval '5 seconds')
@@ -490,8 +502,13 @@ impl PgStore {
         let mut mark = since;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
-            out.push((r.get(0), r.get(1), r.get(2)));
-            let at: i64 = r.get(3);
+            out.push(PhoneRow {
+                mac: r.get(0),
+                server: r.get(1),
+                view: r.get(2),
+                record: r.get(3),
+            });
+            let at: i64 = r.get(4);
             mark = Some(mark.map_or(at, |m| m.max(at)));
         }
         Ok((out, mark))

@@ -304,33 +304,38 @@ fn desired_state_edits_reach_every_server_of_the_store() {
 
 #[test]
 fn each_server_sees_the_phones_the_others_saw() {
+    use store::PhoneRow;
+    let row = |mac: &str, view: &str| PhoneRow {
+        mac: mac.into(),
+        server: String::new(),
+        view: view.into(),
+        record: format!("{{\"mac\":\"{mac}\"}}"),
+    };
     let pg = TempPostgres::start("store-phones").unwrap();
     let mut a = PgStore::open(&pg.url(), "a").unwrap();
     let mut b = PgStore::open(&pg.url(), "b").unwrap();
     a.put_phones(&[
-        ("00:1e:4a:00:00:01".into(), r#"{"stage":"done"}"#.into()),
-        (
-            "00:1e:4a:00:00:02".into(),
-            r#"{"stage":"downloading"}"#.into(),
-        ),
+        row("00:1e:4a:00:00:01", r#"{"stage":"done"}"#),
+        row("00:1e:4a:00:00:02", r#"{"stage":"downloading"}"#),
     ])
     .unwrap();
     let (mine, _) = a.phones_of_others(None).unwrap();
     assert!(mine.is_empty(), "its own are not others'");
     let (seen, mark) = b.phones_of_others(None).unwrap();
     assert_eq!(seen.len(), 2);
-    assert_eq!(seen[0].1, "a");
+    assert_eq!(seen[0].server, "a");
+    assert_eq!(seen[0].record, r#"{"mac":"00:1e:4a:00:00:01"}"#);
     assert!(mark.is_some());
     // The phone moved to b: b's view replaces a's.
-    b.put_phones(&[("00:1e:4a:00:00:02".into(), r#"{"stage":"done"}"#.into())])
+    b.put_phones(&[row("00:1e:4a:00:00:02", r#"{"stage":"done"}"#)])
         .unwrap();
     let (seen, _) = a.phones_of_others(None).unwrap();
     assert_eq!(seen.len(), 1);
     assert_eq!(
-        (seen[0].1.as_str(), seen[0].2.as_str()),
+        (seen[0].server.as_str(), seen[0].view.as_str()),
         ("b", r#"{"stage":"done"}"#)
     );
     // From its mark on, b sees only a's rows, never its own.
     let (again, _) = b.phones_of_others(mark).unwrap();
-    assert!(again.iter().all(|r| r.1 == "a"));
+    assert!(again.iter().all(|r| r.server == "a"));
 }

@@ -141,6 +141,51 @@ impl Fleet {
         }
     }
 
+    /// Another server sharing the store believes `record` about a phone
+    /// (`server` names it, for the evidence). A phone this fleet has not
+    /// seen is taken as the other describes it; one it knows but has no
+    /// belief about learns the load; what this fleet saw itself is kept.
+    /// Returns whether anything changed.
+    pub fn learn_from_peer(&mut self, record: PhoneRecord, server: &str) -> bool {
+        let known = self.phones.get(&record.mac);
+        let take = match known {
+            None => true,
+            Some(p) => p.current.is_none() && record.current.is_some(),
+        };
+        if !take {
+            return false;
+        }
+        let mac = record.mac;
+        let evidence = format!("{} (seen by {server})", record.evidence);
+        let phone = self.phone_mut(mac);
+        if phone.model.is_none() {
+            phone.model = record.model;
+            phone.model_sure = record.model.is_some();
+            phone.model_evidence = format!("seen by {server}");
+        }
+        if record
+            .current
+            .as_ref()
+            .is_some_and(|c| phone.model.is_none_or(|m| c.fits(m)))
+        {
+            phone.current = record.current.clone();
+            phone.evidence = evidence.clone();
+            self.events.push_back(FleetEvent::Belief {
+                mac,
+                current: record.current,
+                evidence,
+            });
+        }
+        if let Some(ip) = record.ip {
+            if !self.by_ip.contains_key(&ip) {
+                self.bind(mac, ip);
+            }
+        }
+        self.replan(mac);
+        self.update_stage(mac);
+        true
+    }
+
     // ---- inputs ---------------------------------------------------------------
 
     /// A lease was granted: `model` from option 60, when it matched.

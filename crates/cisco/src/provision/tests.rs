@@ -1367,3 +1367,46 @@ fn retry_hop_refuses_unknown_healthy_and_library_bound_phones() {
     assert!(rig.fleet.retry_hop(rig.now, stuck.mac));
     assert_eq!(rig.fleet.phone(stuck.mac).unwrap().diagnosis, None);
 }
+
+#[test]
+fn a_peer_servers_belief_fills_in_what_this_fleet_does_not_know() {
+    let mut rig = Rig::new(&P0X3, sip);
+    let known = SimPhone::new(20, Model::Cp7960, "P00303010102");
+    known.power_on(&mut rig);
+    let record = |mac: Mac, load: &str| PhoneRecord {
+        mac,
+        model: Some(Model::Cp7960),
+        ip: Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 99))),
+        current: Some(l(load)),
+        evidence: "registered over SCCP".into(),
+        attempts: 0,
+    };
+    // A phone never seen here: taken as the peer describes it, and its
+    // next hop follows from that load, not from the oldest start.
+    let stranger = Mac([0, 0x1e, 0x4a, 0, 0, 0x77]);
+    assert!(rig
+        .fleet
+        .learn_from_peer(record(stranger, "P00308000900"), "server-b"));
+    rig.drain();
+    let view = rig.fleet.phone(stranger).unwrap();
+    assert_eq!(view.current, Some(l("P00308000900")));
+    assert!(view.evidence.contains("seen by server-b"), "{view:?}");
+    assert_eq!(view.next, Some(l("P0S3-8-12-00")));
+    // A phone known here without a belief learns the load.
+    assert!(rig
+        .fleet
+        .learn_from_peer(record(known.mac, "P00305000500"), "server-b"));
+    assert_eq!(
+        rig.fleet.phone(known.mac).unwrap().current,
+        Some(l("P00305000500"))
+    );
+    // What this fleet saw itself wins over the peer's word.
+    assert!(!rig
+        .fleet
+        .learn_from_peer(record(known.mac, "P00303010102"), "server-b"));
+    assert_eq!(
+        rig.fleet.phone(known.mac).unwrap().current,
+        Some(l("P00305000500"))
+    );
+    rig.drain();
+}

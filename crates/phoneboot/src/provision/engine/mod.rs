@@ -40,6 +40,7 @@ mod retry;
 pub mod words;
 
 pub use edits::EntrySource;
+pub use persist::{record_from_json, record_json};
 pub use reboot::{NotifyRecord, RebootRefused, SccpInfo};
 pub use retry::RetryRefused;
 
@@ -283,6 +284,24 @@ impl Engine {
     }
 
     /// Every phone, for the API.
+    /// What this server believes about each phone, to share.
+    pub fn records(&self) -> Vec<cisco::PhoneRecord> {
+        self.fleet().snapshot()
+    }
+
+    /// Beliefs of other servers sharing the store (with their names): a
+    /// phone unknown here, or known without a belief, takes them. Returns
+    /// how many changed something.
+    pub fn learn_from_peers(&self, records: Vec<(cisco::PhoneRecord, String)>) -> usize {
+        let mut fleet = self.fleet();
+        let n = records
+            .into_iter()
+            .filter(|(r, server)| fleet.learn_from_peer(r.clone(), server))
+            .count();
+        self.drain(fleet);
+        n
+    }
+
     pub fn phones(&self) -> Vec<PhoneView> {
         self.fleet().phones().collect()
     }
