@@ -540,6 +540,24 @@ fn two_servers_split_the_clients_take_over_and_hand_back() {
             assert_eq!(other, mac, "{ip} acked to {other} and to {mac}: {all:?}");
         }
     }
+    // Option 150 on the wire lists every live server, the answering one
+    // first: both while both ran.
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(&pcap)
+        .args(["-Y", "dhcp.option.dhcp == 5", "-T", "fields"])
+        .args(["-e", "dhcp.option.dhcp_server_id", "-e"])
+        .arg("dhcp.option.tftp_server_address")
+        .output()
+        .unwrap();
+    let lists = String::from_utf8_lossy(&out.stdout).into_owned();
+    let both = |first: Ipv4Addr, second: Ipv4Addr| format!("{first}\t{first},{second}");
+    for (me, other) in [(lan.addrs[0], lan.addrs[1]), (lan.addrs[1], lan.addrs[0])] {
+        assert!(
+            lists.lines().any(|l| l == both(me, other)),
+            "no ACK of {me} lists {me},{other} in option 150"
+        );
+    }
     let servers_per_client: HashMap<&str, HashSet<&str>> =
         acks.iter().fold(HashMap::new(), |mut m, (mac, _, s)| {
             m.entry(mac.as_str()).or_default().insert(s.as_str());
