@@ -153,6 +153,20 @@ fn path_of(phone: &serde_json::Value) -> Vec<String> {
     path
 }
 
+/// The phone events of `kind` once at least `n` are in the log (its reader
+/// is another thread, which may lag behind the simulator), or what there is
+/// after 10 s.
+fn wait_phone_events(server: &Server, kind: &str, n: usize) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = phone_events(server, kind);
+        if found.len() >= n || Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn phone_events(server: &Server, kind: &str) -> Vec<serde_json::Value> {
     server
         .events()
@@ -197,7 +211,7 @@ fn a_factory_7960_walks_from_sccp_3x_to_sip_through_5x_and_8_0_9() {
     assert_eq!(phone["registered"], true);
     // phoneboot verified each hop itself (the phone came back and did not
     // fetch the load again) and says so.
-    let done: Vec<String> = phone_events(&server, "hop_done")
+    let done: Vec<String> = wait_phone_events(&server, "hop_done", 3)
         .iter()
         .map(|e| e["load"].as_str().unwrap().to_owned())
         .collect();
@@ -353,7 +367,7 @@ fn interrupted_downloads_resume_and_an_old_image_is_caught_under_loss() {
     assert!(report["phones"][0]["aborted_downloads"].as_u64().unwrap() >= 1);
     // The phone that booted its old image fetched the hop again; phoneboot
     // counted that as a failed attempt, then saw the second one take.
-    let retries = phone_events(&server, "hop_retry");
+    let retries = wait_phone_events(&server, "hop_retry", 1);
     assert_eq!(retries.len(), 1, "{retries:#?}");
     assert_eq!(retries[0]["load"], "SIP45.9-4-2SR3-1S");
 }
@@ -380,8 +394,7 @@ fn a_missing_stepping_stone_is_diagnosed_and_the_phone_is_not_bricked() {
     let phone = &report["phones"][0];
     assert_ne!(phone["state"], "bricked", "{phone:#}");
     assert_eq!(phone["final_load"], "P00305000500", "{phone:#}");
-    let diagnoses = phone_events(&server, "diagnosis");
-    let text = serde_json::to_string(&diagnoses).unwrap();
+    let text = serde_json::to_string(&wait_phone_events(&server, "diagnosis", 1)).unwrap();
     assert!(
         text.contains("missing_load") && text.contains("P00308000900"),
         "{text}"
