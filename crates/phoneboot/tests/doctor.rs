@@ -210,3 +210,36 @@ fn explains_the_operators_root_files_and_flags_broken_xml() {
         "{out}"
     );
 }
+
+#[test]
+fn checks_a_shared_postgresql_store() {
+    let pg = store::testing::TempPostgres::start("doctor-pg").unwrap();
+    let d = Doctor::new("dy", 88);
+    let config = format!("[store]\nurl = \"{}\"\n", pg.socket_url());
+    let (_, out) = d.run(&config, false);
+    assert!(out.contains("store      postgresql://phoneboot:***@"), "{out}");
+    assert!(out.contains("answers; empty"), "{out}");
+    assert!(!out.contains(store::testing::PASSWORD), "{out}");
+    // A server beats in it.
+    let mut s = store::PgStore::open(&pg.url(), "server-a").unwrap();
+    s.heartbeat(
+        "server-a",
+        std::net::Ipv4Addr::new(10, 0, 0, 1),
+        std::time::Duration::from_secs(10),
+    )
+    .unwrap();
+    let (_, out) = d.run(&config, false);
+    assert!(
+        out.contains("schema version 1; live servers: server-a (10.0.0.1)"),
+        "{out}"
+    );
+    // A store that does not answer is a problem, named without its password.
+    let dead = format!(
+        "[store]\nurl = \"postgresql://phoneboot:{}@127.0.0.1:1/x\"\n",
+        store::testing::PASSWORD
+    );
+    let (code, out) = d.run(&dead, false);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("PROBLEM  store"), "{out}");
+    assert!(!out.contains(store::testing::PASSWORD), "{out}");
+}

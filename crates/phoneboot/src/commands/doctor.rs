@@ -119,6 +119,60 @@ pub async fn run(cfg: &Config, interface: Option<&str>, probe_wait: Duration) ->
     out
 }
 
+/// A PostgreSQL store: reachable, its schema, and the servers beating in it.
+fn shared_store(cfg: &Config) -> Option<Finding> {
+    let crate::config::StoreLocation::Postgres(url) = &cfg.store else {
+        return None;
+    };
+    let shown = store::redact(url);
+    let mut db = match store::PgStore::connect_only(url, "doctor") {
+        Ok(db) => db,
+        Err(e) => return Some(finding(Severity::Problem, "store", e.to_string(), None)),
+    };
+    Some(match db.status() {
+        Err(e) => finding(Severity::Problem, "store", e.to_string(), None),
+        Ok(s) if s.found == 0 => finding(
+            Severity::Ok,
+            "store",
+            format!("{shown} answers; empty (the first `serve` sets it up)"),
+            None,
+        ),
+        Ok(s) if s.pending() > 0 => finding(
+            Severity::Problem,
+            "store",
+            format!(
+                "{shown} has schema version {}, this phoneboot writes {}",
+                s.found, s.supported
+            ),
+            Some(
+                "run `phoneboot store migrate` once every server sharing it runs this version"
+                    .into(),
+            ),
+        ),
+        Ok(s) => {
+            let live = db.peers(cfg.ha.takeover_after).unwrap_or_default();
+            let names: Vec<String> = live
+                .iter()
+                .map(|p| format!("{} ({})", p.name, p.addr))
+                .collect();
+            finding(
+                Severity::Ok,
+                "store",
+                format!(
+                    "{shown} answers, schema version {}; live servers: {}",
+                    s.found,
+                    if names.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+                None,
+            )
+        }
+    })
+}
+
 /// What the operator's own files in the TFTP root change, as `serve` says
 /// at start; a config phones would refuse is a problem.
 fn root_files(cfg: &Config) -> Vec<Finding> {
@@ -605,7 +659,9 @@ pub fn command(common: &cli::Common, interface: Option<&str>) -> anyhow::Result<
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let findings = runtime.block_on(run(&cfg, interface.as_deref(), cfg.dhcp.probe_wait));
+    let mut findings = runtime.block_on(run(&cfg, interface.as_deref(), cfg.dhcp.probe_wait));
+    // The PostgreSQL client blocks: outside the runtime.
+    findings.extend(shared_store(&cfg));
     for f in &findings {
         println!("{f}");
     }
