@@ -150,13 +150,19 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         // Servers of one PostgreSQL store share run-time desired-state edits.
         let desired_sync = match &cfg.store {
             crate::config::StoreLocation::Postgres(url) => {
-                let me = cfg.ha.name.clone().unwrap_or_else(|| {
-                    format!(
-                        "{}/{}",
-                        net::dhcp::leases::server_name(),
-                        own_ip.map_or_else(|| "-".to_owned(), |i| i.to_string())
-                    )
-                });
+                // The same name the DHCP side writes leases and beats under:
+                // observations are addressed to it.
+                let me = dhcp
+                    .as_ref()
+                    .and_then(|d| d.ha.as_ref().map(|(h, _)| h.name.clone()))
+                    .or_else(|| cfg.ha.name.clone())
+                    .unwrap_or_else(|| {
+                        format!(
+                            "{}/{}",
+                            net::dhcp::leases::server_name(),
+                            own_ip.map_or_else(|| "-".to_owned(), |i| i.to_string())
+                        )
+                    });
                 let sync = Arc::new(crate::sync::DesiredSync::new(url, &me));
                 let e = engine.clone();
                 let s = sync.clone();
@@ -287,7 +293,17 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     ha.name,
                     ha.takeover_after.as_secs()
                 );
-                ha_task = Some(tokio::spawn(ha.run(d.server.clone(), peers, shutdown.clone())));
+                // The engine passes what it sees of the others' phones to them.
+                engine.enable_forwarding();
+                let e = engine.clone();
+                let owners: dhcp_driver::ha::Owners =
+                    Arc::new(move |leased, live| e.learn_owners(leased, live));
+                ha_task = Some(tokio::spawn(ha.run(
+                    d.server.clone(),
+                    peers,
+                    Some(owners),
+                    shutdown.clone(),
+                )));
             }
             let svc = dhcp_driver::DhcpService {
                 iface: d.iface,

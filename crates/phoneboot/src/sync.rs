@@ -167,6 +167,50 @@ impl DesiredSync {
         }
     }
 
+    /// Hands what this server saw of the others' phones to their owners,
+    /// and applies what they saw of this server's (blocking).
+    pub fn pass_observations(&self, engine: &Engine) -> anyhow::Result<()> {
+        use crate::provision::engine::{Seen, SeenKind};
+        let out: Vec<store::Observation> = engine
+            .take_forwarded()
+            .into_iter()
+            .map(|s| {
+                let (kind, ok, bytes) = match s.kind {
+                    SeenKind::Request => (b'r', true, 0),
+                    SeenKind::Done { ok, bytes } => (b'd', ok, bytes),
+                };
+                store::Observation {
+                    owner: s.owner,
+                    ip: s.ip,
+                    kind,
+                    name: s.name,
+                    ok,
+                    bytes,
+                }
+            })
+            .collect();
+        self.with_conn(|db| db.put_observations(&out))?;
+        let taken = self.with_conn(|db| db.take_observations(&self.me))?;
+        let seen = taken
+            .into_iter()
+            .map(|o| Seen {
+                owner: o.owner,
+                ip: o.ip,
+                name: o.name,
+                kind: if o.kind == b'r' {
+                    SeenKind::Request
+                } else {
+                    SeenKind::Done {
+                        ok: o.ok,
+                        bytes: o.bytes,
+                    }
+                },
+            })
+            .collect();
+        engine.apply_seen(seen);
+        Ok(())
+    }
+
     /// Tells the other servers about an edit made here (blocking).
     pub fn publish(&self, mac: Mac, entry: Option<&file::Phone>) -> anyhow::Result<()> {
         let json = entry.map(serde_json::to_string).transpose()?;
@@ -228,6 +272,7 @@ impl DesiredSync {
             let phones = n % 3 == 1;
             let work = move || {
                 me.pull(&e)?;
+                me.pass_observations(&e)?;
                 if phones {
                     me.exchange_phones(&e)?;
                 }

@@ -217,7 +217,10 @@ fn checks_a_shared_postgresql_store() {
     let d = Doctor::new("dy", 88);
     let config = format!("[store]\nurl = \"{}\"\n", pg.socket_url());
     let (_, out) = d.run(&config, false);
-    assert!(out.contains("store      postgresql://phoneboot:***@"), "{out}");
+    assert!(
+        out.contains("store      postgresql://phoneboot:***@"),
+        "{out}"
+    );
     assert!(out.contains("answers; empty"), "{out}");
     assert!(!out.contains(store::testing::PASSWORD), "{out}");
     // A server beats in it.

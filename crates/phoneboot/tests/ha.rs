@@ -444,6 +444,61 @@ fn two_servers_split_the_clients_take_over_and_hand_back() {
     for (mac, (_, server, _, _)) in &phase3.acks {
         assert_eq!(*server, lan.addrs[owner_of(*mac)], "share not handed back");
     }
+    // A phone of A's fetches a file from B (option 150 lists both): A, its
+    // owner, hears of it through the store.
+    let (phone, (leased, _, _, _)) = phase3
+        .acks
+        .iter()
+        .find(|(_, (_, s, _, _))| *s == lan.addrs[0])
+        .expect("A served someone");
+    run(lan
+        .exec(2, "ip")
+        .args(["addr", "add", &format!("{leased}/16"), "dev", "br0"]));
+    // B must know the lease is A's first: it learns the others' leases each beat.
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let file = format!("SEP{}.cnf.xml", cisco::Mac(*phone).file_form());
+    let _ = lan
+        .exec(2, "curl")
+        .args([
+            "-s",
+            "-m",
+            "5",
+            "-o",
+            "/dev/null",
+            "--interface",
+            &leased.to_string(),
+        ])
+        .arg(format!("tftp://{}/{file}", lan.addrs[1]))
+        .status();
+    let mac_text = cisco::Mac(*phone).to_string();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let out = lan
+            .exec(0, "curl")
+            .args(["-s", "-m", "5"])
+            .arg(format!("http://{}/api/phones/{mac_text}", a.api_addr()))
+            .output()
+            .unwrap();
+        let view: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if view["last_seen_unix_ms"]
+            .as_i64()
+            .is_some_and(|t| t >= before)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "A never heard that its phone fetched {file} from B: {view:#}\n{}",
+            b.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!("A heard of its phone's request to B");
+
     // A run-time edit on A is in force on B within a second.
     let curl = |i: usize, args: &[&str]| -> String {
         let out = lan

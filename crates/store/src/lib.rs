@@ -58,7 +58,8 @@ use std::sync::Arc;
 
 pub use commit::{CommitHandle, CommitStats, Committer, CommitterConfig, Done};
 pub use postgres::{
-    is_postgres_url, redact, Peer, PgStore, PhoneRow, SchemaStatus, PG_SCHEMA_VERSION,
+    is_postgres_url, redact, LeaseOf, Observation, Peer, PgStore, PhoneRow, SchemaStatus,
+    PG_SCHEMA_VERSION,
 };
 pub use sqlite::{SqliteStore, APPLICATION_ID, SCHEMA_VERSION};
 

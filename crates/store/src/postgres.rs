@@ -80,6 +80,17 @@ const MIGRATIONS: &[&str] = &[
         record text NOT NULL DEFAULT '',
         updated_at timestamptz NOT NULL DEFAULT now()
     );
+    CREATE TABLE phoneboot_observation (
+        id bigserial PRIMARY KEY,
+        owner text NOT NULL,
+        ip inet NOT NULL,
+        kind "char" NOT NULL,
+        name text NOT NULL,
+        ok boolean NOT NULL DEFAULT true,
+        bytes bigint NOT NULL DEFAULT 0,
+        created timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX phoneboot_observation_owner ON phoneboot_observation (owner, id);
     CREATE TABLE phoneboot_server (
         name text PRIMARY KEY,
         addr inet NOT NULL,
@@ -200,6 +211,26 @@ impl SchemaStatus {
     pub fn pending(&self) -> i64 {
         (self.supported - self.found).max(0)
     }
+}
+
+/// A lease and the server that wrote it.
+pub type LeaseOf = (LeaseRecord, String);
+
+/// What one server saw of a phone another owns, for the owner's engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    /// The server that owns the phone.
+    pub owner: String,
+    /// The phone's address.
+    pub ip: IpAddr,
+    /// `b'r'`: a request began; `b'd'`: a transfer ended.
+    pub kind: u8,
+    /// The file.
+    pub name: String,
+    /// For `d`: whether it was delivered.
+    pub ok: bool,
+    /// For `d`: bytes sent.
+    pub bytes: u64,
 }
 
 /// One server's description of a phone, as the store keeps it.
@@ -392,10 +423,10 @@ impl PgStore {
         &mut self,
         me: &str,
         since: Option<i64>,
-    ) -> Result<(Vec<LeaseRecord>, Option<i64>), StoreError> {
+    ) -> Result<(Vec<LeaseOf>, Option<i64>), StoreError> {
         let rows = match self.client()?.query(
             "SELECT ip, mac, client_id, expires_unix_ms, model, hostname,
-                    (extract(epoch FROM updated_at) * 1000000)::bigint
+                    (extract(epoch FROM updated_at) * 1000000)::bigint, server
              FROM phoneboot_lease
              WHERE server <> $1
                AND ($2::bigint IS NULL OR updated_at > to_timestamp($2::bigint / 1000000.0) - interval '5 seconds')
@@ -408,7 +439,7 @@ impl PgStore {
         let mut mark = since;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
-            out.push(lease_of(row)?);
+            out.push((lease_of(row)?, row.get(7)));
             let at: i64 = row.get(6);
             mark = Some(mark.map_or(at, |m| m.max(at)));
         }
@@ -512,6 +543,61 @@ impl PgStore {
             mark = Some(mark.map_or(at, |m| m.max(at)));
         }
         Ok((out, mark))
+    }
+
+    /// Passes what this server saw of phones others own to their owners:
+    /// one statement for the lot.
+    pub fn put_observations(&mut self, obs: &[Observation]) -> Result<(), StoreError> {
+        if obs.is_empty() {
+            return Ok(());
+        }
+        let owners: Vec<&str> = obs.iter().map(|o| o.owner.as_str()).collect();
+        let ips: Vec<IpAddr> = obs.iter().map(|o| o.ip).collect();
+        let kinds: Vec<i8> = obs.iter().map(|o| o.kind as i8).collect();
+        let names: Vec<&str> = obs.iter().map(|o| o.name.as_str()).collect();
+        let oks: Vec<bool> = obs.iter().map(|o| o.ok).collect();
+        let bytes: Vec<i64> = obs
+            .iter()
+            .map(|o| i64::try_from(o.bytes).unwrap_or(i64::MAX))
+            .collect();
+        let result = self.client()?.execute(
+            "INSERT INTO phoneboot_observation (owner, ip, kind, name, ok, bytes)
+             SELECT * FROM unnest($1::text[], $2::inet[], $3::\"char\"[], $4::text[], $5::bool[], $6::bigint[])",
+            &[&owners, &ips, &kinds, &names, &oks, &bytes],
+        );
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.failed(e, "cannot pass observations on")),
+        }
+    }
+
+    /// Takes (reads and removes, in one statement) what other servers saw
+    /// of the phones `owner` owns, oldest first.
+    pub fn take_observations(&mut self, owner: &str) -> Result<Vec<Observation>, StoreError> {
+        let rows = match self.client()?.query(
+            "WITH taken AS (DELETE FROM phoneboot_observation WHERE owner = $1
+                            RETURNING id, ip, kind, name, ok, bytes)
+             SELECT ip, kind, name, ok, bytes FROM taken ORDER BY id",
+            &[&owner],
+        ) {
+            Ok(r) => r,
+            Err(e) => return Err(self.failed(e, "cannot take observations")),
+        };
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let kind: i8 = r.get(1);
+                let bytes: i64 = r.get(4);
+                Observation {
+                    owner: owner.to_owned(),
+                    ip: r.get(0),
+                    kind: kind as u8,
+                    name: r.get(2),
+                    ok: r.get(3),
+                    bytes: u64::try_from(bytes).unwrap_or(0),
+                }
+            })
+            .collect())
     }
 
     /// Every lease with the name of the server that wrote it last.

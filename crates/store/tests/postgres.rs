@@ -339,3 +339,35 @@ fn each_server_sees_the_phones_the_others_saw() {
     let (again, _) = b.phones_of_others(mark).unwrap();
     assert!(again.iter().all(|r| r.server == "a"));
 }
+
+#[test]
+fn observations_reach_the_owner_once() {
+    use store::Observation;
+    let pg = TempPostgres::start("store-obs").unwrap();
+    let mut a = PgStore::open(&pg.url(), "a").unwrap();
+    let mut b = PgStore::open(&pg.url(), "b").unwrap();
+    let ob = |owner: &str, name: &str, kind: u8| Observation {
+        owner: owner.into(),
+        ip: std::net::IpAddr::V4(ip(5)),
+        kind,
+        name: name.into(),
+        ok: true,
+        bytes: 1234,
+    };
+    b.put_observations(&[
+        ob("a", "SEP001E4A000005.cnf.xml", b'r'),
+        ob("a", "SEP001E4A000005.cnf.xml", b'd'),
+        ob("c", "RINGLIST.DAT", b'r'),
+    ])
+    .unwrap();
+    let got = a.take_observations("a").unwrap();
+    assert_eq!(
+        got,
+        vec![
+            ob("a", "SEP001E4A000005.cnf.xml", b'r'),
+            ob("a", "SEP001E4A000005.cnf.xml", b'd')
+        ]
+    );
+    assert!(a.take_observations("a").unwrap().is_empty(), "taken once");
+    assert_eq!(b.take_observations("c").unwrap().len(), 1);
+}

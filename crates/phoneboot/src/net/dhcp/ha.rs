@@ -29,7 +29,12 @@ pub type Peers = Arc<Mutex<Vec<Peer>>>;
 
 /// What one heartbeat brings back: the live servers, the leases the
 /// others wrote since the last mark, and the next mark.
-type Beat = (Vec<Peer>, Vec<store::LeaseRecord>, Option<i64>);
+type Beat = (Vec<Peer>, Vec<store::LeaseOf>, Option<i64>);
+
+/// Told, each beat, which phones the other live servers leased (MAC,
+/// server) and who of them is alive: the engine passes what it sees of
+/// those phones to their owners.
+pub type Owners = Arc<dyn Fn(Vec<(cisco::Mac, String)>, Vec<String>) + Send + Sync>;
 
 /// One server's part in the group.
 #[derive(Debug, Clone)]
@@ -92,6 +97,7 @@ impl Ha {
         self,
         core: Arc<Mutex<dhcp::Server>>,
         peers: Peers,
+        owners: Option<Owners>,
         shutdown: CancellationToken,
     ) {
         let mut tick = tokio::time::interval(BEAT);
@@ -161,10 +167,25 @@ impl Ha {
             // their clients after a takeover.
             let now = std::time::Instant::now();
             let clock = WallClock::now();
+            if let Some(tell) = &owners {
+                let others: Vec<String> = live
+                    .iter()
+                    .filter(|p| p.name != self.name)
+                    .map(|p| p.name.clone())
+                    .collect();
+                let leased = learned
+                    .iter()
+                    .map(|(l, server)| (cisco::Mac(l.mac), server.clone()))
+                    .collect();
+                tell(leased, others);
+            }
             let share = match core.lock() {
                 Ok(mut c) => {
                     if !learned.is_empty() {
-                        c.restore(learned.into_iter().map(|r| to_core_lease(&clock, r)), now);
+                        c.restore(
+                            learned.into_iter().map(|(r, _)| to_core_lease(&clock, r)),
+                            now,
+                        );
                     }
                     self.apply(&live, &mut c)
                 }

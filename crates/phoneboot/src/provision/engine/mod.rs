@@ -33,6 +33,7 @@ use crate::provision::control::{NoControl, PhoneControl};
 use crate::provision::desired::{file, DesiredState, Sections};
 
 mod edits;
+mod forward;
 mod persist;
 mod reboot;
 mod render;
@@ -40,6 +41,7 @@ mod retry;
 pub mod words;
 
 pub use edits::EntrySource;
+pub use forward::{Seen, SeenKind};
 pub use persist::{record_from_json, record_json};
 pub use reboot::{NotifyRecord, RebootRefused, SccpInfo};
 pub use retry::RetryRefused;
@@ -77,6 +79,8 @@ pub struct Engine {
     sip_port: u16,
     /// What phoneboot knows about each phone's control channels.
     reach: Mutex<reboot::Reach>,
+    /// Observations of phones other servers own, to pass on.
+    forward: Mutex<forward::Forward>,
 }
 
 /// The settings the engine starts from.
@@ -161,6 +165,7 @@ impl Engine {
             own_sccp: cfg.own_sccp,
             sip_port: cfg.sip_port,
             reach: Mutex::new(reboot::Reach::default()),
+            forward: Mutex::new(forward::Forward::default()),
         }))
     }
 
@@ -177,6 +182,7 @@ impl Engine {
                 let (Some(mac), Some(ip)) = (d.mac, d.ip) else {
                     return;
                 };
+                self.owns(mac);
                 let mut fleet = self.fleet();
                 fleet.on_dhcp(Instant::now(), mac, IpAddr::V4(ip), d.model);
                 self.drain(fleet);
@@ -197,7 +203,15 @@ impl Engine {
                         t.delivered,
                         t.bytes,
                     );
+                    let mac = cisco::RequestedFile::parse(cisco::request::base_name(t.file))
+                        .mac()
+                        .or_else(|| fleet.mac_for_ip(t.client.ip()));
                     self.drain(fleet);
+                    let kind = forward::SeenKind::Done {
+                        ok: t.delivered,
+                        bytes: t.bytes,
+                    };
+                    self.seen(mac, t.client.ip(), t.file, kind);
                 }
             }
         }

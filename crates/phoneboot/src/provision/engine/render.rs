@@ -179,8 +179,9 @@ impl GeneratedSource for Engine {
     /// A phone asked for `name`. Called before the file is resolved.
     fn observe_request(&self, client: IpAddr, name: &str) {
         let mut fleet = self.fleet();
-        fleet.on_request(Instant::now(), client, name);
+        let mac = fleet.on_request(Instant::now(), client, name);
         self.drain(fleet);
+        self.seen(mac, client, name, super::SeenKind::Request);
     }
 
     /// A generated config for `name`, or `None` when `name` is not one.
