@@ -85,8 +85,9 @@ impl DesiredSync {
     /// Writes the views of local phones that changed since the last write,
     /// and reads the others' (blocking).
     pub fn exchange_phones(&self, engine: &Engine) -> anyhow::Result<()> {
-        // Only phones this server saw itself (one it merely learned from
-        // the others stays theirs), and of those only the ones whose last
+        // Only phones this server saw itself and walks (one it merely
+        // learned of, or one another server holds the lease of, stays
+        // theirs), and of those only the ones whose last
         // request or stage moved since the last write: the views are made
         // for those alone.
         let changed_views: Vec<cisco::PhoneView> = {
@@ -94,7 +95,7 @@ impl DesiredSync {
             engine
                 .phones()
                 .into_iter()
-                .filter(|v| v.last_seen.is_some())
+                .filter(|v| v.last_seen.is_some() && !engine.owned_elsewhere(v.mac))
                 .filter(|v| pushed.get(&v.mac) != Some(&(v.last_seen, v.stage)))
                 .collect()
         };

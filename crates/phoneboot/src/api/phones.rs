@@ -181,8 +181,15 @@ pub async fn phones(
     // Servers sharing a store: this server's phones, then those only the
     // others saw, each with the server that saw it.
     if let Some(sync) = &s.desired_sync {
-        // A phone only learned from the others (never seen here) is theirs.
-        list.retain(|p| !p["last_seen_unix_ms"].is_null());
+        // A phone only learned from the others (never seen here), or one
+        // another server holds the lease of, is theirs.
+        list.retain(|p| {
+            let theirs = p["mac"]
+                .as_str()
+                .and_then(|m| m.parse::<cisco::Mac>().ok())
+                .is_some_and(|m| e.owned_elsewhere(m));
+            !p["last_seen_unix_ms"].is_null() && !theirs
+        });
         let mine: std::collections::HashSet<String> = list
             .iter()
             .filter_map(|p| p["mac"].as_str().map(str::to_owned))

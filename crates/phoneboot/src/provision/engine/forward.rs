@@ -88,6 +88,11 @@ impl Engine {
         }
     }
 
+    /// Another live server holds this phone's lease: it walks the phone.
+    pub fn owned_elsewhere(&self, mac: Mac) -> bool {
+        self.forward().owner_of(mac).is_some()
+    }
+
     /// What to pass on now.
     pub fn take_forwarded(&self) -> Vec<Seen> {
         std::mem::take(&mut self.forward().queue)
