@@ -387,6 +387,12 @@ async fn drive(
     let mut armed = t.poll_timeout();
     let sleep = tokio::time::sleep_until(to_tokio(armed));
     tokio::pin!(sleep);
+    // Made once: each new `cancelled()` future would take the token's lock
+    // to register and again to leave, on every turn.
+    let cancelled = shutdown.cancelled();
+    tokio::pin!(cancelled);
+    // UDP GSO until the kernel or the route refuses it.
+    let mut gso = true;
     let mut summary = None;
     let mut abort_reason = None;
     loop {
@@ -401,7 +407,7 @@ async fn drive(
             if batch.is_empty() {
                 break;
             }
-            if send_batch(socket, &batch).await.is_err() {
+            if send_batch(socket, &batch, &mut gso).await.is_err() {
                 client_gone(t, socket.get_ref(), &mut inbound[..RECV_LEN], guard);
                 abort_reason = Some("the client's port is closed (it gave up or exited)");
                 break;
@@ -447,7 +453,7 @@ async fn drive(
                 armed = None;
                 t.handle_timeout(Instant::now());
             }
-            _ = shutdown.cancelled() => {
+            _ = &mut cancelled => {
                 let bye = tftp::wire::error_packet(tftp::ErrorCode::NotDefined, "server shutting down");
                 let _ = socket.get_ref().send(&bye);
                 abort_reason = Some("server shutting down");
@@ -461,13 +467,38 @@ async fn drive(
 /// means the client's port is closed (ICMP port unreachable). Other errors
 /// (a local firewall's EPERM, ENOBUFS) lose the one datagram they name; the
 /// retransmission timer deals with that like any other loss.
+///
+/// With `gso`, a run of equal-sized datagrams (a window of full blocks, the
+/// last one may be shorter) goes down the stack as one UDP GSO buffer and is
+/// cut into datagrams at the last moment (the NIC, or the receiving socket
+/// on loopback). Any refusal (a route whose MTU is below a block, a device
+/// without checksum offload) turns it off for this transfer.
 async fn send_batch(
     socket: &AsyncFd<std::net::UdpSocket>,
     batch: &[tftp::Datagram],
+    gso: &mut bool,
 ) -> Result<(), ()> {
     let mut sent = 0;
     while sent < batch.len() {
-        match mmsg::send(socket.get_ref(), &batch[sent..]) {
+        let rest = &batch[sent..];
+        let result = if *gso && rest.len() > 1 {
+            match mmsg::send_gso(socket.get_ref(), rest) {
+                Err(e)
+                    if !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::WouldBlock
+                    ) =>
+                {
+                    tracing::debug!("tftp: UDP GSO refused ({e}); sending datagrams one by one");
+                    *gso = false;
+                    continue;
+                }
+                r => r,
+            }
+        } else {
+            mmsg::send(socket.get_ref(), rest)
+        };
+        match result {
             Ok(n) => sent += n,
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Err(()),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -571,6 +602,69 @@ mod mmsg {
             Err(io::Error::last_os_error())
         } else {
             Ok(())
+        }
+    }
+
+    /// `UDP_SEGMENT` from linux/udp.h (Linux 4.18).
+    const UDP_SEGMENT: libc::c_int = 103;
+    /// The kernel cuts one GSO buffer into at most 64 datagrams.
+    const GSO_MAX_SEGMENTS: usize = 64;
+    /// One GSO buffer is one IP packet before it is cut: under 64 KiB.
+    const GSO_MAX_BYTES: usize = 65_000;
+
+    /// Sends the longest leading run of `batch` that one GSO buffer can
+    /// carry (every datagram as long as the first, the last one may be
+    /// shorter) with one `sendmsg`. Returns how many datagrams went out.
+    pub fn send_gso(socket: &UdpSocket, batch: &[tftp::Datagram]) -> io::Result<usize> {
+        let size = batch[0].len();
+        let mut n = 0;
+        let mut bytes = 0;
+        for d in batch.iter().take(GSO_MAX_SEGMENTS.min(MAX_BATCH)) {
+            if d.len() > size || bytes + d.len() > GSO_MAX_BYTES {
+                break;
+            }
+            n += 1;
+            bytes += d.len();
+            if d.len() < size {
+                break;
+            }
+        }
+        if n < 2 {
+            return send(socket, &batch[..1]);
+        }
+        let empty = libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        };
+        let mut iov = [empty; 2 * MAX_BATCH];
+        for (pair, d) in iov.chunks_exact_mut(2).zip(&batch[..n]) {
+            pair[0] = iovec(d.header());
+            pair[1] = iovec(d.payload());
+        }
+        // u64s for the alignment a cmsghdr needs; 32 bytes hold one u16.
+        let mut control = [0u64; 4];
+        // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths).
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = iov.as_mut_ptr();
+        msg.msg_iovlen = 2 * n;
+        msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+        // SAFETY: CMSG_SPACE is arithmetic; CMSG_FIRSTHDR and CMSG_DATA
+        // point into `control`, which has room for one header and a u16.
+        unsafe {
+            msg.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<u16>() as u32) as usize;
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_UDP;
+            (*cmsg).cmsg_type = UDP_SEGMENT;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<u16>() as u32) as usize;
+            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg) as *mut u16, size as u16);
+        }
+        // SAFETY: `msg` points into `iov` and `control`, `iov` into `batch`;
+        // all outlive the call, and the kernel only reads them.
+        let r = unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, 0) };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n)
         }
     }
 
