@@ -2,6 +2,7 @@
 //! socket per transfer (RFC 1350 TIDs) on a transfer thread ([`Shards`]). All protocol decisions are made by
 //! the `tftp` crate; this module moves bytes and reads the clock.
 
+use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
@@ -378,7 +379,6 @@ async fn drive(
     shutdown: &CancellationToken,
 ) -> (Option<tftp::Summary>, Option<&'static str>) {
     let slots = usize::from(t.negotiated().windowsize).clamp(2, RECV_SLOTS);
-    let mut inbound = vec![0u8; slots * RECV_LEN];
     let mut batch = Vec::with_capacity(usize::from(t.negotiated().windowsize).min(mmsg::MAX_BATCH));
     // The timer only ever moves earlier. Every ACK pushes the deadline out,
     // and moving a timer per packet is a timer-wheel operation per packet;
@@ -408,7 +408,9 @@ async fn drive(
                 break;
             }
             if send_batch(socket, &batch, &mut gso).await.is_err() {
-                client_gone(t, socket.get_ref(), &mut inbound[..RECV_LEN], guard);
+                INBOUND.with_borrow_mut(|buf| {
+                    client_gone(t, socket.get_ref(), &mut buf[..RECV_LEN], guard)
+                });
                 abort_reason = Some("the client's port is closed (it gave up or exited)");
                 break;
             }
@@ -429,24 +431,12 @@ async fn drive(
         tokio::select! {
             r = socket.readable() => {
                 let Ok(mut ready) = r else { continue };
-                let mut lens = [0usize; RECV_SLOTS];
-                match mmsg::recv(socket.get_ref(), &mut inbound, RECV_LEN, &mut lens[..slots]) {
-                    Ok(n) => {
-                        let now = Instant::now();
-                        for (i, len) in lens[..n].iter().enumerate() {
-                            t.handle_datagram(now, &inbound[i * RECV_LEN..][..*len]);
-                        }
-                        guard.progress(t.progress().0);
-                        if n < slots {
-                            ready.clear_ready();
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ready.clear_ready(),
-                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                        client_gone(t, socket.get_ref(), &mut inbound[..RECV_LEN], guard);
+                match receive(t, socket.get_ref(), guard, slots) {
+                    Received::Drained => ready.clear_ready(),
+                    Received::Maybe => {}
+                    Received::ClientGone => {
                         abort_reason = Some("the client's port is closed (it gave up or exited)");
                     }
-                    Err(e) => tracing::debug!("tftp recv: {e}"),
                 }
             },
             _ = &mut sleep, if armed.is_some() => {
@@ -461,6 +451,58 @@ async fn drive(
             }
         }
     }
+}
+
+thread_local! {
+    /// Each transfer thread's receive buffer. Datagrams are handled before
+    /// the next await, so the thread's transfers share one instead of
+    /// holding `RECV_SLOTS × RECV_LEN` bytes each (1000 transfers: 8 MB).
+    static INBOUND: RefCell<Vec<u8>> = RefCell::new(vec![0; RECV_SLOTS * RECV_LEN]);
+}
+
+/// What one read of the transfer socket found.
+enum Received {
+    /// The queue is empty: readiness can be cleared.
+    Drained,
+    /// More may be queued.
+    Maybe,
+    /// ICMP port unreachable; the transfer has ended.
+    ClientGone,
+}
+
+/// Reads what is queued (up to `slots` datagrams) and feeds it to `t`.
+fn receive(
+    t: &mut tftp::Transfer,
+    socket: &std::net::UdpSocket,
+    guard: &TransferGuard,
+    slots: usize,
+) -> Received {
+    INBOUND.with_borrow_mut(|inbound| {
+        let mut lens = [0usize; RECV_SLOTS];
+        match mmsg::recv(socket, inbound, RECV_LEN, &mut lens[..slots]) {
+            Ok(n) => {
+                let now = Instant::now();
+                for (i, len) in lens[..n].iter().enumerate() {
+                    t.handle_datagram(now, &inbound[i * RECV_LEN..][..*len]);
+                }
+                guard.progress(t.progress().0);
+                if n < slots {
+                    Received::Drained
+                } else {
+                    Received::Maybe
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Received::Drained,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                client_gone(t, socket, &mut inbound[..RECV_LEN], guard);
+                Received::ClientGone
+            }
+            Err(e) => {
+                tracing::debug!("tftp recv: {e}");
+                Received::Maybe
+            }
+        }
+    })
 }
 
 /// Sends the whole batch, waiting while the socket buffer is full. `Err`
