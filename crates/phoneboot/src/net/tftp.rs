@@ -603,15 +603,7 @@ mod mmsg {
             return send_one(socket, &batch[0]).map(|()| 1);
         }
         let n = batch.len().min(MAX_BATCH);
-        let empty = libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        };
-        let mut iov = [empty; 2 * MAX_BATCH];
-        for (pair, d) in iov.chunks_exact_mut(2).zip(&batch[..n]) {
-            pair[0] = iovec(d.header());
-            pair[1] = iovec(d.payload());
-        }
+        let mut iov = iovecs(&batch[..n]);
         // SAFETY: an all-zero mmsghdr is valid (null pointers, zero lengths).
         let mut msgs: [libc::mmsghdr; MAX_BATCH] = unsafe { std::mem::zeroed() };
         for (m, pair) in msgs[..n].iter_mut().zip(iov.chunks_exact_mut(2)) {
@@ -674,15 +666,7 @@ mod mmsg {
         if n < 2 {
             return send(socket, &batch[..1]);
         }
-        let empty = libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        };
-        let mut iov = [empty; 2 * MAX_BATCH];
-        for (pair, d) in iov.chunks_exact_mut(2).zip(&batch[..n]) {
-            pair[0] = iovec(d.header());
-            pair[1] = iovec(d.payload());
-        }
+        let mut iov = iovecs(&batch[..n]);
         // u64s for the alignment a cmsghdr needs; 32 bytes hold one u16.
         let mut control = [0u64; 4];
         // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths).
@@ -708,6 +692,21 @@ mod mmsg {
         } else {
             Ok(n)
         }
+    }
+
+    /// Two `iovec`s per datagram (header, payload) for the first
+    /// [`MAX_BATCH`] of `batch`; the rest of the array is empty.
+    fn iovecs(batch: &[tftp::Datagram]) -> [libc::iovec; 2 * MAX_BATCH] {
+        let empty = libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        };
+        let mut iov = [empty; 2 * MAX_BATCH];
+        for (pair, d) in iov.chunks_exact_mut(2).zip(batch) {
+            pair[0] = iovec(d.header());
+            pair[1] = iovec(d.payload());
+        }
+        iov
     }
 
     fn iovec(bytes: &[u8]) -> libc::iovec {
