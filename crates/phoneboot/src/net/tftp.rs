@@ -428,12 +428,25 @@ async fn drive(
                 sleep.as_mut().reset(to_tokio(armed));
             }
         }
+        // Biased, shutdown first: datagrams already queued are read before a
+        // timeout that fired in the same turn is believed, so a thread that
+        // was off the CPU for longer than the RTO does not retransmit a
+        // window whose ACK is waiting.
         tokio::select! {
+            biased;
+            _ = &mut cancelled => {
+                let bye = tftp::wire::error_packet(tftp::ErrorCode::NotDefined, "server shutting down");
+                let _ = socket.get_ref().send(&bye);
+                abort_reason = Some("server shutting down");
+                t.abort(Instant::now());
+            }
             r = socket.readable() => {
                 let Ok(mut ready) = r else { continue };
                 match receive(t, socket.get_ref(), guard, slots) {
                     Received::Drained => ready.clear_ready(),
-                    Received::Maybe => {}
+                    // A stream of datagrams would keep the timer's branch
+                    // from its turn; an early call does nothing.
+                    Received::Maybe => t.handle_timeout(Instant::now()),
                     Received::ClientGone => {
                         abort_reason = Some("the client's port is closed (it gave up or exited)");
                     }
@@ -442,12 +455,6 @@ async fn drive(
             _ = &mut sleep, if armed.is_some() => {
                 armed = None;
                 t.handle_timeout(Instant::now());
-            }
-            _ = &mut cancelled => {
-                let bye = tftp::wire::error_packet(tftp::ErrorCode::NotDefined, "server shutting down");
-                let _ = socket.get_ref().send(&bye);
-                abort_reason = Some("server shutting down");
-                t.abort(Instant::now());
             }
         }
     }
