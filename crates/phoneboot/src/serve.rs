@@ -28,7 +28,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             cfg.data_dir.display()
         )
     })?;
-    let root = resolver::RootSource::new(&cfg.root)
+    let cache = cfg
+        .tftp
+        .cache_bytes
+        .map_or_else(resolver::FileCache::default, resolver::FileCache::new);
+    let root = resolver::RootSource::with_cache(&cfg.root, cache)
         .with_context(|| format!("cannot open the TFTP root {}", cfg.root.display()))?;
     let library_dir = cfg.data_dir.join(firmware::LIBRARY_DIR);
     let library = resolver::LibrarySource::open(&library_dir, cfg.default_protocol)

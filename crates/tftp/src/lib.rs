@@ -37,7 +37,7 @@ pub mod wire;
 
 pub use request::{Mode, Policy, Request, RequestedOptions};
 pub use server::{Incoming, Limits, Server, Slot};
-pub use transfer::{Event, Negotiated, Outcome, Stats, Summary, Transfer};
+pub use transfer::{Datagram, Event, Negotiated, Outcome, Stats, Summary, Transfer};
 pub use wire::{ErrorCode, Repr};
 
 /// A datagram that is not a well-formed TFTP packet.

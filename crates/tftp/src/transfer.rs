@@ -1,7 +1,8 @@
 //! One read transfer as a state machine with no I/O.
 //!
 //! After creating a [`Transfer`] and after every `handle_*` call, the driver
-//! drains [`Transfer::poll_transmit`] until it returns `false`, then reads
+//! drains [`Transfer::poll_datagram`] (or [`Transfer::poll_transmit`], which
+//! copies into a buffer) until it returns nothing, then reads
 //! [`Transfer::poll_timeout`] to know when to call
 //! [`Transfer::handle_timeout`], then drains [`Transfer::poll_event`]. The
 //! transfer is over once [`Transfer::is_finished`] is true.
@@ -91,6 +92,40 @@ pub struct Summary {
     pub size: u64,
     pub duration: Duration,
     pub stats: Stats,
+}
+
+/// One datagram to send: the DATA header and a slice of the file, kept apart
+/// so a driver can hand both to the kernel (one `iovec` each) without
+/// copying the block into a buffer first. An OACK is all payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Datagram {
+    header: [u8; wire::DATA_HEADER_LEN],
+    header_len: u8,
+    payload: Bytes,
+}
+
+impl Datagram {
+    /// The bytes before the payload (empty for an OACK).
+    pub fn header(&self) -> &[u8] {
+        &self.header[..usize::from(self.header_len)]
+    }
+
+    /// The rest of the datagram: a shared slice of the file for DATA.
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// Length on the wire.
+    #[allow(clippy::len_without_is_empty)] // a datagram is never empty
+    pub fn len(&self) -> usize {
+        usize::from(self.header_len) + self.payload.len()
+    }
+
+    /// Appends the whole datagram to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.header());
+        out.extend_from_slice(&self.payload);
+    }
 }
 
 /// A read transfer. See the module docs for the driving order.
@@ -301,12 +336,26 @@ impl Transfer {
     }
 
     /// Writes the next packet to send into `out` (cleared first). Returns
-    /// false when there is nothing to send now.
+    /// false when there is nothing to send now. Same as
+    /// [`Transfer::poll_datagram`], with a copy.
     #[must_use]
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> bool {
         out.clear();
+        match self.poll_datagram() {
+            Some(d) => {
+                d.write_to(out);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The next datagram to send, or `None` when there is nothing to send
+    /// now.
+    #[must_use]
+    pub fn poll_datagram(&mut self) -> Option<Datagram> {
         if self.outcome.is_some() || self.cursor >= self.send_limit() {
-            return false;
+            return None;
         }
         let index = self.cursor;
         self.cursor += 1;
@@ -321,13 +370,20 @@ impl Transfer {
             }
         }
         if index == 0 {
-            self.emit_oack(out);
-        } else {
-            self.stats.data_packets += 1;
-            wire::emit_data_header(out, index as u16);
-            out.extend_from_slice(self.block(index));
+            let mut oack = Vec::new();
+            self.emit_oack(&mut oack);
+            return Some(Datagram {
+                header: [0; wire::DATA_HEADER_LEN],
+                header_len: 0,
+                payload: Bytes::from(oack),
+            });
         }
-        true
+        self.stats.data_packets += 1;
+        Some(Datagram {
+            header: wire::data_header(index as u16),
+            header_len: wire::DATA_HEADER_LEN as u8,
+            payload: self.block(index),
+        })
     }
 
     /// When `handle_timeout` next needs to run.
@@ -355,13 +411,12 @@ impl Transfer {
         }
     }
 
-    fn block(&self, index: u64) -> &[u8] {
+    /// Block `index` as a shared slice of the content (no copy).
+    fn block(&self, index: u64) -> Bytes {
         let len = self.content.len() as u64;
         let start = (index - 1).saturating_mul(self.blksize).min(len);
         let end = start.saturating_add(self.blksize).min(len);
-        self.content
-            .get(start as usize..end as usize)
-            .unwrap_or_default()
+        self.content.slice(start as usize..end as usize)
     }
 
     fn emit_oack(&self, out: &mut Vec<u8>) {

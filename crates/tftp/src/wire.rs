@@ -274,8 +274,14 @@ fn push_cstr(out: &mut Vec<u8>, s: &str) {
 
 /// Writes a DATA header; the payload follows.
 pub fn emit_data_header(out: &mut Vec<u8>, block: u16) {
-    out.extend_from_slice(&u16::from(Opcode::Data).to_be_bytes());
-    out.extend_from_slice(&block.to_be_bytes());
+    out.extend_from_slice(&data_header(block));
+}
+
+/// The four bytes that open DATA `block`.
+pub fn data_header(block: u16) -> [u8; DATA_HEADER_LEN] {
+    let [o0, o1] = u16::from(Opcode::Data).to_be_bytes();
+    let [b0, b1] = block.to_be_bytes();
+    [o0, o1, b0, b1]
 }
 
 /// Writes an ERROR packet. Embedded NULs in `message` are dropped so the

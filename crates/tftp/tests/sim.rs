@@ -760,3 +760,35 @@ fn closed_port_mid_file_is_an_abort() {
     assert_eq!(s.outcome, Outcome::Aborted);
     assert!(!s.outcome.delivered());
 }
+
+#[test]
+fn data_is_a_slice_of_the_file_not_a_copy() {
+    let mut server = Server::new(Limits::default());
+    let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let Incoming::Accept(request, _slot) = server.handle_request(peer, &rrq(&[])) else {
+        panic!("refused");
+    };
+    let file = Bytes::from(content(1000, 7));
+    let now = Instant::now();
+    let mut t = Transfer::new(now, &request, file.clone(), &Policy::default());
+    let d = t.poll_datagram().unwrap();
+    assert_eq!(d.header(), b"\x00\x03\x00\x01");
+    assert_eq!(
+        d.payload().as_ptr(),
+        file.as_ptr(),
+        "block 1 points into the file"
+    );
+    assert_eq!(d.len(), 4 + 512);
+    assert!(
+        t.poll_datagram().is_none(),
+        "lock-step: one block in flight"
+    );
+    t.handle_datagram(now, b"\x00\x04\x00\x01");
+    let d = t.poll_datagram().unwrap();
+    assert_eq!(d.payload().as_ptr(), file[512..].as_ptr());
+    assert_eq!(d.len(), 4 + 488);
+    let mut whole = Vec::new();
+    d.write_to(&mut whole);
+    assert_eq!(&whole[..4], b"\x00\x03\x00\x02");
+    assert_eq!(&whole[4..], &file[512..]);
+}

@@ -165,10 +165,23 @@ pub struct Tftp {
     pub max_window_bytes: Option<u64>,
     pub max_transfers: Option<u64>,
     pub max_per_client: Option<u64>,
+    /// File contents kept in memory between transfers: bytes, or text
+    /// such as "64MiB".
+    pub cache_bytes: Option<ByteSize>,
+    /// Threads that run transfers.
+    pub threads: Option<u64>,
     pub initial_timeout: Option<String>,
     pub min_timeout: Option<String>,
     pub max_timeout: Option<String>,
     pub retries: Option<u32>,
+}
+
+/// A size as written: a number of bytes, or text with a unit.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ByteSize {
+    Bytes(u64),
+    Text(String),
 }
 
 /// `[sccp]` as written.

@@ -24,6 +24,39 @@ fn tftp_settings_are_read() {
 }
 
 #[test]
+fn tftp_cache_size_and_threads() {
+    let c = Config::parse_str("", "t.toml").unwrap();
+    assert_eq!(c.tftp.cache_bytes, None);
+    assert_eq!(c.tftp.threads, DEFAULT_TFTP_THREADS);
+    for (text, want) in [
+        ("cache_bytes = 1000", 1000),
+        ("cache_bytes = 0", 0),
+        ("cache_bytes = \"64MiB\"", 64 << 20),
+        ("cache_bytes = \"512 KiB\"", 512 << 10),
+        ("cache_bytes = \"1GiB\"", 1 << 30),
+    ] {
+        let c = Config::parse_str(&format!("[tftp]\n{text}\nthreads = 2\n"), "t.toml").unwrap();
+        assert_eq!(c.tftp.cache_bytes, Some(want), "{text}");
+        assert_eq!(c.tftp.threads, 2);
+    }
+    for bad in [
+        "cache_bytes = \"64MB\"",
+        "cache_bytes = \"lots\"",
+        "threads = 0",
+        "threads = 65",
+    ] {
+        let e = Config::parse_str(&format!("[tftp]\n{bad}\n"), "t.toml")
+            .unwrap_err()
+            .to_string();
+        let key = bad.split(' ').next().unwrap();
+        assert!(
+            e.contains(&format!("tftp.{key}")) && e.contains("t.toml"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
 fn errors_name_file_and_key() {
     let cases = [
         (

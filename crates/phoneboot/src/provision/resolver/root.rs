@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -15,21 +15,78 @@ use crate::provision::served::{ResolveError, Resolved};
 /// File contents shared by every transfer, keyed by real path and
 /// revalidated by size and mtime. Root files and library blobs both live
 /// here (their paths never collide).
-#[derive(Debug, Default)]
+///
+/// The cache keeps at most its capacity in bytes for later requests, least
+/// recently used out first ([tftp] cache_bytes). Besides that, a file that
+/// any transfer still holds is shared through a weak reference however large
+/// it is: 200 phones fetching one load hold one copy, even of a file larger
+/// than the cache.
+#[derive(Debug)]
 pub struct FileCache {
-    files: Mutex<HashMap<PathBuf, CachedFile>>,
+    capacity: u64,
+    state: Mutex<CacheState>,
 }
 
-#[derive(Debug, Clone)]
+impl Default for FileCache {
+    fn default() -> Self {
+        FileCache::new(FileCache::DEFAULT_BYTES)
+    }
+}
+
+#[derive(Debug, Default)]
+struct CacheState {
+    files: HashMap<PathBuf, CachedFile>,
+    /// Bytes held by `CachedFile::kept`; never above the capacity.
+    kept_bytes: u64,
+    /// Ticks once per lookup, for least-recently-used order.
+    tick: u64,
+}
+
+#[derive(Debug)]
 struct CachedFile {
     len: u64,
     modified: Option<SystemTime>,
     /// The SHA-256 checked when the contents were read, if one was expected.
     sha256: Option<[u8; 32]>,
-    content: Bytes,
+    /// The contents while anyone holds them.
+    shared: Weak<Contents>,
+    /// The reference that keeps the contents for later requests, when they
+    /// fit in the capacity.
+    kept: Option<Bytes>,
+    last_used: u64,
+}
+
+/// One file's bytes; `Bytes` handed out point into it.
+#[derive(Debug)]
+struct Contents(Box<[u8]>);
+
+/// The owner behind a handed-out `Bytes`.
+struct Owner(Arc<Contents>);
+
+impl AsRef<[u8]> for Owner {
+    fn as_ref(&self) -> &[u8] {
+        &self.0 .0
+    }
 }
 
 impl FileCache {
+    /// Room for a few firmware loads (a 79xx load is 5–15 MB of files).
+    pub const DEFAULT_BYTES: u64 = 64 * 1024 * 1024;
+
+    /// A cache that keeps at most `capacity` bytes of contents between
+    /// requests (0: share files only while they are being served).
+    pub fn new(capacity: u64) -> FileCache {
+        FileCache {
+            capacity,
+            state: Mutex::new(CacheState::default()),
+        }
+    }
+
+    /// Bytes of contents kept for later requests now.
+    pub fn kept_bytes(&self) -> u64 {
+        self.state.lock().map_or(0, |s| s.kept_bytes)
+    }
+
     /// The contents of `real` (whose metadata is `meta`), from the cache when
     /// size and mtime still match. With `expect`, contents read from disk
     /// must hash to it (and a cached copy must have been checked against it).
@@ -40,19 +97,30 @@ impl FileCache {
         expect: Option<[u8; 32]>,
     ) -> Result<Bytes, ResolveError> {
         let modified = meta.modified().ok();
-        if let Ok(cache) = self.files.lock() {
-            if let Some(c) = cache.get(real) {
+        if let Ok(mut state) = self.state.lock() {
+            state.tick += 1;
+            let tick = state.tick;
+            if let Some(c) = state.files.get_mut(real) {
                 if c.len == meta.len()
                     && c.modified == modified
                     && (expect.is_none() || c.sha256 == expect)
                 {
-                    return Ok(c.content.clone());
+                    c.last_used = tick;
+                    if let Some(kept) = &c.kept {
+                        return Ok(kept.clone());
+                    }
+                    if let Some(contents) = c.shared.upgrade() {
+                        let content = Bytes::from_owner(Owner(contents));
+                        let len = c.len;
+                        state.keep(real, &content, len, self.capacity);
+                        return Ok(content);
+                    }
                 }
             }
         }
-        let content = Bytes::from(fs::read(real)?);
+        let contents = Arc::new(Contents(fs::read(real)?.into_boxed_slice()));
         if let Some(want) = expect {
-            let got: [u8; 32] = Sha256::digest(&content).into();
+            let got: [u8; 32] = Sha256::digest(&contents.0).into();
             if got != want {
                 return Err(ResolveError::Damaged {
                     path: real.to_owned(),
@@ -64,18 +132,60 @@ impl FileCache {
                 });
             }
         }
-        if let Ok(mut cache) = self.files.lock() {
-            cache.insert(
+        let shared = Arc::downgrade(&contents);
+        let content = Bytes::from_owner(Owner(contents));
+        if let Ok(mut state) = self.state.lock() {
+            state.tick += 1;
+            let tick = state.tick;
+            if let Some(old) = state.files.remove(real) {
+                state.kept_bytes -= old.kept.map_or(0, |k| k.len() as u64);
+            }
+            // Entries nobody holds any more are only bookkeeping.
+            state
+                .files
+                .retain(|_, c| c.kept.is_some() || c.shared.strong_count() > 0);
+            state.files.insert(
                 real.to_owned(),
                 CachedFile {
                     len: content.len() as u64,
                     modified,
                     sha256: expect,
-                    content: content.clone(),
+                    shared,
+                    kept: None,
+                    last_used: tick,
                 },
             );
+            state.keep(real, &content, content.len() as u64, self.capacity);
         }
         Ok(content)
+    }
+}
+
+impl CacheState {
+    /// Keeps `content` (the entry of `real`) for later requests when it fits,
+    /// dropping the least recently used kept files to make room.
+    fn keep(&mut self, real: &Path, content: &Bytes, len: u64, capacity: u64) {
+        if len > capacity {
+            return;
+        }
+        while self.kept_bytes + len > capacity {
+            let oldest = self
+                .files
+                .iter()
+                .filter(|(_, c)| c.kept.is_some())
+                .min_by_key(|(_, c)| c.last_used)
+                .map(|(p, _)| p.clone());
+            let Some(victim) = oldest.and_then(|p| self.files.get_mut(&p)) else {
+                return;
+            };
+            self.kept_bytes -= victim.kept.take().map_or(0, |k| k.len() as u64);
+        }
+        if let Some(c) = self.files.get_mut(real) {
+            if c.kept.is_none() {
+                c.kept = Some(content.clone());
+                self.kept_bytes += len;
+            }
+        }
     }
 }
 
@@ -87,11 +197,17 @@ pub struct RootSource {
 }
 
 impl RootSource {
-    /// `root` must exist; it is canonicalised once here.
+    /// `root` must exist; it is canonicalised once here. The cache keeps
+    /// [`FileCache::DEFAULT_BYTES`].
     pub fn new(root: &Path) -> io::Result<RootSource> {
+        RootSource::with_cache(root, FileCache::default())
+    }
+
+    /// As [`RootSource::new`], with a cache of the configured size.
+    pub fn with_cache(root: &Path, cache: FileCache) -> io::Result<RootSource> {
         Ok(RootSource {
             root: root.canonicalize()?,
-            cache: FileCache::default(),
+            cache,
         })
     }
 
@@ -167,5 +283,64 @@ impl RootSource {
             .ok()
             .and_then(|p| fs::metadata(p).ok())
             .is_some_and(|m| m.is_file())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("pb-cache-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn read(cache: &FileCache, path: &Path) -> Bytes {
+        cache
+            .read(path, &fs::metadata(path).unwrap(), None)
+            .unwrap()
+    }
+
+    #[test]
+    fn keeps_at_most_its_capacity_least_recently_used_out_first() {
+        let d = scratch("lru");
+        let (a, b, c) = (d.join("a"), d.join("b"), d.join("c"));
+        for p in [&a, &b, &c] {
+            fs::write(p, vec![7u8; 400]).unwrap();
+        }
+        let cache = FileCache::new(1000);
+        drop(read(&cache, &a));
+        drop(read(&cache, &b));
+        assert_eq!(cache.kept_bytes(), 800);
+        drop(read(&cache, &a)); // a is now the most recently used
+        drop(read(&cache, &c)); // b goes
+        assert_eq!(cache.kept_bytes(), 800);
+        let state = cache.state.lock().unwrap();
+        assert!(state.files[&a].kept.is_some());
+        assert!(!state.files.contains_key(&b) || state.files[&b].kept.is_none());
+        assert!(state.files[&c].kept.is_some());
+        drop(state);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_file_in_use_is_shared_even_when_nothing_is_kept() {
+        let d = scratch("weak");
+        let a = d.join("a");
+        fs::write(&a, vec![1u8; 5000]).unwrap();
+        let cache = FileCache::new(0);
+        let first = read(&cache, &a);
+        let second = read(&cache, &a);
+        assert_eq!(first.as_ptr(), second.as_ptr(), "one copy for both");
+        assert_eq!(cache.kept_bytes(), 0);
+        drop((first, second));
+        // Nobody holds it: the next request reads it again, and the dead
+        // entry is gone once something new is cached.
+        let third = read(&cache, &a);
+        assert_eq!(third.len(), 5000);
+        assert_eq!(cache.state.lock().unwrap().files.len(), 1);
+        fs::remove_dir_all(&d).unwrap();
     }
 }
