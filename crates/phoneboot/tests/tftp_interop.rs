@@ -82,9 +82,14 @@ fn curl_default_1428_and_65464() {
     let big = f.server.transfers_for(BIG, 2);
     // curl asks for 65464; the MTU clamp grants 1468 and curl follows it.
     assert!(big.iter().any(|e| e["blksize"] == 1468), "{big:?}");
-    assert!(big
-        .iter()
-        .any(|e| e["blksize"] == 512 && e["data_packets"] == (BIG_LEN / 512 + 1) as u64));
+    // Every block once, past the 16-bit rollover; a retransmission under a
+    // loaded machine is counted apart.
+    assert!(
+        big.iter().any(|e| e["blksize"] == 512
+            && e["data_packets"].as_u64().unwrap_or(0) - e["retransmitted"].as_u64().unwrap_or(0)
+                == (BIG_LEN / 512 + 1) as u64),
+        "{big:?}"
+    );
     assert!(big.iter().all(|e| e["result"] == "ok"));
 }
 
