@@ -575,99 +575,109 @@ impl EventBus {
         self.tx.subscribe()
     }
 
-    /// Logs the event as one line and hands it to every subscriber.
+    /// Logs the event as one line and hands it to every subscriber. The
+    /// line is only formatted when its level is logged (issue #15: at
+    /// `RUST_LOG=warn` a DHCP storm formats nothing).
     pub fn emit(&self, event: Event) {
-        let (line, warn) = match &event {
-            Event::TftpTransfer(t) => (transfer_line(t), !t.result.delivered()),
-            Event::TftpRefused(r) => (
-                format!("tftp {} refused: {} (error {})", r.client, r.reason, r.code),
-                true,
-            ),
-            Event::TransferStarted(t) => (
-                format!(
-                    "{} {} {:?}: started, {} bytes from {}",
-                    t.protocol, t.client, t.file, t.size, t.source
-                ),
-                false,
-            ),
-            Event::HttpTransfer(h) => (http_line(h), !h.result.delivered()),
-            Event::Dhcp(d) => (
-                dhcp_line(d),
-                matches!(
-                    d.kind,
-                    dhcp::EventKind::Nak
-                        | dhcp::EventKind::Conflict
-                        | dhcp::EventKind::ForeignServer
-                        | dhcp::EventKind::Declined
-                ),
-            ),
-            Event::Syslog(m) => (
-                syslog_line(m),
-                matches!(m.severity, "emerg" | "alert" | "crit" | "err"),
-            ),
-            Event::Phone(p) => (
-                format!(
-                    "phone {}{}: {}",
-                    p.mac,
-                    p.ip.map(|ip| format!(" ({ip})")).unwrap_or_default(),
-                    p.message
-                ),
-                p.kind == "diagnosis",
-            ),
-            Event::SccpRegister(r) => (sccp_register_line(r), !r.accepted),
-            Event::SccpSession(s) => (
-                format!(
-                    "sccp {} {}{}: {}",
-                    s.peer,
-                    s.kind,
-                    s.mac.map(|m| format!(" mac={m}")).unwrap_or_default(),
-                    clean(&s.message)
-                ),
-                false,
-            ),
-            Event::SccpReset(r) => (
-                format!(
-                    "sccp reset ({}) to {}{}: {} ({})",
-                    r.reset_type,
-                    r.mac,
-                    r.peer.map(|p| format!(" at {p}")).unwrap_or_default(),
-                    r.result.word(),
-                    r.cause
-                ),
-                r.result != ResetResult::Sent,
-            ),
-            Event::SipNotify(n) => (
-                format!(
-                    "sip notify {} to {} (sip:{}@, {}): {}{} after {} tr{} ({})",
-                    n.event,
-                    n.mac,
-                    clean(&n.user),
-                    n.phone,
-                    n.answer.word(),
-                    n.status.map(|s| format!(" {s}")).unwrap_or_default(),
-                    n.tries,
-                    if n.tries == 1 { "y" } else { "ies" },
-                    n.cause
-                ),
-                n.answer != NotifyAnswer::Ok,
-            ),
+        let warn = is_warning(&event);
+        let logged = if warn {
+            tracing::enabled!(tracing::Level::WARN)
+        } else {
+            tracing::enabled!(tracing::Level::INFO)
         };
+        let line = logged.then(|| event_line(&event));
         if let Some(observer) = self.observer.get() {
             observer(&event);
         }
-        if crate::logging::json() {
-            let record = serde_json::to_string(&event).unwrap_or_default();
-            if warn {
-                tracing::warn!(event = %record, "{line}");
+        if let Some(line) = line {
+            if crate::logging::json() {
+                let record = serde_json::to_string(&event).unwrap_or_default();
+                if warn {
+                    tracing::warn!(event = %record, "{line}");
+                } else {
+                    tracing::info!(event = %record, "{line}");
+                }
+            } else if warn {
+                tracing::warn!("{line}");
             } else {
-                tracing::info!(event = %record, "{line}");
+                tracing::info!("{line}");
             }
-        } else if warn {
-            tracing::warn!("{line}");
-        } else {
-            tracing::info!("{line}");
         }
         let _ = self.tx.send(Arc::new(event));
+    }
+}
+
+/// Whether the event is logged as a warning.
+fn is_warning(event: &Event) -> bool {
+    match event {
+        Event::TftpTransfer(t) => !t.result.delivered(),
+        Event::TftpRefused(_) => true,
+        Event::TransferStarted(_) => false,
+        Event::HttpTransfer(h) => !h.result.delivered(),
+        Event::Dhcp(d) => matches!(
+            d.kind,
+            dhcp::EventKind::Nak
+                | dhcp::EventKind::Conflict
+                | dhcp::EventKind::ForeignServer
+                | dhcp::EventKind::Declined
+        ),
+        Event::Syslog(m) => matches!(m.severity, "emerg" | "alert" | "crit" | "err"),
+        Event::Phone(p) => p.kind == "diagnosis",
+        Event::SccpRegister(r) => !r.accepted,
+        Event::SccpSession(_) => false,
+        Event::SccpReset(r) => r.result != ResetResult::Sent,
+        Event::SipNotify(n) => n.answer != NotifyAnswer::Ok,
+    }
+}
+
+/// The event as one log line.
+fn event_line(event: &Event) -> String {
+    match event {
+        Event::TftpTransfer(t) => transfer_line(t),
+        Event::TftpRefused(r) => {
+            format!("tftp {} refused: {} (error {})", r.client, r.reason, r.code)
+        }
+        Event::TransferStarted(t) => format!(
+            "{} {} {:?}: started, {} bytes from {}",
+            t.protocol, t.client, t.file, t.size, t.source
+        ),
+        Event::HttpTransfer(h) => http_line(h),
+        Event::Dhcp(d) => dhcp_line(d),
+        Event::Syslog(m) => syslog_line(m),
+        Event::Phone(p) => format!(
+            "phone {}{}: {}",
+            p.mac,
+            p.ip.map(|ip| format!(" ({ip})")).unwrap_or_default(),
+            p.message
+        ),
+        Event::SccpRegister(r) => sccp_register_line(r),
+        Event::SccpSession(s) => format!(
+            "sccp {} {}{}: {}",
+            s.peer,
+            s.kind,
+            s.mac.map(|m| format!(" mac={m}")).unwrap_or_default(),
+            clean(&s.message)
+        ),
+        Event::SccpReset(r) => format!(
+            "sccp reset ({}) to {}{}: {} ({})",
+            r.reset_type,
+            r.mac,
+            r.peer.map(|p| format!(" at {p}")).unwrap_or_default(),
+            r.result.word(),
+            r.cause
+        ),
+        Event::SipNotify(n) => format!(
+            "sip notify {} to {} (sip:{}@, {}): {}{} after {} tr{} ({})",
+            n.event,
+            n.mac,
+            clean(&n.user),
+            n.phone,
+            n.answer.word(),
+            n.status.map(|s| format!(" {s}")).unwrap_or_default(),
+            n.tries,
+            if n.tries == 1 { "y" } else { "ies" },
+            n.cause
+        ),
     }
 }
 

@@ -31,9 +31,25 @@ pub struct Entry {
     pub kind: &'static str,
     /// Every phone the event concerns.
     pub macs: Vec<[u8; 6]>,
+    event: Arc<Event>,
+}
+
+impl Entry {
     /// The event's JSON with `seq`, `time_unix_ms` and (when known) `mac`
-    /// added.
-    pub json: serde_json::Value,
+    /// added. Built when a reader asks, not for every event: at thousands
+    /// of DHCP exchanges a second, most entries are never read (issue #15).
+    pub fn json(&self) -> serde_json::Value {
+        let mut json = serde_json::to_value(&*self.event).unwrap_or_default();
+        if let Some(obj) = json.as_object_mut() {
+            obj.insert("seq".into(), self.seq.into());
+            obj.insert("time_unix_ms".into(), self.time_unix_ms.into());
+            if let Some(m) = self.macs.first() {
+                obj.entry("mac")
+                    .or_insert_with(|| cisco::Mac(*m).to_string().into());
+            }
+        }
+        json
+    }
 }
 
 #[derive(Debug)]
@@ -120,14 +136,14 @@ impl EventLog {
         })
     }
 
-    fn record(&self, seq: u64, ev: &Event, leased: &mut HashMap<IpAddr, [u8; 6]>) {
+    fn record(&self, seq: u64, ev: &Arc<Event>, leased: &mut HashMap<IpAddr, [u8; 6]>) {
         let mut macs = Vec::new();
         let mut push = |m: [u8; 6]| {
             if !macs.contains(&m) {
                 macs.push(m);
             }
         };
-        match ev {
+        match &**ev {
             Event::Dhcp(d) => {
                 if let Some(m) = d.mac {
                     push(m.0);
@@ -157,7 +173,7 @@ impl EventLog {
             Event::SccpReset(r) => push(r.mac.0),
             Event::SipNotify(n) => push(n.mac.0),
             _ => {
-                let client_file = match ev {
+                let client_file = match &**ev {
                     Event::TftpTransfer(t) => Some((t.client, t.file.as_str())),
                     Event::HttpTransfer(h) => Some((h.client, h.file.as_str())),
                     Event::TransferStarted(t) => Some((t.client, t.file.as_str())),
@@ -184,21 +200,12 @@ impl EventLog {
         }
         self.metrics.observe(ev);
         let time_unix_ms = unix_ms();
-        let mut json = serde_json::to_value(ev).unwrap_or_default();
-        if let Some(obj) = json.as_object_mut() {
-            obj.insert("seq".into(), seq.into());
-            obj.insert("time_unix_ms".into(), time_unix_ms.into());
-            if let Some(m) = macs.first() {
-                obj.entry("mac")
-                    .or_insert_with(|| cisco::Mac(*m).to_string().into());
-            }
-        }
         let entry = Arc::new(Entry {
             seq,
             time_unix_ms,
             kind: ev.kind(),
             macs,
-            json,
+            event: ev.clone(),
         });
         if let Ok(mut ring) = self.ring.lock() {
             if ring.len() >= CAPACITY {

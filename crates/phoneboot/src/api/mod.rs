@@ -552,10 +552,7 @@ async fn events(
     only(&q, &["mac", "type", "since", "until", "limit"])?;
     let f = filter(&q)?;
     let n = limit(&q, "limit", 100)?;
-    let list: Vec<&serde_json::Value> = Vec::new();
-    let found = s.log.query(&f, n);
-    let mut list = list;
-    list.extend(found.iter().map(|e| &e.json));
+    let list: Vec<serde_json::Value> = s.log.query(&f, n).iter().map(|e| e.json()).collect();
     Ok(Json(json!({ "events": list })))
 }
 
@@ -581,7 +578,7 @@ async fn event_stream(
         sse::Event::default()
             .event(e.kind)
             .id(e.seq.to_string())
-            .data(e.json.to_string())
+            .data(e.json().to_string())
     };
     let past = futures_util::stream::iter(
         past.iter()

@@ -227,12 +227,7 @@ pub async fn phone(
         mac: Some(parsed.0),
         ..Filter::default()
     };
-    let events: Vec<Value> = s
-        .log
-        .query(&filter, 500)
-        .iter()
-        .map(|e| e.json.clone())
-        .collect();
+    let events: Vec<Value> = s.log.query(&filter, 500).iter().map(|e| e.json()).collect();
     out["events"] = Value::Array(events);
     Ok(Json(out))
 }

@@ -7,11 +7,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 use store::{LeaseChange, LeaseRecord, LeaseStore, PgStore, QuarantineRecord, SqliteStore};
-use tokio::sync::oneshot;
 
 use crate::clock::WallClock;
 use crate::config::StoreLocation;
-use crate::net::dhcp::{Commit, CommitError};
+use crate::net::dhcp::{Commit, CommitDone, CommitError};
 
 /// The lease store every server command uses.
 pub type AnyStore = Box<dyn LeaseStore>;
@@ -95,24 +94,42 @@ pub fn open_for_serving(
     tracing::info!("leases restored from {path}: {report:?}");
     let committer = store::Committer::spawn(db, store::CommitterConfig::default())?;
     let handle = committer.handle();
-    let commit: Commit = Arc::new(move |ops: Vec<dhcp::LeaseOp>| {
-        let (tx, rx) = oneshot::channel();
+    let commit: Commit = Arc::new(move |ops: Vec<dhcp::LeaseOp>, done: CommitDone| {
         let changes = ops.into_iter().map(|op| to_change(&clock, op)).collect();
-        let done: store::Done = Box::new(move |r| {
-            let _ = tx.send(r.map_err(|e| match e {
+        let mut done = OnceDone(Some(done));
+        let store_done: store::Done = Box::new(move |r| {
+            done.call(r.map_err(|e| match e {
                 store::StoreError::Claimed { ip } => CommitError::Claimed(ip),
                 e => CommitError::Failed(e.to_string()),
             }));
         });
-        if let Err(e) = handle.submit(changes, done) {
-            // `done` was dropped with the submission: report the refusal.
-            let (tx2, rx2) = oneshot::channel();
-            let _ = tx2.send(Err(CommitError::Failed(e.to_string())));
-            return rx2;
+        // A refused submission drops `store_done` uncalled: `OnceDone`
+        // reports the failure then.
+        if let Err(e) = handle.submit(changes, store_done) {
+            tracing::debug!("dhcp: lease store refused a write: {e}");
         }
-        rx
     });
     Ok((commit, committer))
+}
+
+/// A commit callback that runs exactly once: dropped uncalled (the store
+/// refused the submission: queue full or stopped), it reports a failure.
+struct OnceDone(Option<CommitDone>);
+
+impl OnceDone {
+    fn call(&mut self, r: Result<(), CommitError>) {
+        if let Some(done) = self.0.take() {
+            done(r);
+        }
+    }
+}
+
+impl Drop for OnceDone {
+    fn drop(&mut self) {
+        self.call(Err(CommitError::Failed(
+            "the lease store refused the write (queue full or stopped)".into(),
+        )));
+    }
 }
 
 /// Every lease in the store, for `phoneboot leases` and the API, with the

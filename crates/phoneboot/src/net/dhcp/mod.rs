@@ -11,9 +11,8 @@ use anyhow::Context;
 use dhcp::dhcproto::v4::{self, DhcpOption, Flags, Message, MessageType, Opcode};
 use dhcp::dhcproto::Encodable;
 use tokio::net::UdpSocket;
-use tokio::sync::oneshot;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::events::{DhcpExchange, Event, EventBus};
 
@@ -194,9 +193,14 @@ fn arp_lookup(ip: Ipv4Addr) -> Option<String> {
     })
 }
 
-/// Makes lease changes durable. The reply waits for the receiver.
-pub type Commit =
-    Arc<dyn Fn(Vec<dhcp::LeaseOp>) -> oneshot::Receiver<Result<(), CommitError>> + Send + Sync>;
+/// Called once, on the store's commit thread, when lease changes are durable
+/// (or failed). Keep it short: the next group waits for it.
+pub type CommitDone = Box<dyn FnOnce(Result<(), CommitError>) + Send>;
+
+/// Makes lease changes durable and then calls `done`; the reply waits for
+/// it. A callback rather than a future, so a whole group's replies wake the
+/// serving loop once instead of one task per request (issue #15).
+pub type Commit = Arc<dyn Fn(Vec<dhcp::LeaseOp>, CommitDone) + Send + Sync>;
 
 /// Why lease changes were not made durable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,17 +236,20 @@ pub struct DhcpService {
 
 /// Serves DHCP on `server_socket` (port 67 on the interface) until
 /// shutdown. `client_socket` (port 68) is watched for other servers' replies.
+///
+/// One loop owns every step but the slow ones: it decides, sends replies
+/// that need no write, and sends each ACK when the commit thread reports
+/// its group durable. Pings run as tasks and report back to the loop, so
+/// every `decide` still happens here, in order.
 pub async fn serve(
     svc: DhcpService,
     server_socket: UdpSocket,
     client_socket: Option<UdpSocket>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let sockets = Arc::new(server_socket);
-    let core = svc.server;
     let pinger = match svc.conflict_check {
-        Some(budget) => match Pinger::new() {
-            Ok(p) => Some((Arc::new(p), budget)),
+        Some(budget) => match Pinger::start() {
+            Ok(p) => Some((p, budget)),
             Err(e) => {
                 tracing::warn!("conflict check disabled: cannot open an ICMP socket ({e}); run as root to enable it");
                 None
@@ -250,12 +257,30 @@ pub async fn serve(
         },
         None => None,
     };
-    let tracker = TaskTracker::new();
+    let (back_tx, mut back_rx) = mpsc::unbounded_channel();
+    let mut lp = Loop {
+        core: svc.server.clone(),
+        socket: server_socket,
+        commit: svc.commit.clone(),
+        events: svc.events.clone(),
+        pinger,
+        back: back_tx,
+        in_flight: 0,
+    };
     let mut buf = vec![0u8; 4096];
     let mut buf68 = vec![0u8; 4096];
     loop {
         let (n, from, foreign) = tokio::select! {
-            r = sockets.recv_from(&mut buf) => match r {
+            biased;
+            Some(b) = back_rx.recv() => {
+                lp.came_back(b).await?;
+                // A group commit reports many requests at once.
+                while let Ok(b) = back_rx.try_recv() {
+                    lp.came_back(b).await?;
+                }
+                continue;
+            }
+            r = lp.socket.recv_from(&mut buf) => match r {
                 Ok((n, from)) => (n, from, false),
                 Err(e) => { tracing::debug!("dhcp recv: {e}"); continue; }
             },
@@ -300,24 +325,25 @@ pub async fn serve(
             broadcast: source.ip().is_unspecified() || msg.flags().broadcast(),
         };
         let now = Instant::now();
-        let decision = match core.lock() {
-            Ok(mut c) => c.decide(now, &ingress, &msg),
-            Err(_) => anyhow::bail!("dhcp state poisoned by an earlier panic"),
-        };
-        let job = Exchange {
+        let decision = lp.decide(now, &ingress, &msg)?;
+        let job = Job {
             decided: now,
-            core: core.clone(),
-            socket: sockets.clone(),
-            commit: svc.commit.clone(),
-            events: svc.events.clone(),
-            pinger: pinger.clone(),
             ingress,
             msg,
+            decision,
+            probes: 0,
+            claims: 0,
         };
-        tracker.spawn(job.finish(decision));
+        lp.advance(Box::new(job)).await;
     }
-    tracker.close();
-    let _ = tokio::time::timeout(Duration::from_secs(3), tracker.wait()).await;
+    // Requests waiting for a ping or a commit still get their replies.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while lp.in_flight > 0 {
+        match tokio::time::timeout_at(deadline, back_rx.recv()).await {
+            Ok(Some(b)) => lp.came_back(b).await?,
+            _ => break,
+        }
+    }
     Ok(())
 }
 
@@ -338,71 +364,141 @@ async fn recv_opt(
     }
 }
 
-/// One request after `decide`: probe, commit, send, report.
-struct Exchange {
+/// One request after `decide`, until its reply leaves.
+struct Job {
     /// When the first decision was made, for the reply latency.
     decided: Instant,
+    ingress: dhcp::Ingress,
+    msg: Message,
+    decision: dhcp::Decision,
+    /// Addresses that answered a ping so far (at most 3 are tried).
+    probes: u8,
+    /// Addresses another server of the store held (at most 3 are tried).
+    claims: u8,
+}
+
+/// A job coming back to the loop from a ping task or the commit thread.
+enum Back {
+    Probed(Box<Job>, bool),
+    Committed(Box<Job>, Result<(), CommitError>),
+}
+
+/// The serving loop's state.
+struct Loop {
     core: Arc<Mutex<dhcp::Server>>,
-    socket: Arc<UdpSocket>,
+    socket: UdpSocket,
     commit: Commit,
     events: EventBus,
     pinger: Option<(Arc<Pinger>, Duration)>,
-    ingress: dhcp::Ingress,
-    msg: Message,
+    back: mpsc::UnboundedSender<Back>,
+    /// Jobs out at a ping or a commit.
+    in_flight: usize,
 }
 
-impl Exchange {
-    async fn finish(self, mut decision: dhcp::Decision) {
+impl Loop {
+    fn decide(
+        &self,
+        now: Instant,
+        ingress: &dhcp::Ingress,
+        msg: &Message,
+    ) -> anyhow::Result<dhcp::Decision> {
+        match self.core.lock() {
+            Ok(mut c) => Ok(c.decide(now, ingress, msg)),
+            Err(_) => anyhow::bail!("dhcp state poisoned by an earlier panic"),
+        }
+    }
+
+    /// Moves a job on: ping its address, commit its leases, or reply.
+    async fn advance(&mut self, mut job: Box<Job>) {
         // An address that answers a ping is in use by a device we do not
         // know: quarantine it and decide again (at most a few times).
-        for _ in 0..3 {
-            let (Some(ip), Some((pinger, budget))) = (decision.probe, &self.pinger) else {
-                break;
-            };
-            if !pinger.ping(ip, *budget).await {
-                break;
-            }
-            let now = Instant::now();
-            let decided = self.core.lock().ok().map(|mut core| {
-                let conflict = core.report_conflict(ip, now);
-                (conflict, core.decide(now, &self.ingress, &self.msg))
-            });
-            let Some((conflict, retry)) = decided else {
+        if let (Some(ip), Some((pinger, budget))) = (job.decision.probe, &self.pinger) {
+            if job.probes < 3 {
+                let (pinger, budget, back) = (pinger.clone(), *budget, self.back.clone());
+                self.in_flight += 1;
+                tokio::spawn(async move {
+                    let answered = pinger.ping(ip, budget).await;
+                    let _ = back.send(Back::Probed(job, answered));
+                });
                 return;
-            };
-            self.report(&conflict.events, None);
-            let _ = self.durable(conflict.lease_ops).await;
-            decision = retry;
-        }
-        // Another server sharing the store may hold the address we chose:
-        // drop it and decide again (at most a few times).
-        let mut tries = 0;
-        while !decision.lease_ops.is_empty() {
-            match self.durable(std::mem::take(&mut decision.lease_ops)).await {
-                Ok(()) => break,
-                Err(CommitError::Claimed(ip)) if tries < 3 => {
-                    tries += 1;
-                    tracing::info!(
-                        "dhcp: {ip} is leased by another server of the store; choosing again"
-                    );
-                    let now = Instant::now();
-                    let Some(again) = self.core.lock().ok().map(|mut core| {
-                        core.taken_elsewhere(ip, now);
-                        core.decide(now, &self.ingress, &self.msg)
-                    }) else {
-                        return;
-                    };
-                    decision = again;
-                }
-                Err(e) => {
-                    // Durable before acknowledged: without the write, no reply.
-                    tracing::error!("dhcp: lease not saved, reply withheld: {e}");
-                    return;
-                }
             }
         }
+        // Durable before acknowledged: the reply waits for the commit.
+        if !job.decision.lease_ops.is_empty() {
+            let ops = std::mem::take(&mut job.decision.lease_ops);
+            let back = self.back.clone();
+            self.in_flight += 1;
+            (self.commit)(
+                ops,
+                Box::new(move |r| {
+                    let _ = back.send(Back::Committed(job, r));
+                }),
+            );
+            return;
+        }
+        self.reply(&job).await;
+    }
+
+    async fn came_back(&mut self, back: Back) -> anyhow::Result<()> {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        match back {
+            Back::Probed(mut job, false) => {
+                job.decision.probe = None;
+                self.advance(job).await;
+            }
+            Back::Probed(mut job, true) => {
+                let Some(ip) = job.decision.probe else {
+                    return Ok(());
+                };
+                let now = Instant::now();
+                let (conflict, retry) = match self.core.lock() {
+                    Ok(mut core) => {
+                        let conflict = core.report_conflict(ip, now);
+                        (conflict, core.decide(now, &job.ingress, &job.msg))
+                    }
+                    Err(_) => anyhow::bail!("dhcp state poisoned by an earlier panic"),
+                };
+                self.report(&conflict.events, None, job.decided);
+                // The quarantine is queued before the retry's leases, and
+                // the store commits in order; its outcome changes no reply.
+                if !conflict.lease_ops.is_empty() {
+                    (self.commit)(conflict.lease_ops, Box::new(|_| {}));
+                }
+                job.probes += 1;
+                job.decision = retry;
+                self.advance(job).await;
+            }
+            Back::Committed(job, Ok(())) => self.reply(&job).await,
+            // Another server sharing the store may hold the address we
+            // chose: drop it and decide again (at most a few times).
+            Back::Committed(mut job, Err(CommitError::Claimed(ip))) if job.claims < 3 => {
+                tracing::info!(
+                    "dhcp: {ip} is leased by another server of the store; choosing again"
+                );
+                let now = Instant::now();
+                job.decision = match self.core.lock() {
+                    Ok(mut core) => {
+                        core.taken_elsewhere(ip, now);
+                        core.decide(now, &job.ingress, &job.msg)
+                    }
+                    Err(_) => anyhow::bail!("dhcp state poisoned by an earlier panic"),
+                };
+                job.claims += 1;
+                job.probes = 3;
+                self.advance(job).await;
+            }
+            Back::Committed(_, Err(e)) => {
+                // Durable before acknowledged: without the write, no reply.
+                tracing::error!("dhcp: lease not saved, reply withheld: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the decision's reply, if any, and reports its events.
+    async fn reply(&self, job: &Job) {
         let mut sent_to = None;
-        if let Some(reply) = &decision.reply {
+        if let Some(reply) = &job.decision.reply {
             match reply.encode() {
                 Ok(bytes) => {
                     let dest = send_address(&reply.destination);
@@ -414,21 +510,11 @@ impl Exchange {
                 Err(e) => tracing::warn!("dhcp: cannot encode reply: {e}"),
             }
         }
-        self.report(&decision.events, sent_to);
+        self.report(&job.decision.events, sent_to, job.decided);
     }
 
-    async fn durable(&self, ops: Vec<dhcp::LeaseOp>) -> Result<(), CommitError> {
-        if ops.is_empty() {
-            return Ok(());
-        }
-        match (self.commit)(ops).await {
-            Ok(r) => r,
-            Err(_) => Err(CommitError::Failed("the lease store stopped".into())),
-        }
-    }
-
-    fn report(&self, events: &[dhcp::Event], sent_to: Option<SocketAddrV4>) {
-        let reply_ms = sent_to.map(|_| self.decided.elapsed().as_secs_f64() * 1000.0);
+    fn report(&self, events: &[dhcp::Event], sent_to: Option<SocketAddrV4>, decided: Instant) {
+        let reply_ms = sent_to.map(|_| decided.elapsed().as_secs_f64() * 1000.0);
         for e in events {
             let mut record = DhcpExchange::from_core(e, sent_to);
             record.reply_ms = reply_ms;

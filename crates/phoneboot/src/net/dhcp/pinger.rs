@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
@@ -18,7 +18,9 @@ pub struct Pinger {
 }
 
 impl Pinger {
-    pub fn new() -> std::io::Result<Pinger> {
+    /// Opens the raw socket and starts the one task that reads every reply
+    /// (issue #15: one reader, not one per waiting probe).
+    pub fn start() -> std::io::Result<Arc<Pinger>> {
         use socket2::{Domain, Protocol, Socket, Type};
         let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4))?;
         socket.set_nonblocking(true)?;
@@ -27,18 +29,31 @@ impl Pinger {
         let socket = UdpSocket::from_std(std::net::UdpSocket::from(std::os::fd::OwnedFd::from(
             socket,
         )))?;
-        Ok(Pinger {
+        let pinger = Arc::new(Pinger {
             socket,
             waiting: Mutex::new(HashMap::new()),
             seq: std::sync::atomic::AtomicU16::new(1),
             id: (std::process::id() & 0xffff) as u16,
-        })
+        });
+        let reader = Arc::downgrade(&pinger);
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1500];
+            loop {
+                let Some(p) = reader.upgrade() else { break };
+                match p.socket.recv_from(&mut buf).await {
+                    Ok((n, SocketAddr::V4(from))) => p.dispatch(*from.ip(), &buf[..n]),
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!("conflict check: icmp recv: {e}"),
+                }
+            }
+        });
+        Ok(pinger)
     }
 
     /// True when `ip` answers an echo request within `budget`.
     pub async fn ping(&self, ip: Ipv4Addr, budget: Duration) -> bool {
         let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (tx, mut rx) = oneshot::channel();
+        let (tx, rx) = oneshot::channel();
         if let Ok(mut w) = self.waiting.lock() {
             w.insert((ip, seq), tx);
         }
@@ -47,19 +62,7 @@ impl Pinger {
             self.forget(ip, seq);
             return false;
         }
-        let deadline = tokio::time::Instant::now() + budget;
-        let mut buf = [0u8; 1500];
-        let answered = loop {
-            tokio::select! {
-                _ = &mut rx => break true,
-                r = self.socket.recv_from(&mut buf) => {
-                    if let Ok((n, SocketAddr::V4(from))) = r {
-                        self.dispatch(*from.ip(), &buf[..n]);
-                    }
-                }
-                _ = tokio::time::sleep_until(deadline) => break false,
-            }
-        };
+        let answered = matches!(tokio::time::timeout(budget, rx).await, Ok(Ok(())));
         self.forget(ip, seq);
         answered
     }
@@ -70,7 +73,7 @@ impl Pinger {
         }
     }
 
-    /// Any probe's task may read any reply; hand it to its waiter.
+    /// Hands a reply to the probe waiting for it.
     fn dispatch(&self, from: Ipv4Addr, packet: &[u8]) {
         // Raw ICMP sockets deliver the IP header first.
         let ihl = packet

@@ -53,6 +53,10 @@ use words::{fleet_mac, phone_event};
 /// Who holds a lease on an address (the DHCP server's live state).
 pub type LeaseHolder = Arc<dyn Fn(IpAddr) -> Option<Mac> + Send + Sync>;
 
+/// How long the timer task lets fleet changes pile up before it looks for
+/// the next deadline again.
+const WAKE_COALESCE: Duration = Duration::from_millis(20);
+
 pub struct Engine {
     fleet: Mutex<Fleet>,
     /// The desired state in force: the config file with the run-time edits
@@ -258,7 +262,8 @@ impl Engine {
         }
     }
 
-    /// Runs the fleet's timers until shutdown; saves state at the end.
+    /// Runs the fleet's timers until shutdown; saves state at the end. A
+    /// timer may fire up to [`WAKE_COALESCE`] late.
     pub async fn run_timers(self: Arc<Engine>, shutdown: CancellationToken) {
         loop {
             let next = self.fleet().poll_timeout();
@@ -268,7 +273,15 @@ impl Engine {
             };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = self.wake.notified() => continue,
+                // `poll_timeout` looks at every phone, and a DHCP storm
+                // wakes us once per ACK: look again at most every
+                // WAKE_COALESCE (fleet timers are seconds long; issue #15).
+                _ = self.wake.notified() => {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(WAKE_COALESCE) => continue,
+                    }
+                }
                 _ = sleep => {
                     let mut fleet = self.fleet();
                     fleet.handle_timeout(Instant::now());
