@@ -10,7 +10,10 @@ use tokio_util::sync::CancellationToken;
 use crate::api;
 use crate::cli::ServeArgs;
 use crate::clock::WallClock;
-use crate::commands::{check_config::missing_from, firmware};
+use crate::commands::{
+    check_config::{complete_in_root, missing_from},
+    firmware,
+};
 use crate::config::Config;
 use crate::events;
 use crate::net::{
@@ -39,7 +42,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot open the firmware library {}", library_dir.display()))?;
     // Phones that name a missing load get a diagnosis when they ask; the
     // operator hears it now.
-    let root_complete = library_folder_complete(&cfg.root);
+    let root_complete = complete_in_root(&cfg.root);
     let complete: Vec<cisco::LoadName> = library
         .catalog()
         .into_iter()
@@ -152,22 +155,17 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         )?;
         let engine_task = tokio::spawn(engine.clone().run_timers(shutdown.clone()));
         // Servers of one PostgreSQL store share run-time desired-state edits.
-        let desired_sync = match &cfg.store {
+        let store_sync = match &cfg.store {
             crate::config::StoreLocation::Postgres(url) => {
                 // The same name the DHCP side writes leases and beats under:
                 // observations are addressed to it.
                 let me = dhcp
                     .as_ref()
                     .and_then(|d| d.ha.as_ref().map(|(h, _)| h.name.clone()))
-                    .or_else(|| cfg.ha.name.clone())
                     .unwrap_or_else(|| {
-                        format!(
-                            "{}/{}",
-                            net::dhcp::leases::server_name(),
-                            own_ip.map_or_else(|| "-".to_owned(), |i| i.to_string())
-                        )
+                        net::dhcp::leases::member_name(cfg.ha.name.as_deref(), own_ip)
                     });
-                let sync = Arc::new(crate::sync::DesiredSync::new(url, &me));
+                let sync = Arc::new(crate::sync::StoreSync::new(url, &me));
                 let e = engine.clone();
                 let s = sync.clone();
                 // The edits already in the store, before anything is served.
@@ -180,7 +178,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
             crate::config::StoreLocation::Sqlite => None,
         };
-        let sync_task = desired_sync
+        let sync_task = store_sync
             .clone()
             .map(|s| tokio::spawn(s.run(engine.clone(), shutdown.clone())));
         let control = start_control(
@@ -252,7 +250,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             data_dir: cfg.data_dir.clone(),
             store: cfg.store.clone(),
             peers: dhcp.as_ref().and_then(|d| d.ha.as_ref().map(|(_, p)| p.clone())),
-            desired_sync: desired_sync.clone(),
+            store_sync: store_sync.clone(),
             log: event_log,
             transfers: transfers.clone(),
             token: cfg.http.token.clone(),
@@ -702,11 +700,7 @@ async fn start_dhcp(cfg: &Config, name: &str) -> anyhow::Result<DhcpStart> {
     let mut server = crate::config::dhcp_core(&settings, &iface)?;
     // Servers sharing a PostgreSQL store split the clients between them.
     // This server's name among its peers, and in the rows it writes.
-    let me = cfg
-        .ha
-        .name
-        .clone()
-        .unwrap_or_else(|| format!("{}/{}", dhcp_driver::leases::server_name(), iface.addr));
+    let me = dhcp_driver::leases::member_name(cfg.ha.name.as_deref(), Some(iface.addr.into()));
     let ha = match &cfg.store {
         crate::config::StoreLocation::Postgres(url) => Some(dhcp_driver::ha::Ha {
             name: me.clone(),
@@ -862,14 +856,4 @@ async fn rescan_root(resolver: Arc<resolver::Resolver>, shutdown: CancellationTo
         let r = resolver.clone();
         let _ = tokio::task::spawn_blocking(move || r.rescan_root()).await;
     }
-}
-
-/// Complete loads lying at the top of the TFTP root.
-fn library_folder_complete(root: &std::path::Path) -> Vec<cisco::LoadName> {
-    library::folder::scan(root)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|l| l.load.complete)
-        .map(|l| l.load.name)
-        .collect()
 }

@@ -1,7 +1,8 @@
 //! What servers sharing a PostgreSQL store pass each other beyond leases:
-//! run-time edits of the desired state, and each server's view of the
-//! phones it walks (so `/api/phones` on any of them shows the whole fleet,
-//! and which server saw each phone). A `PUT`/`DELETE
+//! run-time edits of the desired state; each server's view and beliefs of
+//! the phones it walks (so `/api/phones` on any of them shows the whole
+//! fleet, and which server saw each phone); and what a server saw of a
+//! phone another one owns (see `provision::engine::forward`). A `PUT`/`DELETE
 //! /api/desired/phones/{mac}` on one server is written to the store
 //! (`phoneboot_desired_phone`, with a revision from a sequence); every
 //! server polls for newer revisions every [`POLL`] and applies them to its
@@ -22,11 +23,11 @@ use tokio_util::sync::CancellationToken;
 use crate::provision::desired::file;
 use crate::provision::engine::Engine;
 
-/// How often a server looks for the others' edits.
+/// How often a server looks for the others' edits and observations.
 pub const POLL: Duration = Duration::from_millis(300);
 
-/// One server's link to the shared desired-state edits.
-pub struct DesiredSync {
+/// One server's link to what the servers of its store share.
+pub struct StoreSync {
     url: String,
     me: String,
     conn: Mutex<Option<PgStore>>,
@@ -43,18 +44,18 @@ pub struct DesiredSync {
 /// mark of the newest row read.
 type Others = (HashMap<String, (String, serde_json::Value)>, Option<i64>);
 
-impl std::fmt::Debug for DesiredSync {
+impl std::fmt::Debug for StoreSync {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DesiredSync")
+        f.debug_struct("StoreSync")
             .field("url", &store::redact(&self.url))
             .field("me", &self.me)
             .finish()
     }
 }
 
-impl DesiredSync {
-    pub fn new(url: &str, me: &str) -> DesiredSync {
-        DesiredSync {
+impl StoreSync {
+    pub fn new(url: &str, me: &str) -> StoreSync {
+        StoreSync {
             url: url.to_owned(),
             me: me.to_owned(),
             conn: Mutex::new(None),
@@ -159,13 +160,8 @@ impl DesiredSync {
         let Some(db) = conn.as_mut() else {
             anyhow::bail!("no connection to the store");
         };
-        match f(db) {
-            Ok(t) => Ok(t),
-            Err(e) => {
-                *conn = None;
-                Err(e.into())
-            }
-        }
+        // A store whose connection broke reconnects by itself, with back-off.
+        Ok(f(db)?)
     }
 
     /// Hands what this server saw of the others' phones to their owners,

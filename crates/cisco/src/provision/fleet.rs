@@ -208,10 +208,7 @@ impl Fleet {
     /// A TFTP RRQ or HTTP GET for `name` began from `ip`. Call it before
     /// resolving the file. Returns the phone it was attributed to, if any.
     pub fn on_request(&mut self, now: Instant, ip: IpAddr, name: &str) -> Option<Mac> {
-        self.last_now = Some(now);
-        let base = base_name(name);
-        let file = RequestedFile::parse(base);
-        let mac = self.attribute(ip, base, &file)?;
+        let (mac, base, file) = self.requester(now, ip, name)?;
         // A 79x0 fetches syncinfo.xml to decide whether to reboot: that is
         // not a phone back from a reboot.
         if file != RequestedFile::SyncinfoXml {
@@ -322,10 +319,7 @@ impl Fleet {
         name: &str,
         load: Option<LoadName>,
     ) {
-        self.last_now = Some(now);
-        let base = base_name(name);
-        let file = RequestedFile::parse(base);
-        let Some(mac) = self.attribute(ip, base, &file) else {
+        let Some((mac, base, file)) = self.requester(now, ip, name) else {
             return;
         };
         let settle = now.checked_add(self.policy.settle);
@@ -369,10 +363,7 @@ impl Fleet {
     /// The config `name` that `ip` just asked for was rendered by phoneboot.
     /// Call after [`Fleet::on_request`].
     pub fn on_generated_config(&mut self, now: Instant, ip: IpAddr, name: &str) {
-        self.last_now = Some(now);
-        let base = base_name(name);
-        let file = RequestedFile::parse(base);
-        let Some(mac) = self.attribute(ip, base, &file) else {
+        let Some((mac, _, _)) = self.requester(now, ip, name) else {
             return;
         };
         let phone = self.phone_mut(mac);
@@ -513,14 +504,17 @@ impl Fleet {
         self.update_stage(mac);
     }
 
-    /// A transfer of `name` to `ip` ended; `bytes` were sent.
-    pub fn on_transfer_done(&mut self, now: Instant, ip: IpAddr, name: &str, ok: bool, bytes: u64) {
-        self.last_now = Some(now);
-        let base = base_name(name);
-        let file = RequestedFile::parse(base);
-        let Some(mac) = self.attribute(ip, base, &file) else {
-            return;
-        };
+    /// A transfer of `name` to `ip` ended; `bytes` were sent. Returns the
+    /// phone it was attributed to, if any.
+    pub fn on_transfer_done(
+        &mut self,
+        now: Instant,
+        ip: IpAddr,
+        name: &str,
+        ok: bool,
+        bytes: u64,
+    ) -> Option<Mac> {
+        let (mac, base, file) = self.requester(now, ip, name)?;
         let phone = self.phone_mut(mac);
         phone.last_seen = Some(now);
         if let Some(d) = phone.download.as_mut() {
@@ -555,6 +549,7 @@ impl Fleet {
             }
         }
         self.update_stage(mac);
+        Some(mac)
     }
 
     /// Run expired timers. An early or extra call does nothing.
@@ -698,6 +693,21 @@ impl Fleet {
         }
         self.by_ip.insert(ip, mac);
         self.phone_mut(mac).ip = Some(ip);
+    }
+
+    /// The phone behind a request for `name` from `ip` (the inputs that
+    /// carry a file name start here), with the name's last part and what it is.
+    fn requester<'n>(
+        &mut self,
+        now: Instant,
+        ip: IpAddr,
+        name: &'n str,
+    ) -> Option<(Mac, &'n str, RequestedFile)> {
+        self.last_now = Some(now);
+        let base = base_name(name);
+        let file = RequestedFile::parse(base);
+        let mac = self.attribute(ip, base, &file)?;
+        Some((mac, base, file))
     }
 
     /// The phone behind a request: the MAC in the name wins over the lease table.

@@ -68,7 +68,7 @@ pub struct ApiState {
     /// The servers sharing the store, as the last heartbeat saw them.
     pub peers: Option<crate::net::dhcp::ha::Peers>,
     /// Run-time desired-state edits go to the other servers of the store.
-    pub desired_sync: Option<Arc<crate::sync::DesiredSync>>,
+    pub store_sync: Option<Arc<crate::sync::StoreSync>>,
     pub log: Arc<EventLog>,
     pub transfers: TransferRegistry,
     pub token: Option<String>,

@@ -180,7 +180,7 @@ pub async fn phones(
     let mut list: Vec<Value> = e.phones().iter().map(|v| phone_json(e, v)).collect();
     // Servers sharing a store: this server's phones, then those only the
     // others saw, each with the server that saw it.
-    if let Some(sync) = &s.desired_sync {
+    if let Some(sync) = &s.store_sync {
         // A phone only learned from the others (never seen here), or one
         // another server holds the lease of, is theirs.
         list.retain(|p| {
@@ -323,7 +323,7 @@ pub async fn put_phone(
     let entry: file::Phone = serde_json::from_value(body).map_err(|err| {
         ApiError::bad_request(format!("not a phone entry: {err}")).into_response()
     })?;
-    let sync = s.desired_sync.clone();
+    let sync = s.store_sync.clone();
     let shared = tokio::task::spawn_blocking(move || {
         e.set_phone(mac, entry.clone())?;
         Ok(share_edit(sync.as_deref(), mac, Some(&entry)))
@@ -339,7 +339,7 @@ pub async fn put_phone(
 /// Hands a run-time edit to the other servers of a shared store: `None`
 /// without one, else whether it reached the store.
 fn share_edit(
-    sync: Option<&crate::sync::DesiredSync>,
+    sync: Option<&crate::sync::StoreSync>,
     mac: cisco::Mac,
     entry: Option<&file::Phone>,
 ) -> Option<bool> {
@@ -364,7 +364,7 @@ pub async fn delete_phone(
     let mac: cisco::Mac = mac
         .parse()
         .map_err(|err: cisco::MacError| ApiError::bad_request(err.to_string()))?;
-    let sync = s.desired_sync.clone();
+    let sync = s.store_sync.clone();
     let (removed, shared) = tokio::task::spawn_blocking(move || {
         let removed = e.remove_phone(mac)?;
         let shared = removed

@@ -40,14 +40,18 @@ pub(crate) fn missing_loads(cfg: &Config) -> anyhow::Result<Vec<String>> {
     } else {
         Vec::new()
     };
-    complete.extend(
-        library::folder::scan(&cfg.root)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|l| l.load.complete)
-            .map(|l| l.load.name),
-    );
+    complete.extend(complete_in_root(&cfg.root));
     Ok(missing_from(cfg, &complete))
+}
+
+/// Complete loads lying at the top of the TFTP root.
+pub(crate) fn complete_in_root(root: &std::path::Path) -> Vec<cisco::LoadName> {
+    library::folder::scan(root)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|l| l.load.complete)
+        .map(|l| l.load.name)
+        .collect()
 }
 
 /// The desired state's loads that are not among `complete`, each with its fix.

@@ -180,17 +180,14 @@ fn root_files(cfg: &Config) -> Vec<Finding> {
     use crate::provision::served::RootFiles;
     let mode = cfg.desired.root_files;
     let dir = cfg.data_dir.join(super::firmware::LIBRARY_DIR);
+    // Opened only when it exists: doctor changes nothing.
     let lib = dir
         .join("index")
         .exists()
-        .then(|| library::Library::open(&dir).ok())
+        .then(|| crate::provision::resolver::LibrarySource::open(&dir, cfg.default_protocol).ok())
         .flatten();
     let shadowed = |names: &[String]| -> Vec<(String, String)> {
-        let Some(lib) = &lib else { return Vec::new() };
-        names
-            .iter()
-            .filter_map(|n| lib.lookup(n).map(|f| (n.clone(), f.load.clone())))
-            .collect()
+        lib.as_ref().map(|l| l.shadowed(names)).unwrap_or_default()
     };
     let generates = |name: &str| cisco::GeneratedFile::parse(name).is_some();
     let mut out: Vec<Finding> = root_notes(&cfg.root, mode, &generates, &shadowed)

@@ -157,8 +157,6 @@ impl Ha {
                         );
                         failing = true;
                     }
-                    // A broken connection is made anew next time.
-                    db = None;
                     continue;
                 }
             };

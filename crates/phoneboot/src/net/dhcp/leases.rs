@@ -24,6 +24,19 @@ pub fn server_name() -> String {
         .unwrap_or_else(|| "phoneboot".to_owned())
 }
 
+/// This server's name among those sharing a store, and in the rows it
+/// writes there: `[ha] name`, else host name and the address phones reach.
+pub fn member_name(configured: Option<&str>, addr: Option<std::net::IpAddr>) -> String {
+    match configured {
+        Some(n) => n.to_owned(),
+        None => format!(
+            "{}/{}",
+            server_name(),
+            addr.map_or_else(|| "-".to_owned(), |a| a.to_string())
+        ),
+    }
+}
+
 /// Opens the store for writing (creating the SQLite file, or an empty
 /// PostgreSQL schema). `me` names this server in a shared store's rows,
 /// which is what tells its leases from its peers' in a claim.

@@ -304,18 +304,14 @@ pub async fn serve(
         if msg.chaddr().get(..6) == Some(&PROBE_MAC[..]) {
             continue;
         }
-        // Port 68 also hears our own broadcast replies.
-        if foreign && (*source.ip() == svc.iface.addr || server_id(&msg) == Some(svc.iface.addr)) {
-            continue;
-        }
-        // …and the replies of servers sharing our store.
+        // Port 68 also hears our own broadcast replies, and those of the
+        // servers sharing our store: neither is a rogue's.
         if foreign {
-            if let Some(peers) = &svc.peers {
-                let from_peer = ha::is_peer(peers, *source.ip())
-                    || server_id(&msg).is_some_and(|id| ha::is_peer(peers, id));
-                if from_peer {
-                    continue;
-                }
+            let ours = |ip: Ipv4Addr| {
+                ip == svc.iface.addr || svc.peers.as_ref().is_some_and(|p| ha::is_peer(p, ip))
+            };
+            if ours(*source.ip()) || server_id(&msg).is_some_and(ours) {
+                continue;
             }
         }
         let ingress = dhcp::Ingress {

@@ -106,14 +106,12 @@ impl Engine {
         let mut fleet = self.fleet();
         for s in seen {
             let now = Instant::now();
-            match s.kind {
-                SeenKind::Request => {
-                    fleet.on_request(now, s.ip, &s.name);
-                }
+            let _ = match s.kind {
+                SeenKind::Request => fleet.on_request(now, s.ip, &s.name),
                 SeenKind::Done { ok, bytes } => {
                     fleet.on_transfer_done(now, s.ip, &s.name, ok, bytes)
                 }
-            }
+            };
         }
         self.drain(fleet);
     }

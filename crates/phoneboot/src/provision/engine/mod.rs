@@ -200,16 +200,13 @@ impl Engine {
                     // Refusals before a transfer started were already seen
                     // as requests; only real transfers end downloads.
                     let mut fleet = self.fleet();
-                    fleet.on_transfer_done(
+                    let mac = fleet.on_transfer_done(
                         Instant::now(),
                         t.client.ip(),
                         t.file,
                         t.delivered,
                         t.bytes,
                     );
-                    let mac = cisco::RequestedFile::parse(cisco::request::base_name(t.file))
-                        .mac()
-                        .or_else(|| fleet.mac_for_ip(t.client.ip()));
                     self.drain(fleet);
                     let kind = forward::SeenKind::Done {
                         ok: t.delivered,

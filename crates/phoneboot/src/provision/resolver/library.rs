@@ -198,7 +198,7 @@ impl LibrarySource {
 
     /// Flat names in `files` (the root's) that the library serves instead,
     /// with the load each comes from.
-    pub(super) fn shadowed(&self, files: &[String]) -> Vec<(String, String)> {
+    pub fn shadowed(&self, files: &[String]) -> Vec<(String, String)> {
         let Ok(state) = self.state.read() else {
             return Vec::new();
         };

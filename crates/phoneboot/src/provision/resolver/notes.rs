@@ -7,7 +7,7 @@ use std::fs;
 use std::io::Read;
 use std::path::Path;
 
-use cisco::operator::{check_xml, is_xml, told_load};
+use cisco::operator::{check_xml, is_xml, names_a_load, told_load};
 use cisco::{LoadName, Model, RequestedFile};
 use serde::Serialize;
 
@@ -63,6 +63,10 @@ pub fn root_notes(
     let mut notes = Vec::new();
     for name in &names {
         let file = RequestedFile::parse(name);
+        // Only configs are read (once); firmware and the rest never are.
+        let content = (names_a_load(&file) || is_xml(&file))
+            .then(|| read(root, name))
+            .flatten();
         let from_library = library.iter().find(|(n, _)| n == name).map(|(_, l)| l);
         let meaning = match (mode, from_library) {
             (RootFiles::Generated, Some(load)) => format!(
@@ -77,7 +81,7 @@ pub fn root_notes(
             (RootFiles::Serve, Some(load)) => {
                 format!("from the root, served in place of the library's copy ({load})")
             }
-            (RootFiles::Serve, None) => match serve_meaning(root, name, &file) {
+            (RootFiles::Serve, None) => match serve_meaning(content.as_deref(), &file) {
                 Some(m) => m,
                 None if generates(name) => {
                     "from the root, served in place of the generated one".to_owned()
@@ -86,7 +90,7 @@ pub fn root_notes(
             },
         };
         let problem = if mode == RootFiles::Serve && is_xml(&file) {
-            read(root, name).and_then(|c| check_xml(&c).err()).map(|p| {
+            content.as_deref().and_then(|c| check_xml(c).err()).map(|p| {
                 format!(
                     "not valid XML ({p}): it is served as it is, but phones will refuse it; fix the file"
                 )
@@ -104,26 +108,26 @@ pub fn root_notes(
 }
 
 /// What an operator's config means when it is served as it is.
-fn serve_meaning(root: &Path, name: &str, file: &RequestedFile) -> Option<String> {
-    let content = read(root, name).unwrap_or_default();
+fn serve_meaning(content: Option<&[u8]>, file: &RequestedFile) -> Option<String> {
+    let content = content.unwrap_or_default();
     let watched = "the engine watches them";
     Some(match file {
         RequestedFile::XmlDefault => format!(
             "from the root: phones without their own SEP file follow it{}; {watched}",
-            per_model(file, &content)
+            per_model(file, content)
         ),
         RequestedFile::SipDefaultCnf => format!(
             "from the root: 79x0 SIP phones without their own SIP<MAC>.cnf follow it{}; {watched}",
-            per_model(file, &content)
+            per_model(file, content)
         ),
         RequestedFile::SepCnfXml(mac) | RequestedFile::SipMacCnf(mac) => {
-            let load = told_load(file, &content, None)
+            let load = told_load(file, content, None)
                 .map(|l| format!(" (it names {l})"))
                 .unwrap_or_default();
             format!("from the root: phone {mac} follows it instead of a generated config{load}; the engine watches it")
         }
         RequestedFile::Os79xxTxt => {
-            let load = told_load(file, &content, None)
+            let load = told_load(file, content, None)
                 .map(|l| format!(" (it names {l})"))
                 .unwrap_or_default();
             format!("from the root, served in place of the generated one{load}")
