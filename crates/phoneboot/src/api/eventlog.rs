@@ -23,14 +23,18 @@ pub const CAPACITY: usize = 10_000;
 /// How many events an SSE reader may fall behind before it is told it lagged.
 const STREAM_BACKLOG: usize = 1024;
 
-/// One event as readers see it.
-#[derive(Debug)]
+/// One event as readers see it. Held by value in the ring, so an event
+/// costs one allocation (the bus's `Arc<Event>`), not two, and thousands
+/// of retained entries do not pin allocator pages between short-lived
+/// transfer allocations (issue #16: the ring was ~2 MB of the 200-client
+/// peak).
+#[derive(Debug, Clone)]
 pub struct Entry {
     pub seq: u64,
     pub time_unix_ms: i64,
     pub kind: &'static str,
-    /// Every phone the event concerns.
-    pub macs: Vec<[u8; 6]>,
+    /// The phone the event concerns, when one is known.
+    pub mac: Option<[u8; 6]>,
     event: Arc<Event>,
 }
 
@@ -43,7 +47,7 @@ impl Entry {
         if let Some(obj) = json.as_object_mut() {
             obj.insert("seq".into(), self.seq.into());
             obj.insert("time_unix_ms".into(), self.time_unix_ms.into());
-            if let Some(m) = self.macs.first() {
+            if let Some(m) = &self.mac {
                 obj.entry("mac")
                     .or_insert_with(|| cisco::Mac(*m).to_string().into());
             }
@@ -54,8 +58,8 @@ impl Entry {
 
 #[derive(Debug)]
 pub struct EventLog {
-    ring: Mutex<VecDeque<Arc<Entry>>>,
-    live: broadcast::Sender<Arc<Entry>>,
+    ring: Mutex<VecDeque<Entry>>,
+    live: broadcast::Sender<Entry>,
     /// Events the follower task missed because the bus overflowed.
     pub lagged: AtomicU64,
     pub metrics: Metrics,
@@ -72,7 +76,7 @@ pub struct Filter {
 
 impl Filter {
     pub fn matches(&self, e: &Entry) -> bool {
-        self.mac.is_none_or(|m| e.macs.contains(&m))
+        self.mac.is_none_or(|m| e.mac == Some(m))
             && self
                 .types
                 .as_ref()
@@ -98,7 +102,9 @@ pub fn mac_in_file_name(file: &str) -> Option<[u8; 6]> {
 impl EventLog {
     pub fn new() -> EventLog {
         EventLog {
-            ring: Mutex::new(VecDeque::with_capacity(1024)),
+            // Sized once: a ring that grows by doubling leaves its old buffers
+            // behind in the allocator; untouched pages cost nothing.
+            ring: Mutex::new(VecDeque::with_capacity(CAPACITY)),
             live: broadcast::channel(STREAM_BACKLOG).0,
             lagged: AtomicU64::new(0),
             metrics: Metrics::default(),
@@ -137,12 +143,8 @@ impl EventLog {
     }
 
     fn record(&self, seq: u64, ev: &Arc<Event>, leased: &mut HashMap<IpAddr, [u8; 6]>) {
-        let mut macs = Vec::new();
-        let mut push = |m: [u8; 6]| {
-            if !macs.contains(&m) {
-                macs.push(m);
-            }
-        };
+        let mut mac = None;
+        let mut push = |m: [u8; 6]| mac = Some(m);
         match &**ev {
             Event::Dhcp(d) => {
                 if let Some(m) = d.mac {
@@ -200,13 +202,13 @@ impl EventLog {
         }
         self.metrics.observe(ev);
         let time_unix_ms = unix_ms();
-        let entry = Arc::new(Entry {
+        let entry = Entry {
             seq,
             time_unix_ms,
             kind: ev.kind(),
-            macs,
+            mac,
             event: ev.clone(),
-        });
+        };
         if let Ok(mut ring) = self.ring.lock() {
             if ring.len() >= CAPACITY {
                 ring.pop_front();
@@ -217,7 +219,7 @@ impl EventLog {
     }
 
     /// The newest `limit` entries that match, oldest first.
-    pub fn query(&self, filter: &Filter, limit: usize) -> Vec<Arc<Entry>> {
+    pub fn query(&self, filter: &Filter, limit: usize) -> Vec<Entry> {
         let Ok(ring) = self.ring.lock() else {
             return Vec::new();
         };
@@ -234,7 +236,7 @@ impl EventLog {
 
     /// Live entries from now on; take the subscription before reading a
     /// backlog with [`EventLog::query`] so nothing falls between the two.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Entry>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Entry> {
         self.live.subscribe()
     }
 
