@@ -17,6 +17,9 @@ pub mod commands;
 pub mod config;
 pub mod events;
 pub mod fsutil;
+/// Fuzz entry points (feature `fuzzing`, and in tests).
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod logging;
 pub mod net;
 pub mod provision;

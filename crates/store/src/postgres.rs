@@ -189,7 +189,36 @@ pub fn redact(url: &str) -> String {
         }
         None => tail.to_owned(),
     };
-    format!("{scheme}://{authority}{tail}")
+    format!(
+        "{scheme}://{}",
+        star_userinfo(&format!("{authority}{tail}"))
+    )
+}
+
+/// Stars out any `:secret@` still left after the scheme, e.g. in the path
+/// after a slash too many (`postgresql:///user:secret@host/db`) or with an
+/// unencoded `/` in the password: the client takes those for a database
+/// name or a port, and its errors would repeat them. A `/` does not end
+/// the secret: showing too little of a garbled URL is the safe side.
+fn star_userinfo(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('@') {
+        let head = &rest[..at];
+        match head.rfind(':') {
+            Some(c) if c + 1 < head.len() => {
+                out.push_str(&head[..=c]);
+                out.push_str("***@");
+            }
+            _ => {
+                out.push_str(head);
+                out.push('@');
+            }
+        }
+        rest = &rest[at + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Whether `url` names a PostgreSQL database (rather than an SQLite path).
@@ -915,6 +944,12 @@ mod tests {
             ),
             ("postgresql://db/phoneboot", "postgresql://db/phoneboot"),
             ("postgresql://pb:p%40ss:word@db", "postgresql://pb:***@db"),
+            (
+                "postgresql:///pb:s3cret@db.example:5432/phoneboot",
+                "postgresql:///pb:***@db.example:5432/phoneboot",
+            ),
+            ("postgresql://pb:s3cret/x@db/p", "postgresql://pb:***@db/p"),
+            ("postgresql://pb@db/p", "postgresql://pb@db/p"),
             (
                 "host=db user=pb password=s3cret dbname=x",
                 "host=db user=pb password=*** dbname=x",
