@@ -72,7 +72,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let events = events::EventBus::new();
         // Follows the bus before anything emits, so the API sees every event.
         let event_log = Arc::new(api::eventlog::EventLog::new());
-        let log_task = event_log.follow(&events, shutdown.clone());
+        event_log.attach(&events);
         let transfers = transfers::TransferRegistry::new(events.clone());
         // DHCP only on an interface somebody named.
         let dhcp = match &cfg.interface {
@@ -337,7 +337,6 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             t.await.context("the phone HTTP task failed")??;
         }
         api_task.await.context("the API task failed")??;
-        let _ = log_task.await;
         if let Some(t) = dhcp_task {
             t.await.context("the DHCP server task failed")??;
         }
