@@ -229,9 +229,8 @@ impl Fleet {
         let kind = Kind::of(file);
         let stall = now.checked_add(self.policy.download_stall);
         let settle = now.checked_add(self.policy.settle);
-        // Either may be set below (an early bound is harmless).
-        self.arm(stall);
-        self.arm(settle);
+        // The timers set below, for `arm` once the phone is let go.
+        let (mut armed_stall, mut armed_settle) = (None, None);
         let serving = self.serving_load(mac);
         let phone = self.phone_mut(mac);
         phone.last_seen = Some(now);
@@ -252,6 +251,7 @@ impl Fleet {
         }
         if phone.download.as_ref().is_some_and(|d| !d.complete) {
             *phone.timer(Timer::Stall) = stall;
+            armed_stall = stall;
         }
         if matches!(kind, Kind::Boot | Kind::Config) {
             // Booting: whatever SCCP session the driver still holds for it
@@ -303,6 +303,7 @@ impl Fleet {
                         file: base.to_owned(),
                     });
                     *phone.timer(Timer::Settle) = settle;
+                    armed_settle = settle;
                 }
             }
             Kind::Term(t) => self.on_term(now, mac, t),
@@ -313,6 +314,8 @@ impl Fleet {
                 }
             }
         }
+        self.arm(armed_stall);
+        self.arm(armed_settle);
         self.maybe_reboot(now, mac);
         self.update_stage(mac);
         Some(mac)
@@ -334,10 +337,10 @@ impl Fleet {
             return;
         };
         let settle = now.checked_add(self.policy.settle);
-        self.arm(settle);
         let phone = self.phone_mut(mac);
         let fits = |l: &LoadName| phone.model.is_none_or(|m| l.fits(m));
         let load = load.filter(fits);
+        let armed = load.is_some();
         match load {
             Some(load) => {
                 phone.source = ConfigSource::Operator {
@@ -363,6 +366,9 @@ impl Fleet {
                 phone.told = None;
                 *phone.timer(Timer::Settle) = None;
             }
+        }
+        if armed {
+            self.arm(settle);
         }
         self.replan(mac);
         if let Some(d) = self.phones.get(&mac).and_then(Phone::operator_skips) {
@@ -915,13 +921,14 @@ impl Fleet {
         let serving = self.serving_load(mac);
         let max = self.policy.max_attempts;
         let stall_at = now.checked_add(self.policy.download_stall);
-        self.arm(stall_at);
         let phone = self.phone_mut(mac);
         let ours = serving.as_ref() == Some(&load)
             || phone.download.as_ref().is_some_and(|d| d.load == load);
         if !ours {
             return;
         }
+        self.arm(stall_at);
+        let phone = self.phone_mut(mac);
         phone.told = None;
         *phone.timer(Timer::Settle) = None;
         *phone.timer(Timer::Stall) = stall_at;
