@@ -536,11 +536,16 @@ pub struct PhoneEvent {
 /// request depends on the transfer it just finished) sees events in order.
 pub type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
 
+/// Called synchronously for every event after the observer and the log
+/// line, with the shared record the subscribers get (the API's event log).
+pub type Recorder = Arc<dyn Fn(&Arc<Event>) + Send + Sync>;
+
 /// Cheap to clone; every driver holds one.
 #[derive(Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<Arc<Event>>,
     observer: Arc<std::sync::OnceLock<Observer>>,
+    recorder: Arc<std::sync::OnceLock<Recorder>>,
 }
 
 impl std::fmt::Debug for EventBus {
@@ -563,7 +568,16 @@ impl EventBus {
         EventBus {
             tx,
             observer: Arc::new(std::sync::OnceLock::new()),
+            recorder: Arc::new(std::sync::OnceLock::new()),
         }
+    }
+
+    /// Sets the synchronous recorder (once; later calls are ignored). A
+    /// recorder costs the emitter a call; a subscribed task costs a thread
+    /// wake-up per event, which at thousands of DHCP exchanges a second was
+    /// a visible share of the CPU per lease (issue #15).
+    pub fn record(&self, recorder: Recorder) {
+        let _ = self.recorder.set(recorder);
     }
 
     /// Sets the synchronous observer (once; later calls are ignored).
@@ -603,7 +617,14 @@ impl EventBus {
                 tracing::info!("{line}");
             }
         }
-        let _ = self.tx.send(Arc::new(event));
+        let event = Arc::new(event);
+        if let Some(recorder) = self.recorder.get() {
+            recorder(&event);
+        }
+        // No subscriber (the usual case): skip the channel's lock.
+        if self.tx.receiver_count() > 0 {
+            let _ = self.tx.send(event);
+        }
     }
 }
 
@@ -736,25 +757,34 @@ fn syslog_line(m: &SyslogMessage) -> String {
     line
 }
 
+/// Written into one buffer: this line goes out for every DHCP exchange at
+/// INFO, and building it from a `format!` per field was a visible share of
+/// the CPU per lease (issue #15).
 fn dhcp_line(d: &DhcpExchange) -> String {
-    let mut line = format!("dhcp {}", dhcp_kind_word(&d.kind));
+    use std::fmt::Write as _;
+    let mut line = String::with_capacity(128);
+    let _ = write!(line, "dhcp {}", dhcp_kind_word(&d.kind));
     if let Some(r) = &d.request {
-        line.push_str(&format!(" to {r}"));
+        let _ = write!(line, " to {r}");
     }
-    for (label, value) in [
-        ("mac", d.mac.map(|m| m.to_string())),
-        ("ip", d.ip.map(|i| i.to_string())),
-        ("model", d.model.map(|m| m.name().to_owned())),
-        ("relay", d.relay.map(|i| i.to_string())),
-        ("reason", d.reason.clone()),
-    ] {
-        if let Some(v) = value {
-            line.push_str(&format!(" {label}={v}"));
-        }
+    if let Some(m) = d.mac {
+        let _ = write!(line, " mac={m}");
     }
-    if !d.options.is_empty() {
-        let codes: Vec<String> = d.options.iter().map(u8::to_string).collect();
-        line.push_str(&format!(" options={}", codes.join(",")));
+    if let Some(i) = d.ip {
+        let _ = write!(line, " ip={i}");
+    }
+    if let Some(m) = d.model {
+        let _ = write!(line, " model={}", m.name());
+    }
+    if let Some(i) = d.relay {
+        let _ = write!(line, " relay={i}");
+    }
+    if let Some(r) = &d.reason {
+        let _ = write!(line, " reason={r}");
+    }
+    for (i, code) in d.options.iter().enumerate() {
+        line.push_str(if i == 0 { " options=" } else { "," });
+        let _ = write!(line, "{code}");
     }
     line
 }

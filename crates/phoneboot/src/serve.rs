@@ -72,7 +72,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let events = events::EventBus::new();
         // Follows the bus before anything emits, so the API sees every event.
         let event_log = Arc::new(api::eventlog::EventLog::new());
-        let log_task = event_log.follow(&events, shutdown.clone());
+        event_log.attach(&events);
         let transfers = transfers::TransferRegistry::new(events.clone());
         // DHCP only on an interface somebody named.
         let dhcp = match &cfg.interface {
@@ -286,7 +286,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 "phoneboot: leases in {}",
                 cfg.store.describe(&cfg.data_dir)
             );
-            committer = Some(d.committer);
+            committer = d.committer;
             let peers = d.ha.as_ref().map(|(_, p)| p.clone());
             if let Some((ha, peers)) = d.ha {
                 let live = peers.lock().map(|l| l.len()).unwrap_or(0);
@@ -310,17 +310,17 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             let svc = dhcp_driver::DhcpService {
                 iface: d.iface,
                 server: d.server,
-                commit: d.commit,
+                leases: d.leases,
                 events: events.clone(),
                 conflict_check: cfg.dhcp.conflict_check,
                 peers,
             };
-            dhcp_task = Some(tokio::spawn(dhcp_driver::serve(
+            dhcp_task = Some(dhcp_driver::spawn_serving_thread(
                 svc,
                 d.socket67,
                 Some(d.socket68),
                 shutdown.clone(),
-            )));
+            )?);
         }
         signals.await;
         tracing::info!("shutting down");
@@ -337,7 +337,6 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             t.await.context("the phone HTTP task failed")??;
         }
         api_task.await.context("the API task failed")??;
-        let _ = log_task.await;
         if let Some(t) = dhcp_task {
             t.await.context("the DHCP server task failed")??;
         }
@@ -678,8 +677,9 @@ fn bind_listener(
 struct DhcpStart {
     iface: dhcp_driver::Interface,
     server: Arc<std::sync::Mutex<dhcp::Server>>,
-    commit: dhcp_driver::Commit,
-    committer: store::Committer<dhcp_driver::leases::AnyStore>,
+    leases: dhcp_driver::leases::LeaseSink,
+    /// The commit thread of a PostgreSQL store, stopped after the loop.
+    committer: Option<store::Committer<dhcp_driver::leases::AnyStore>>,
     socket67: tokio::net::UdpSocket,
     socket68: tokio::net::UdpSocket,
     summary: String,
@@ -749,7 +749,7 @@ async fn start_dhcp(cfg: &Config, name: &str) -> anyhow::Result<DhcpStart> {
         }
     }
     // A PostgreSQL store connects with a blocking client: off the async threads.
-    let (commit, committer) = tokio::task::block_in_place(|| {
+    let (leases, committer) = tokio::task::block_in_place(|| {
         dhcp_driver::leases::open_for_serving(&cfg.store, &cfg.data_dir, &me, &mut server)
     })?;
     // The first heartbeat before serving: the share is right from the start.
@@ -795,7 +795,7 @@ async fn start_dhcp(cfg: &Config, name: &str) -> anyhow::Result<DhcpStart> {
     Ok(DhcpStart {
         iface,
         server: Arc::new(std::sync::Mutex::new(server)),
-        commit,
+        leases,
         committer,
         socket67,
         socket68,

@@ -337,6 +337,35 @@ fn commit_group<S: LeaseStore>(
     flat.clear();
 }
 
+/// One group commit on the caller's thread, for a caller that owns the
+/// store and batches its own submissions (the DHCP loop on SQLite commits
+/// between batches of datagrams: no thread hand-off per lease). The same
+/// rule as the [`Committer`]'s groups: every submission in one transaction
+/// (one fsync); if it fails and there are several, each again alone, in
+/// order, so a bad submission fails only itself. `submissions` are ranges of
+/// `changes`; one result per submission, in their order.
+pub fn apply_group<S: LeaseStore + ?Sized>(
+    store: &mut S,
+    changes: &[LeaseChange],
+    submissions: &[std::ops::Range<usize>],
+) -> Vec<Result<(), StoreError>> {
+    let all = if changes.is_empty() {
+        Ok(())
+    } else {
+        store.apply(changes)
+    };
+    if all.is_ok() || submissions.len() <= 1 {
+        return vec![all; submissions.len()];
+    }
+    submissions
+        .iter()
+        .map(|range| match changes.get(range.clone()) {
+            Some([]) | None => Ok(()),
+            Some(part) => store.apply(part),
+        })
+        .collect()
+}
+
 fn run_txn<S: LeaseStore>(
     store: &mut S,
     changes: &[LeaseChange],

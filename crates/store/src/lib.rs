@@ -56,7 +56,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use commit::{CommitHandle, CommitStats, Committer, CommitterConfig, Done};
+pub use commit::{apply_group, CommitHandle, CommitStats, Committer, CommitterConfig, Done};
 pub use postgres::{
     is_postgres_url, redact, LeaseOf, Observation, Peer, PgStore, PhoneRow, SchemaStatus,
     PG_SCHEMA_VERSION,

@@ -64,6 +64,8 @@ const DELETE_LEASE: &str = "DELETE FROM lease WHERE ip = ?1";
 const DELETE_QUARANTINE: &str = "DELETE FROM quarantine WHERE ip = ?1";
 const UPSERT_QUARANTINE: &str =
     "INSERT OR REPLACE INTO quarantine (ip, until_unix_ms, mac) VALUES (?1, ?2, ?3)";
+const BEGIN: &str = "BEGIN IMMEDIATE";
+const COMMIT: &str = "COMMIT";
 const SELECT_LEASES: &str = "SELECT ip, mac, client_id, expires_unix_ms, model, hostname
     FROM lease ORDER BY ip";
 const SELECT_QUARANTINES: &str = "SELECT ip, until_unix_ms, mac FROM quarantine ORDER BY ip";
@@ -267,6 +269,48 @@ impl SqliteStore {
             .map_err(StoreError::sqlite(ctx))?;
         tx.commit().map_err(StoreError::sqlite(ctx))
     }
+
+    fn run_cached(&self, sql: &str) -> rusqlite::Result<()> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute([]))
+            .map(drop)
+    }
+
+    /// The statements of one group, inside the open transaction.
+    fn write(&self, changes: &[LeaseChange]) -> rusqlite::Result<()> {
+        let conn = &self.conn;
+        for change in changes {
+            match change {
+                LeaseChange::Upsert(lease) => {
+                    let ip = ip_key(lease.ip);
+                    conn.prepare_cached(UPSERT_LEASE)?.execute(params![
+                        ip,
+                        client_key_bytes(lease),
+                        &lease.mac[..],
+                        lease.client_id.as_deref(),
+                        lease.expires_unix_ms,
+                        lease.model.as_deref(),
+                        lease.hostname.as_deref(),
+                    ])?;
+                    conn.prepare_cached(DELETE_QUARANTINE)?.execute([ip])?;
+                }
+                LeaseChange::Release { ip } => {
+                    conn.prepare_cached(DELETE_LEASE)?.execute([ip_key(*ip)])?;
+                }
+                LeaseChange::Quarantine(q) => {
+                    let ip = ip_key(q.ip);
+                    conn.prepare_cached(DELETE_LEASE)?.execute([ip])?;
+                    conn.prepare_cached(UPSERT_QUARANTINE)?.execute(params![
+                        ip,
+                        q.until_unix_ms,
+                        q.mac.as_ref().map(|m| &m[..])
+                    ])?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 enum Kind {
@@ -400,54 +444,23 @@ impl LeaseStore for SqliteStore {
             return Ok(());
         }
         let ctx = "cannot commit lease changes";
-        let err = StoreError::sqlite;
         // IMMEDIATE: take the write lock up front rather than fail to
-        // upgrade a read lock halfway through.
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err(ctx))?;
-        for change in changes {
-            match change {
-                LeaseChange::Upsert(lease) => {
-                    let ip = ip_key(lease.ip);
-                    tx.prepare_cached(UPSERT_LEASE)
-                        .and_then(|mut s| {
-                            s.execute(params![
-                                ip,
-                                client_key_bytes(lease),
-                                &lease.mac[..],
-                                lease.client_id.as_deref(),
-                                lease.expires_unix_ms,
-                                lease.model.as_deref(),
-                                lease.hostname.as_deref(),
-                            ])
-                        })
-                        .map_err(err(ctx))?;
-                    tx.prepare_cached(DELETE_QUARANTINE)
-                        .and_then(|mut s| s.execute([ip]))
-                        .map_err(err(ctx))?;
+        // upgrade a read lock halfway through. BEGIN and COMMIT are cached
+        // statements: rusqlite's `Transaction` parses them again for every
+        // group, a visible cost when groups hold a lease or two (issue #15).
+        self.run_cached(BEGIN).map_err(StoreError::sqlite(ctx))?;
+        // With synchronous=FULL, COMMIT returns after the WAL is fsynced.
+        match self.write(changes).and_then(|()| self.run_cached(COMMIT)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // A failed statement or COMMIT leaves the transaction open
+                // (unless SQLite already rolled it back).
+                if !self.conn.is_autocommit() {
+                    let _ = self.conn.execute_batch("ROLLBACK");
                 }
-                LeaseChange::Release { ip } => {
-                    tx.prepare_cached(DELETE_LEASE)
-                        .and_then(|mut s| s.execute([ip_key(*ip)]))
-                        .map_err(err(ctx))?;
-                }
-                LeaseChange::Quarantine(q) => {
-                    let ip = ip_key(q.ip);
-                    tx.prepare_cached(DELETE_LEASE)
-                        .and_then(|mut s| s.execute([ip]))
-                        .map_err(err(ctx))?;
-                    tx.prepare_cached(UPSERT_QUARANTINE)
-                        .and_then(|mut s| {
-                            s.execute(params![ip, q.until_unix_ms, q.mac.as_ref().map(|m| &m[..])])
-                        })
-                        .map_err(err(ctx))?;
-                }
+                Err(StoreError::sqlite(ctx)(e))
             }
         }
-        // With synchronous=FULL this returns after the WAL is fsynced.
-        tx.commit().map_err(err(ctx))
     }
 
     fn load(&mut self) -> Result<Snapshot, StoreError> {

@@ -417,3 +417,40 @@ fn many_submitters_on_sqlite_are_grouped_and_durable() {
     let want: Vec<LeaseRecord> = (0..n as u32).map(lease).collect();
     assert_eq!(leases, want);
 }
+
+/// `apply_group` (a caller's own group, no thread): one transaction when
+/// every submission is good; a bad one fails alone, the others still land,
+/// in order.
+#[test]
+fn apply_group_commits_once_and_isolates_a_failure() {
+    let txns = Arc::new(Mutex::new(Vec::new()));
+    let mut store = MockStore {
+        txns: Arc::clone(&txns),
+        gate: None,
+    };
+    let good = vec![LeaseChange::Upsert(lease(1)), LeaseChange::Upsert(lease(2))];
+    let results = store::apply_group(&mut store, &good, &[0..1, 1..1, 1..2]);
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(
+        txns.lock().unwrap().len(),
+        1,
+        "one transaction for the group"
+    );
+
+    txns.lock().unwrap().clear();
+    let mixed = vec![
+        LeaseChange::Upsert(lease(3)),
+        LeaseChange::Upsert(lease(4)),
+        LeaseChange::Release { ip: POISON },
+        LeaseChange::Upsert(lease(5)),
+    ];
+    let results = store::apply_group(&mut store, &mixed, &[0..1, 1..3, 3..4]);
+    assert!(results[0].is_ok());
+    assert!(matches!(results[1], Err(StoreError::Corrupt { .. })));
+    assert!(results[2].is_ok());
+    let stored: Vec<LeaseChange> = txns.lock().unwrap().concat();
+    assert_eq!(
+        stored,
+        vec![LeaseChange::Upsert(lease(3)), LeaseChange::Upsert(lease(5))]
+    );
+}

@@ -70,6 +70,12 @@ pub struct Fleet {
     /// The latest `now` any input carried, for commands that carry none
     /// (a catalog change can make a next hop ready).
     last_now: Option<Instant>,
+    /// No timer of any phone is due before this (`poll_timeout`). Inputs
+    /// lower it when they may set a timer; `handle_timeout` makes it exact
+    /// again. A bound that is early costs one extra `handle_timeout`, where
+    /// a scan of every phone on each `poll_timeout` cost the engine a scan
+    /// per DHCP ACK (issue #15).
+    next_timer: Option<Instant>,
 }
 
 impl fmt::Debug for Fleet {
@@ -91,6 +97,7 @@ impl Fleet {
             catalog: Vec::new(),
             intents: Box::new(intents),
             policy,
+            next_timer: None,
             events: VecDeque::new(),
             last_now: None,
         }
@@ -198,6 +205,7 @@ impl Fleet {
         phone.came_back();
         if phone.stage != Stage::Done {
             *phone.timer(Timer::NoTftp) = deadline;
+            self.arm(deadline);
         }
         if let Some(m) = model {
             self.learn_model(mac, m, true, "DHCP option 60".to_owned());
@@ -221,6 +229,8 @@ impl Fleet {
         let kind = Kind::of(file);
         let stall = now.checked_add(self.policy.download_stall);
         let settle = now.checked_add(self.policy.settle);
+        // The timers set below, for `arm` once the phone is let go.
+        let (mut armed_stall, mut armed_settle) = (None, None);
         let serving = self.serving_load(mac);
         let phone = self.phone_mut(mac);
         phone.last_seen = Some(now);
@@ -241,6 +251,7 @@ impl Fleet {
         }
         if phone.download.as_ref().is_some_and(|d| !d.complete) {
             *phone.timer(Timer::Stall) = stall;
+            armed_stall = stall;
         }
         if matches!(kind, Kind::Boot | Kind::Config) {
             // Booting: whatever SCCP session the driver still holds for it
@@ -292,6 +303,7 @@ impl Fleet {
                         file: base.to_owned(),
                     });
                     *phone.timer(Timer::Settle) = settle;
+                    armed_settle = settle;
                 }
             }
             Kind::Term(t) => self.on_term(now, mac, t),
@@ -302,6 +314,8 @@ impl Fleet {
                 }
             }
         }
+        self.arm(armed_stall);
+        self.arm(armed_settle);
         self.maybe_reboot(now, mac);
         self.update_stage(mac);
         Some(mac)
@@ -326,6 +340,7 @@ impl Fleet {
         let phone = self.phone_mut(mac);
         let fits = |l: &LoadName| phone.model.is_none_or(|m| l.fits(m));
         let load = load.filter(fits);
+        let armed = load.is_some();
         match load {
             Some(load) => {
                 phone.source = ConfigSource::Operator {
@@ -351,6 +366,9 @@ impl Fleet {
                 phone.told = None;
                 *phone.timer(Timer::Settle) = None;
             }
+        }
+        if armed {
+            self.arm(settle);
         }
         self.replan(mac);
         if let Some(d) = self.phones.get(&mac).and_then(Phone::operator_skips) {
@@ -609,6 +627,22 @@ impl Fleet {
             self.maybe_reboot(now, mac);
             self.update_stage(mac);
         }
+        self.next_timer = self.earliest_timer();
+    }
+
+    /// Lowers the bound `poll_timeout` returns to `at`.
+    fn arm(&mut self, at: Option<Instant>) {
+        if let Some(at) = at {
+            self.next_timer = Some(self.next_timer.map_or(at, |t| t.min(at)));
+        }
+    }
+
+    fn earliest_timer(&self) -> Option<Instant> {
+        self.phones
+            .values()
+            .flat_map(|p| p.timers.iter().flatten())
+            .min()
+            .copied()
     }
 
     // ---- outputs --------------------------------------------------------------
@@ -619,14 +653,17 @@ impl Fleet {
         self.events.pop_front()
     }
 
-    /// When `handle_timeout` next has work.
+    /// When `handle_timeout` next has work: never later than the earliest
+    /// timer, and exact after `handle_timeout` (it may be early when a
+    /// timer was cleared or not set after all; the call then does nothing).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.phones
-            .values()
-            .flat_map(|p| p.timers.iter().flatten())
-            .min()
-            .copied()
+        debug_assert!(
+            self.earliest_timer()
+                .is_none_or(|t| self.next_timer.is_some_and(|n| n <= t)),
+            "a timer was set without lowering next_timer"
+        );
+        self.next_timer
     }
 
     // ---- getters --------------------------------------------------------------
@@ -890,6 +927,8 @@ impl Fleet {
         if !ours {
             return;
         }
+        self.arm(stall_at);
+        let phone = self.phone_mut(mac);
         phone.told = None;
         *phone.timer(Timer::Settle) = None;
         *phone.timer(Timer::Stall) = stall_at;
@@ -1132,6 +1171,7 @@ impl Fleet {
         resets: u32,
     ) {
         let deadline = now.checked_add(self.policy.reboot_timeout);
+        self.arm(deadline);
         let phone = self.phone_mut(mac);
         phone.reboot = Some(PendingReboot {
             channel,

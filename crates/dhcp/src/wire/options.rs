@@ -87,8 +87,13 @@ pub(crate) struct Inputs<'a> {
     pub nak_text: Option<&'a str>,
 }
 
-fn encoded_len(opt: &DhcpOption) -> usize {
-    opt.to_vec().map(|v| v.len()).unwrap_or(usize::MAX / 4)
+/// Encoded into `scratch` (cleared first), so sizing a reply allocates once.
+fn encoded_len(opt: &DhcpOption, scratch: &mut Vec<u8>) -> usize {
+    scratch.clear();
+    match opt.encode(&mut dhcproto::Encoder::new(scratch)) {
+        Ok(()) => scratch.len(),
+        Err(_) => usize::MAX / 4,
+    }
 }
 
 pub(crate) fn build(inp: &Inputs<'_>) -> Built {
@@ -115,42 +120,70 @@ pub(crate) fn build(inp: &Inputs<'_>) -> Built {
             chosen.push((58, DhcpOption::Renewal(secs / 2)));
             chosen.push((59, DhcpOption::Rebinding(secs / 8 * 7 + secs % 8 * 7 / 8)));
         }
-        // The subnet's options with the model's on top.
-        let mut merged = inp.subnet.options.opts.clone();
-        if let Some(m) = inp.model {
-            for (code, opt) in &m.opts {
-                merged.insert(*code, opt.clone());
+        // The subnet's options with the model's on top, looked up rather
+        // than merged into a copy of both maps: only the options sent are
+        // cloned (issue #15: the copy was a visible part of each reply).
+        let model = inp.model.map(|m| &m.opts);
+        let in_model = |code: u8| model.is_some_and(|m| m.contains_key(&code));
+        let merged = |code: u8| -> Option<&DhcpOption> {
+            if let Some(opt) = model.and_then(|m| m.get(&code)) {
+                return Some(opt);
             }
-            if m.opts.contains_key(&150) && !m.opts.contains_key(&66) {
-                merged.remove(&66);
+            // A model's 150 moves 66 along with it, unless it gives 66 too.
+            if code == 66 && in_model(150) {
+                return None;
             }
-        }
-        merged.entry(150).or_insert_with(|| {
-            let mut list = inp.server_id.octets().to_vec();
-            for peer in inp.peer_tftp.iter().filter(|p| **p != inp.server_id) {
-                list.extend_from_slice(&peer.octets());
-            }
-            to_dhcp_option(150, list)
-        });
-        merged
-            .entry(66)
-            .or_insert_with(|| DhcpOption::TFTPServerName(next_server.to_string().into_bytes()));
-
+            inp.subnet.options.opts.get(&code)
+        };
+        let mut taken = [false; 256];
         chosen.push((1, DhcpOption::SubnetMask(inp.subnet.mask())));
-        for code in [3u8, 150, 66] {
-            if let Some(opt) = merged.remove(&code) {
-                chosen.push((code, opt));
-            }
+        if let Some(opt) = merged(3) {
+            chosen.push((3, opt.clone()));
         }
+        chosen.push((
+            150,
+            merged(150).cloned().unwrap_or_else(|| {
+                let mut list = inp.server_id.octets().to_vec();
+                for peer in inp.peer_tftp.iter().filter(|p| **p != inp.server_id) {
+                    list.extend_from_slice(&peer.octets());
+                }
+                to_dhcp_option(150, list)
+            }),
+        ));
+        chosen.push((
+            66,
+            merged(66).cloned().unwrap_or_else(|| {
+                DhcpOption::TFTPServerName(next_server.to_string().into_bytes())
+            }),
+        ));
+        for code in [3u8, 150, 66] {
+            taken[usize::from(code)] = true;
+        }
+        let mut take = |code: u8, chosen: &mut Vec<(u8, DhcpOption)>| {
+            if !std::mem::replace(&mut taken[usize::from(code)], true) {
+                if let Some(opt) = merged(code) {
+                    chosen.push((code, opt.clone()));
+                }
+            }
+        };
         match prl(inp.req) {
             Some(list) => {
                 for code in list {
-                    if let Some(opt) = merged.remove(&code) {
-                        chosen.push((code, opt));
-                    }
+                    take(code, &mut chosen);
                 }
             }
-            None => chosen.extend(merged),
+            // Every configured option, ascending (both maps are sorted).
+            None => {
+                let subnet = inp.subnet.options.opts.keys();
+                let mut codes: Vec<u8> = subnet
+                    .chain(model.into_iter().flat_map(|m| m.keys()))
+                    .copied()
+                    .collect();
+                codes.sort_unstable();
+                for code in codes {
+                    take(code, &mut chosen);
+                }
+            }
         }
     }
 
@@ -168,7 +201,11 @@ pub(crate) fn build(inp: &Inputs<'_>) -> Built {
 
     // Fit the size budget by dropping optional options from the back.
     let budget = max_dhcp_len(inp.req);
-    let lens: Vec<usize> = chosen.iter().map(|(_, o)| encoded_len(o)).collect();
+    let mut scratch = Vec::with_capacity(64);
+    let lens: Vec<usize> = chosen
+        .iter()
+        .map(|(_, o)| encoded_len(o, &mut scratch))
+        .collect();
     let mut total = lens.iter().fold(HEADER_LEN.saturating_add(1), |acc, l| {
         acc.saturating_add(*l)
     });

@@ -1,19 +1,18 @@
 //! The recent-events ring behind `/api/events` and its live stream.
 //!
-//! One task follows the [`EventBus`] and, for each event, stamps it with a
-//! sequence number and wall-clock time, works out which phone it concerns
+//! The log is the [`EventBus`]'s recorder: for each event, as it is
+//! emitted, it stamps it with a sequence number and wall-clock time, works out which phone it concerns
 //! (its own MAC; for transfers the MAC leased to the client's IP, or the MAC
 //! in a `SEP<mac>` file name), feeds the metrics, keeps it in a bounded ring
 //! and re-broadcasts it to SSE subscribers. Filters are applied per reader.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::broadcast;
-use tokio_util::sync::CancellationToken;
 
 use super::metrics::Metrics;
 use crate::events::{Event, EventBus};
@@ -59,8 +58,12 @@ impl Entry {
 #[derive(Debug)]
 pub struct EventLog {
     ring: Mutex<VecDeque<Entry>>,
+    /// The last sequence number and the addresses tied to phones, taken in
+    /// emit order.
+    follow: Mutex<(u64, HashMap<IpAddr, [u8; 6]>)>,
     live: broadcast::Sender<Entry>,
-    /// Events the follower task missed because the bus overflowed.
+    /// Events the log missed. It records synchronously now, so it never
+    /// lags; kept for the API and metrics that report it.
     pub lagged: AtomicU64,
     pub metrics: Metrics,
 }
@@ -105,41 +108,26 @@ impl EventLog {
             // Sized once: a ring that grows by doubling leaves its old buffers
             // behind in the allocator; untouched pages cost nothing.
             ring: Mutex::new(VecDeque::with_capacity(CAPACITY)),
+            follow: Mutex::new((0, HashMap::new())),
             live: broadcast::channel(STREAM_BACKLOG).0,
             lagged: AtomicU64::new(0),
             metrics: Metrics::default(),
         }
     }
 
-    /// Follows `bus` until shutdown. Subscribe before other tasks emit, so
-    /// nothing from start-up is missed: call this before spawning drivers.
-    pub fn follow(
-        self: &Arc<Self>,
-        bus: &EventBus,
-        shutdown: CancellationToken,
-    ) -> tokio::task::JoinHandle<()> {
-        let mut rx = bus.subscribe();
+    /// Records every event `bus` emits from now on, on the emitter's
+    /// thread (the bus's recorder, not a task following the broadcast: a
+    /// task was woken for each event, a thread wake-up per DHCP exchange;
+    /// issue #15). Attach before drivers start, so nothing from start-up
+    /// is missed.
+    pub fn attach(self: &Arc<Self>, bus: &EventBus) {
         let log = self.clone();
-        tokio::spawn(async move {
-            let mut seq = 0u64;
-            let mut leased: HashMap<IpAddr, [u8; 6]> = HashMap::new();
-            loop {
-                let event = tokio::select! {
-                    r = rx.recv() => r,
-                    _ = shutdown.cancelled() => break,
-                };
-                match event {
-                    Ok(ev) => {
-                        seq += 1;
-                        log.record(seq, &ev, &mut leased);
-                    }
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        log.lagged.fetch_add(n, Ordering::Relaxed);
-                    }
-                    Err(broadcast::error::RecvError::Closed) => break,
-                }
-            }
-        })
+        bus.record(Arc::new(move |ev: &Arc<Event>| {
+            let mut follow = log.follow.lock().unwrap_or_else(|p| p.into_inner());
+            let (seq, leased) = &mut *follow;
+            *seq += 1;
+            log.record(*seq, ev, leased);
+        }));
     }
 
     fn record(&self, seq: u64, ev: &Arc<Event>, leased: &mut HashMap<IpAddr, [u8; 6]>) {

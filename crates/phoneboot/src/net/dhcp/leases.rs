@@ -83,14 +83,62 @@ pub fn to_core_lease(clock: &WallClock, r: LeaseRecord) -> dhcp::Lease {
     }
 }
 
-/// Opens the store, loads what it holds into `server`, and returns the
-/// commit function the DHCP driver uses (group commit on its own thread).
+/// How the DHCP loop makes lease changes durable before it replies.
+pub enum LeaseSink {
+    /// The loop commits each batch itself (SQLite, a local file). At a
+    /// thousand leases a second a group holds a lease or two, and handing
+    /// each to a commit thread and back cost two thread wake-ups per lease,
+    /// more CPU than the commit (issue #15). A stuck disk stops the loop,
+    /// as it would stop every ACK anyway.
+    Inline(InlineStore),
+    /// A commit thread groups the loop's submissions (PostgreSQL: a network
+    /// round trip, and a server that hangs must not stop the OFFERs).
+    Thread(Commit),
+}
+
+/// A store the DHCP loop commits to on its own thread.
+pub struct InlineStore {
+    store: AnyStore,
+    clock: WallClock,
+    changes: Vec<LeaseChange>,
+    ranges: Vec<std::ops::Range<usize>>,
+}
+
+impl InlineStore {
+    /// Commits every submission as one group ([`store::apply_group`]: one
+    /// transaction, one fsync); one result per submission, in order.
+    pub fn commit(&mut self, submissions: Vec<Vec<dhcp::LeaseOp>>) -> Vec<Result<(), CommitError>> {
+        self.changes.clear();
+        self.ranges.clear();
+        for ops in submissions {
+            let start = self.changes.len();
+            self.changes
+                .extend(ops.into_iter().map(|op| to_change(&self.clock, op)));
+            self.ranges.push(start..self.changes.len());
+        }
+        store::apply_group(&mut self.store, &self.changes, &self.ranges)
+            .into_iter()
+            .map(|r| r.map_err(commit_error))
+            .collect()
+    }
+}
+
+fn commit_error(e: store::StoreError) -> CommitError {
+    match e {
+        store::StoreError::Claimed { ip } => CommitError::Claimed(ip),
+        e => CommitError::Failed(e.to_string()),
+    }
+}
+
+/// Opens the store, loads what it holds into `server`, and returns how the
+/// DHCP loop commits: inline for SQLite, through a commit thread (returned
+/// too, to be shut down after the loop) for PostgreSQL.
 pub fn open_for_serving(
     location: &StoreLocation,
     data_dir: &Path,
     me: &str,
     server: &mut dhcp::Server,
-) -> anyhow::Result<(Commit, store::Committer<AnyStore>)> {
+) -> anyhow::Result<(LeaseSink, Option<store::Committer<AnyStore>>)> {
     let mut db = open(location, data_dir, me)?;
     let path = location.describe(data_dir);
     let clock = WallClock::now();
@@ -105,16 +153,22 @@ pub fn open_for_serving(
         server.restore_quarantine(q.ip, clock.to_instant(q.until_unix_ms));
     }
     tracing::info!("leases restored from {path}: {report:?}");
+    if matches!(location, StoreLocation::Sqlite) {
+        let inline = InlineStore {
+            store: db,
+            clock,
+            changes: Vec::new(),
+            ranges: Vec::new(),
+        };
+        return Ok((LeaseSink::Inline(inline), None));
+    }
     let committer = store::Committer::spawn(db, store::CommitterConfig::default())?;
     let handle = committer.handle();
     let commit: Commit = Arc::new(move |ops: Vec<dhcp::LeaseOp>, done: CommitDone| {
         let changes = ops.into_iter().map(|op| to_change(&clock, op)).collect();
         let mut done = OnceDone(Some(done));
         let store_done: store::Done = Box::new(move |r| {
-            done.call(r.map_err(|e| match e {
-                store::StoreError::Claimed { ip } => CommitError::Claimed(ip),
-                e => CommitError::Failed(e.to_string()),
-            }));
+            done.call(r.map_err(commit_error));
         });
         // A refused submission drops `store_done` uncalled: `OnceDone`
         // reports the failure then.
@@ -122,7 +176,7 @@ pub fn open_for_serving(
             tracing::debug!("dhcp: lease store refused a write: {e}");
         }
     });
-    Ok((commit, committer))
+    Ok((LeaseSink::Thread(commit), Some(committer)))
 }
 
 /// A commit callback that runs exactly once: dropped uncalled (the store

@@ -226,7 +226,7 @@ pub struct DhcpService {
     pub iface: Interface,
     /// Shared with the syslog receiver, which looks up leases by address.
     pub server: Arc<Mutex<dhcp::Server>>,
-    pub commit: Commit,
+    pub leases: leases::LeaseSink,
     pub events: EventBus,
     /// Ping budget before an OFFER, when conflict checking is on.
     pub conflict_check: Option<Duration>,
@@ -234,13 +234,57 @@ pub struct DhcpService {
     pub peers: Option<ha::Peers>,
 }
 
+/// At most this many datagrams join one inline group before it commits:
+/// bounds the wait of the first one's reply under a flood.
+const MAX_BATCH: usize = 256;
+
+/// Runs [`serve`] on a thread of its own, with a single-threaded runtime,
+/// and returns a task that ends with it. On SQLite the loop commits each
+/// batch itself, so an fsync blocks that thread (and only it); and every
+/// wake-up of the loop is one thread's, with no worker of the shared
+/// runtime woken to steal it (issue #15).
+pub fn spawn_serving_thread(
+    svc: DhcpService,
+    server_socket: UdpSocket,
+    client_socket: Option<UdpSocket>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
+    let s67 = server_socket.into_std()?;
+    let s68 = client_socket.map(UdpSocket::into_std).transpose()?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("dhcp".into())
+        .spawn(move || {
+            let run = || -> anyhow::Result<()> {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("cannot start the DHCP thread's runtime")?;
+                rt.block_on(async move {
+                    let s67 = UdpSocket::from_std(s67)?;
+                    let s68 = s68.map(UdpSocket::from_std).transpose()?;
+                    serve(svc, s67, s68, shutdown).await
+                })
+            };
+            let _ = tx.send(run());
+        })
+        .context("cannot start the DHCP thread")?;
+    Ok(tokio::spawn(async move {
+        rx.await
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the DHCP thread ended without a result")))
+    }))
+}
+
 /// Serves DHCP on `server_socket` (port 67 on the interface) until
 /// shutdown. `client_socket` (port 68) is watched for other servers' replies.
 ///
 /// One loop owns every step but the slow ones: it decides, sends replies
-/// that need no write, and sends each ACK when the commit thread reports
-/// its group durable. Pings run as tasks and report back to the loop, so
-/// every `decide` still happens here, in order.
+/// that need no write, and sends each ACK once its lease is durable. With
+/// an inline store it takes every datagram already queued, decides them,
+/// commits their leases as one group and then replies; with a commit
+/// thread it sends each ACK when the thread reports its group durable.
+/// Pings run as tasks and report back to the loop, so every `decide` still
+/// happens here, in order.
 pub async fn serve(
     svc: DhcpService,
     server_socket: UdpSocket,
@@ -261,16 +305,19 @@ pub async fn serve(
     let mut lp = Loop {
         core: svc.server.clone(),
         socket: server_socket,
-        commit: svc.commit.clone(),
+        leases: svc.leases,
+        pending: Vec::new(),
         events: svc.events.clone(),
         pinger,
         back: back_tx,
         in_flight: 0,
+        iface: svc.iface,
+        peers: svc.peers,
     };
     let mut buf = vec![0u8; 4096];
     let mut buf68 = vec![0u8; 4096];
     loop {
-        let (n, from, foreign) = tokio::select! {
+        tokio::select! {
             biased;
             Some(b) = back_rx.recv() => {
                 lp.came_back(b).await?;
@@ -278,65 +325,42 @@ pub async fn serve(
                 while let Ok(b) = back_rx.try_recv() {
                     lp.came_back(b).await?;
                 }
-                continue;
             }
             r = lp.socket.recv_from(&mut buf) => match r {
-                Ok((n, from)) => (n, from, false),
-                Err(e) => { tracing::debug!("dhcp recv: {e}"); continue; }
+                Ok((n, from)) => {
+                    lp.datagram(&buf[..n], from, false).await?;
+                    // Everything already queued joins this group.
+                    for _ in 1..MAX_BATCH {
+                        match lp.socket.try_recv_from(&mut buf) {
+                            Ok((n, from)) => lp.datagram(&buf[..n], from, false).await?,
+                            Err(e) => {
+                                if e.kind() != std::io::ErrorKind::WouldBlock {
+                                    tracing::debug!("dhcp recv: {e}");
+                                }
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::debug!("dhcp recv: {e}"),
             },
             r = recv_opt(client_socket.as_ref(), &mut buf68) => match r {
-                Ok((n, from)) => (n, from, true),
-                Err(e) => { tracing::debug!("dhcp recv on 68: {e}"); continue; }
+                Ok((n, from)) => lp.datagram(&buf68[..n], from, true).await?,
+                Err(e) => tracing::debug!("dhcp recv on 68: {e}"),
             },
             _ = shutdown.cancelled() => break,
-        };
-        let data = if foreign { &buf68[..n] } else { &buf[..n] };
-        let SocketAddr::V4(source) = from else {
-            continue;
-        };
-        let msg = match dhcp::decode(data) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::debug!("dhcp {from}: malformed datagram: {e}");
-                continue;
-            }
-        };
-        if msg.chaddr().get(..6) == Some(&PROBE_MAC[..]) {
-            continue;
         }
-        // Port 68 also hears our own broadcast replies, and those of the
-        // servers sharing our store: neither is a rogue's.
-        if foreign {
-            let ours = |ip: Ipv4Addr| {
-                ip == svc.iface.addr || svc.peers.as_ref().is_some_and(|p| ha::is_peer(p, ip))
-            };
-            if ours(*source.ip()) || server_id(&msg).is_some_and(ours) {
-                continue;
-            }
-        }
-        let ingress = dhcp::Ingress {
-            local_addr: svc.iface.addr,
-            ifindex: svc.iface.index,
-            source,
-            broadcast: source.ip().is_unspecified() || msg.flags().broadcast(),
-        };
-        let now = Instant::now();
-        let decision = lp.decide(now, &ingress, &msg)?;
-        let job = Job {
-            decided: now,
-            ingress,
-            msg,
-            decision,
-            probes: 0,
-            claims: 0,
-        };
-        lp.advance(Box::new(job)).await;
+        lp.flush().await?;
     }
     // Requests waiting for a ping or a commit still get their replies.
+    lp.flush().await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
     while lp.in_flight > 0 {
         match tokio::time::timeout_at(deadline, back_rx.recv()).await {
-            Ok(Some(b)) => lp.came_back(b).await?,
+            Ok(Some(b)) => {
+                lp.came_back(b).await?;
+                lp.flush().await?;
+            }
             _ => break,
         }
     }
@@ -383,15 +407,115 @@ enum Back {
 struct Loop {
     core: Arc<Mutex<dhcp::Server>>,
     socket: UdpSocket,
-    commit: Commit,
+    leases: leases::LeaseSink,
+    /// Lease ops waiting for the next inline group, with the job that
+    /// replies once they are durable (none for a quarantine after a ping).
+    pending: Vec<(Option<Box<Job>>, Vec<dhcp::LeaseOp>)>,
     events: EventBus,
     pinger: Option<(Arc<Pinger>, Duration)>,
     back: mpsc::UnboundedSender<Back>,
-    /// Jobs out at a ping or a commit.
+    /// Jobs out at a ping or a commit thread.
     in_flight: usize,
+    iface: Interface,
+    /// Servers sharing the store: their replies are not a rogue's.
+    peers: Option<ha::Peers>,
 }
 
 impl Loop {
+    /// Decides on one datagram from port 67 (or, `foreign`, port 68) and
+    /// moves its job on.
+    async fn datagram(
+        &mut self,
+        data: &[u8],
+        from: SocketAddr,
+        foreign: bool,
+    ) -> anyhow::Result<()> {
+        let SocketAddr::V4(source) = from else {
+            return Ok(());
+        };
+        let msg = match dhcp::decode(data) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!("dhcp {from}: malformed datagram: {e}");
+                return Ok(());
+            }
+        };
+        if msg.chaddr().get(..6) == Some(&PROBE_MAC[..]) {
+            return Ok(());
+        }
+        // Port 68 also hears our own broadcast replies, and those of the
+        // servers sharing our store: neither is a rogue's.
+        if foreign {
+            let ours = |ip: Ipv4Addr| {
+                ip == self.iface.addr || self.peers.as_ref().is_some_and(|p| ha::is_peer(p, ip))
+            };
+            if ours(*source.ip()) || server_id(&msg).is_some_and(ours) {
+                return Ok(());
+            }
+        }
+        let ingress = dhcp::Ingress {
+            local_addr: self.iface.addr,
+            ifindex: self.iface.index,
+            source,
+            broadcast: source.ip().is_unspecified() || msg.flags().broadcast(),
+        };
+        let now = Instant::now();
+        let decision = self.decide(now, &ingress, &msg)?;
+        let job = Job {
+            decided: now,
+            ingress,
+            msg,
+            decision,
+            probes: 0,
+            claims: 0,
+        };
+        self.advance(Box::new(job)).await;
+        Ok(())
+    }
+
+    /// Commits the pending inline group (one transaction, one fsync), then
+    /// moves its jobs on: replies, or decides again after a claim (which
+    /// may queue a new group, committed in the same call).
+    async fn flush(&mut self) -> anyhow::Result<()> {
+        while !self.pending.is_empty() {
+            let leases::LeaseSink::Inline(store) = &mut self.leases else {
+                break;
+            };
+            let (jobs, ops): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut self.pending).into_iter().unzip();
+            let results = store.commit(ops);
+            for (job, r) in jobs.into_iter().zip(results) {
+                if let Some(job) = job {
+                    // `came_back` counts a returning job off.
+                    self.in_flight += 1;
+                    self.came_back(Back::Committed(job, r)).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues lease ops for durability; the job, if any, comes back as
+    /// `Back::Committed`.
+    fn commit(&mut self, ops: Vec<dhcp::LeaseOp>, job: Option<Box<Job>>) {
+        match &self.leases {
+            leases::LeaseSink::Inline(_) => self.pending.push((job, ops)),
+            leases::LeaseSink::Thread(commit) => match job {
+                Some(job) => {
+                    let back = self.back.clone();
+                    self.in_flight += 1;
+                    commit(
+                        ops,
+                        Box::new(move |r| {
+                            let _ = back.send(Back::Committed(job, r));
+                        }),
+                    );
+                }
+                None => commit(ops, Box::new(|_| {})),
+            },
+        }
+    }
+
     fn decide(
         &self,
         now: Instant,
@@ -422,14 +546,7 @@ impl Loop {
         // Durable before acknowledged: the reply waits for the commit.
         if !job.decision.lease_ops.is_empty() {
             let ops = std::mem::take(&mut job.decision.lease_ops);
-            let back = self.back.clone();
-            self.in_flight += 1;
-            (self.commit)(
-                ops,
-                Box::new(move |r| {
-                    let _ = back.send(Back::Committed(job, r));
-                }),
-            );
+            self.commit(ops, Some(job));
             return;
         }
         self.reply(&job).await;
@@ -458,7 +575,7 @@ impl Loop {
                 // The quarantine is queued before the retry's leases, and
                 // the store commits in order; its outcome changes no reply.
                 if !conflict.lease_ops.is_empty() {
-                    (self.commit)(conflict.lease_ops, Box::new(|_| {}));
+                    self.commit(conflict.lease_ops, None);
                 }
                 job.probes += 1;
                 job.decision = retry;

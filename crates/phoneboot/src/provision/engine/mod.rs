@@ -75,6 +75,10 @@ pub struct Engine {
     lease_holder: Option<LeaseHolder>,
     /// The fleet's next timer moved earlier: wake the timer task.
     wake: tokio::sync::Notify,
+    /// The deadline the timer task sleeps until (`None`: no timer). Read
+    /// and written with the fleet locked: a change that leaves the next
+    /// timer where it was wakes nobody (issue #15: one wake-up per ACK).
+    sleeps_until: Mutex<Option<Instant>>,
     /// The SCCP and NOTIFY drivers, once they run.
     control: RwLock<Arc<dyn PhoneControl>>,
     /// phoneboot's own SCCP listener as configs name it (`host:port`).
@@ -165,6 +169,7 @@ impl Engine {
             state_file,
             lease_holder: cfg.lease_holder,
             wake: tokio::sync::Notify::new(),
+            sleeps_until: Mutex::new(None),
             control: RwLock::new(Arc::new(NoControl)),
             own_sccp: cfg.own_sccp,
             sip_port: cfg.sip_port,
@@ -241,8 +246,14 @@ impl Engine {
             out.extend(phone_event(&e, ip));
         }
         let records = changed.then(|| fleet.snapshot());
+        let earlier = fleet.poll_timeout().is_some_and(|next| {
+            let sleeps = self.sleeps_until.lock().unwrap_or_else(|p| p.into_inner());
+            sleeps.is_none_or(|s| next < s)
+        });
         drop(fleet);
-        self.wake.notify_one();
+        if earlier {
+            self.wake.notify_one();
+        }
         for e in out {
             self.bus.emit(Event::Phone(e));
         }
@@ -263,16 +274,21 @@ impl Engine {
     /// timer may fire up to [`WAKE_COALESCE`] late.
     pub async fn run_timers(self: Arc<Engine>, shutdown: CancellationToken) {
         loop {
-            let next = self.fleet().poll_timeout();
+            let next = {
+                let fleet = self.fleet();
+                let next = fleet.poll_timeout();
+                *self.sleeps_until.lock().unwrap_or_else(|p| p.into_inner()) = next;
+                next
+            };
             let sleep = match next {
                 Some(t) => tokio::time::sleep_until(t.into()),
                 None => tokio::time::sleep(Duration::from_secs(3600)),
             };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                // `poll_timeout` looks at every phone, and a DHCP storm
-                // wakes us once per ACK: look again at most every
-                // WAKE_COALESCE (fleet timers are seconds long; issue #15).
+                // A storm of changes that move the next timer earlier
+                // wakes us once: look again at most every WAKE_COALESCE
+                // (fleet timers are seconds long; issue #15).
                 _ = self.wake.notified() => {
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
