@@ -282,19 +282,39 @@ fn a_garbage_flood_is_counted_and_does_not_grow_memory() {
     }
     let flood_secs = flood_start.elapsed().as_secs();
     // A real message and a real query after the flood are still served.
+    // Each is sent again until it is: the kernel may still drop one at a
+    // socket buffer the flood left full (UDP), which says nothing about
+    // the server; a server that stopped serving fails all ten.
     let probe = UdpSocket::bind("127.9.9.9:0").unwrap();
-    probe
-        .send_to(b"<14>1 - - flood-test - - - after the flood", syslog_to)
-        .unwrap();
-    server.wait_for_log("after the flood");
+    let logged = (0..10).any(|_| {
+        probe
+            .send_to(b"<14>1 - - flood-test - - - after the flood", syslog_to)
+            .unwrap();
+        let until = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < until {
+            if server.log_text().contains("after the flood") {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    });
+    assert!(
+        logged,
+        "the syslog message after the flood was never logged"
+    );
     let mut ask = [0u8; 48];
     ask[0] = 0x23;
-    probe.send_to(&ask, sntp_to).unwrap();
     probe
-        .set_read_timeout(Some(Duration::from_secs(5)))
+        .set_read_timeout(Some(Duration::from_secs(1)))
         .unwrap();
     let mut reply = [0u8; 128];
-    let (n, _) = probe.recv_from(&mut reply).expect("an SNTP reply");
+    let n = (0..10)
+        .find_map(|_| {
+            probe.send_to(&ask, sntp_to).unwrap();
+            probe.recv_from(&mut reply).ok().map(|(n, _)| n)
+        })
+        .expect("an SNTP reply after the flood");
     assert_eq!((n, reply[0] & 7), (48, 4), "a mode-4 reply");
 
     let grown = server.rss_kib().saturating_sub(baseline);
@@ -337,7 +357,8 @@ fn a_garbage_flood_is_counted_and_does_not_grow_memory() {
         assert!(c["malformed"] > received * 8 / 10, "{what}: {c:?}");
         let per_source = 8 + 20 * (flood_secs + 1);
         assert!(
-            c["answered"] <= 1 + sources.len() as u64 * per_source,
+            // Up to ten probes, and each flood source within its rate.
+            c["answered"] <= 10 + sources.len() as u64 * per_source,
             "{what}: {c:?}"
         );
         assert!(c["answered"] >= 1, "{what}: {c:?}");
