@@ -61,8 +61,10 @@ pub struct Ingress {
     pub ifindex: u32,
     /// The datagram's source address and port.
     pub source: SocketAddrV4,
-    /// The datagram was addressed to a broadcast address. Only used to tell
-    /// REBINDING (broadcast) from RENEWING (unicast) in events.
+    /// The datagram was addressed to a broadcast address, or came through
+    /// a relay (which forwards only broadcasts). Tells REBINDING from
+    /// RENEWING: a rebinding client is answered by the server whose share
+    /// it falls in, a renewal unicast to this server always (RFC 3074).
     pub broadcast: bool,
 }
 

@@ -1710,6 +1710,40 @@ fn servers_sharing_a_store_answer_each_client_exactly_once() {
 }
 
 #[test]
+fn a_rebinding_broadcast_is_answered_by_its_share_only() {
+    let t = t0();
+    let mut a = server();
+    let mut b = server();
+    a.set_share(Share::new(0, 2).unwrap());
+    b.set_share(Share::new(1, 2).unwrap());
+    let m = (0..60u8)
+        .map(mac)
+        .find(|m| b.share().owns(Mac(*m), None))
+        .unwrap();
+    let offer = b.decide(t, &ingress(), &discover(m));
+    let yiaddr = reply_of(&offer).message.yiaddr();
+    let ack = b.decide(t, &ingress(), &select(m, yiaddr, SERVER));
+    assert_eq!(mtype(&ack), Some(MessageType::Ack));
+    // T2: the client broadcasts from its address, naming no server.
+    let rebinding = Ingress {
+        source: SocketAddrV4::new(yiaddr, 68),
+        broadcast: true,
+        ..ingress()
+    };
+    let silent = a.decide(t, &rebinding, &renew(m, yiaddr));
+    assert!(silent.reply.is_none() && silent.events.is_empty() && silent.lease_ops.is_empty());
+    assert_eq!(
+        mtype(&b.decide(t, &rebinding, &renew(m, yiaddr))),
+        Some(MessageType::Ack)
+    );
+    // T1: the same request unicast to a is a's to answer.
+    assert!(a
+        .decide(t, &unicast_ingress(yiaddr), &renew(m, yiaddr))
+        .reply
+        .is_some());
+}
+
+#[test]
 fn option_150_lists_the_live_servers_after_our_own() {
     let t = t0();
     let mut s = server();

@@ -338,6 +338,70 @@ fn acks_on_the_wire(pcap: &Path) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// One REQUEST with `ciaddr` from the client's own address (added to the
+/// client namespace's bridge for it) to `to`, as at T2 (broadcast) or T1
+/// (unicast to a server); returns (server identifier, message type) of
+/// every reply heard within 1.5 s.
+fn rebind(lan: &Lan, mac: [u8; 6], ip: Ipv4Addr, to: SocketAddr) -> Vec<(Ipv4Addr, MessageType)> {
+    let ns = lan.ns[2].clone();
+    let _ = Command::new("ip")
+        .args(["-n", &ns, "addr", "add", &format!("{ip}/16"), "dev", "br0"])
+        .stderr(Stdio::null())
+        .status();
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
+        nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let sock = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::DGRAM,
+            Some(socket2::Protocol::UDP),
+        )
+        .unwrap();
+        sock.set_reuse_address(true).unwrap();
+        sock.set_broadcast(true).unwrap();
+        sock.bind_device(Some(b"br0")).unwrap();
+        sock.bind(&SocketAddr::from((ip, 68)).into()).unwrap();
+        let sock: UdpSocket = sock.into();
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let xid = 0x7e57_0000 | u32::from(mac[5]);
+        let mut m = Message::default();
+        m.set_opcode(Opcode::BootRequest)
+            .set_xid(xid)
+            .set_ciaddr(ip)
+            .set_chaddr(&mac);
+        m.opts_mut()
+            .insert(DhcpOption::MessageType(MessageType::Request));
+        let mut buf = Vec::new();
+        m.encode(&mut Encoder::new(&mut buf)).unwrap();
+        sock.send_to(&buf, to).unwrap();
+        let mut heard = Vec::new();
+        let until = Instant::now() + Duration::from_millis(1500);
+        let mut rx = [0u8; 1500];
+        while Instant::now() < until {
+            let Ok(n) = sock.recv(&mut rx) else { continue };
+            let Ok(r) = Message::decode(&mut Decoder::new(&rx[..n])) else {
+                continue;
+            };
+            if r.xid() != xid || r.opcode() != Opcode::BootReply {
+                continue;
+            }
+            let server = match r.opts().get(OptionCode::ServerIdentifier) {
+                Some(DhcpOption::ServerIdentifier(s)) => *s,
+                _ => Ipv4Addr::UNSPECIFIED,
+            };
+            let kind = match r.opts().get(OptionCode::MessageType) {
+                Some(DhcpOption::MessageType(t)) => *t,
+                _ => MessageType::Unknown(0),
+            };
+            heard.push((server, kind));
+        }
+        heard
+    })
+    .join()
+    .unwrap()
+}
+
 fn owner_of(mac: [u8; 6]) -> usize {
     // The servers sort by name: server-a is share 0 of 2.
     usize::from(!dhcp::Share::new(0, 2).unwrap().owns(dhcp::Mac(mac), None))
@@ -388,6 +452,21 @@ fn two_servers_split_the_clients_take_over_and_hand_back() {
         );
     }
     assert_eq!(per_server.len(), 2, "{per_server:?}");
+
+    // A client at T2 broadcasts from its own address (REBINDING), naming
+    // no server: only the server whose share it is answers (the message
+    // alone looks like a renewal, which is answered whatever the share).
+    let (mac, (ip, _, _, _)) = phase1
+        .acks
+        .iter()
+        .find(|(m, _)| owner_of(**m) == 0)
+        .expect("a client of A's");
+    let heard = rebind(&lan, *mac, *ip, SocketAddr::from((Ipv4Addr::BROADCAST, 67)));
+    assert_eq!(
+        heard,
+        vec![(lan.addrs[0], MessageType::Ack)],
+        "a rebinding client is answered by its share's server only"
+    );
 
     // A dies under load: B serves everyone within takeover_after + 2 s.
     let killed = Instant::now();

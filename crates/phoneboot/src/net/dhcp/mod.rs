@@ -4,12 +4,14 @@
 //! Every decision is made by the `dhcp` crate.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use dhcp::dhcproto::v4::{self, DhcpOption, Flags, Message, MessageType, Opcode};
 use dhcp::dhcproto::Encodable;
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +21,7 @@ use crate::events::{DhcpExchange, Event, EventBus};
 pub mod ha;
 pub mod leases;
 mod pinger;
+mod pktinfo;
 
 pub use pinger::Pinger;
 
@@ -67,6 +70,14 @@ impl Interface {
             .checked_shl(32 - u32::from(self.prefix_len))
             .unwrap_or(0);
         Ipv4Addr::from(u32::from(self.addr) & mask)
+    }
+
+    /// The subnet's directed broadcast address.
+    pub fn broadcast(&self) -> Ipv4Addr {
+        let host = u32::MAX
+            .checked_shr(u32::from(self.prefix_len))
+            .unwrap_or(0);
+        Ipv4Addr::from(u32::from(self.network()) | host)
     }
 }
 
@@ -316,6 +327,13 @@ pub async fn serve(
     };
     let mut buf = vec![0u8; 4096];
     let mut buf68 = vec![0u8; 4096];
+    let fd67 = lp.socket.as_raw_fd();
+    if let Err(e) = pktinfo::enable(fd67) {
+        tracing::warn!(
+            "cannot learn where DHCP requests were sent (IP_PKTINFO: {e}); a rebinding client \
+             may be answered by every server sharing the store"
+        );
+    }
     loop {
         tokio::select! {
             biased;
@@ -326,13 +344,13 @@ pub async fn serve(
                     lp.came_back(b).await?;
                 }
             }
-            r = lp.socket.recv_from(&mut buf) => match r {
-                Ok((n, from)) => {
-                    lp.datagram(&buf[..n], from, false).await?;
+            r = lp.socket.async_io(Interest::READABLE, || pktinfo::recv(fd67, &mut buf)) => match r {
+                Ok((n, from, dst)) => {
+                    lp.datagram(&buf[..n], from.into(), dst, false).await?;
                     // Everything already queued joins this group.
                     for _ in 1..MAX_BATCH {
-                        match lp.socket.try_recv_from(&mut buf) {
-                            Ok((n, from)) => lp.datagram(&buf[..n], from, false).await?,
+                        match lp.socket.try_io(Interest::READABLE, || pktinfo::recv(fd67, &mut buf)) {
+                            Ok((n, from, dst)) => lp.datagram(&buf[..n], from.into(), dst, false).await?,
                             Err(e) => {
                                 if e.kind() != std::io::ErrorKind::WouldBlock {
                                     tracing::debug!("dhcp recv: {e}");
@@ -345,7 +363,7 @@ pub async fn serve(
                 Err(e) => tracing::debug!("dhcp recv: {e}"),
             },
             r = recv_opt(client_socket.as_ref(), &mut buf68) => match r {
-                Ok((n, from)) => lp.datagram(&buf68[..n], from, true).await?,
+                Ok((n, from)) => lp.datagram(&buf68[..n], from, None, true).await?,
                 Err(e) => tracing::debug!("dhcp recv on 68: {e}"),
             },
             _ = shutdown.cancelled() => break,
@@ -423,11 +441,12 @@ struct Loop {
 
 impl Loop {
     /// Decides on one datagram from port 67 (or, `foreign`, port 68) and
-    /// moves its job on.
+    /// moves its job on. `dst` is where it was sent, when the kernel said.
     async fn datagram(
         &mut self,
         data: &[u8],
         from: SocketAddr,
+        dst: Option<Ipv4Addr>,
         foreign: bool,
     ) -> anyhow::Result<()> {
         let SocketAddr::V4(source) = from else {
@@ -457,7 +476,16 @@ impl Loop {
             local_addr: self.iface.addr,
             ifindex: self.iface.index,
             source,
-            broadcast: source.ip().is_unspecified() || msg.flags().broadcast(),
+            broadcast: match dst {
+                // A relay forwards only what its clients broadcast.
+                Some(d) => {
+                    d.is_broadcast()
+                        || d == self.iface.broadcast()
+                        || source.ip().is_unspecified()
+                        || !msg.giaddr().is_unspecified()
+                }
+                None => source.ip().is_unspecified() || msg.flags().broadcast(),
+            },
         };
         let now = Instant::now();
         let decision = self.decide(now, &ingress, &msg)?;
