@@ -160,6 +160,25 @@ struct Seen {
     every_ack: Vec<([u8; 6], Ipv4Addr, Ipv4Addr)>,
 }
 
+/// Moves this thread into namespace `ns` and opens a client's socket
+/// there: port 68 on `ip`, on the bridge, allowed to broadcast.
+fn client_socket(ns: &str, ip: Ipv4Addr) -> UdpSocket {
+    let f = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
+    nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+    let sock = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )
+    .unwrap();
+    sock.set_reuse_address(true).unwrap();
+    sock.set_broadcast(true).unwrap();
+    sock.bind_device(Some(b"br0")).unwrap();
+    sock.set_recv_buffer_size(4 << 20).unwrap();
+    sock.bind(&SocketAddr::from((ip, 68)).into()).unwrap();
+    sock.into()
+}
+
 /// Broadcasts DISCOVER/REQUEST for `n` new clients at `rate` per second
 /// from the client namespace (this thread enters it), retransmitting after
 /// 1, 2, then every 4 s up to `tries` times, and collects the ACKs. `first` numbers the
@@ -167,21 +186,7 @@ struct Seen {
 fn generate(ns: &str, first: u32, n: u32, rate: u32, tries: u32) -> Seen {
     let ns = ns.to_owned();
     std::thread::spawn(move || {
-        let f = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
-        nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-        let sock = socket2::Socket::new(
-            socket2::Domain::IPV4,
-            socket2::Type::DGRAM,
-            Some(socket2::Protocol::UDP),
-        )
-        .unwrap();
-        sock.set_reuse_address(true).unwrap();
-        sock.set_broadcast(true).unwrap();
-        sock.bind_device(Some(b"br0")).unwrap();
-        sock.set_recv_buffer_size(4 << 20).unwrap();
-        sock.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, 68)).into())
-            .unwrap();
-        let sock: UdpSocket = sock.into();
+        let sock = client_socket(&ns, Ipv4Addr::UNSPECIFIED);
         let _ = sock.as_raw_fd();
         sock.set_read_timeout(Some(Duration::from_millis(2)))
             .unwrap();
@@ -349,19 +354,7 @@ fn rebind(lan: &Lan, mac: [u8; 6], ip: Ipv4Addr, to: SocketAddr) -> Vec<(Ipv4Add
         .stderr(Stdio::null())
         .status();
     std::thread::spawn(move || {
-        let f = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
-        nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-        let sock = socket2::Socket::new(
-            socket2::Domain::IPV4,
-            socket2::Type::DGRAM,
-            Some(socket2::Protocol::UDP),
-        )
-        .unwrap();
-        sock.set_reuse_address(true).unwrap();
-        sock.set_broadcast(true).unwrap();
-        sock.bind_device(Some(b"br0")).unwrap();
-        sock.bind(&SocketAddr::from((ip, 68)).into()).unwrap();
-        let sock: UdpSocket = sock.into();
+        let sock = client_socket(&ns, ip);
         sock.set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
         let xid = 0x7e57_0000 | u32::from(mac[5]);
