@@ -211,6 +211,11 @@ fn generate(ns: &str, first: u32, n: u32, rate: u32, tries: u32) -> Seen {
                     opts.insert(DhcpOption::ServerIdentifier(server));
                 }
             }
+            // A phone says what it is (a client without it is not tracked
+            // as a phone).
+            opts.insert(DhcpOption::ClassIdentifier(
+                b"Cisco Systems, Inc. IP Phone CP-7960G\0".to_vec(),
+            ));
             opts.insert(DhcpOption::ParameterRequestList(vec![
                 OptionCode::SubnetMask,
                 OptionCode::Router,

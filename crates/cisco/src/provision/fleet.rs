@@ -196,8 +196,18 @@ impl Fleet {
     // ---- inputs ---------------------------------------------------------------
 
     /// A lease was granted: `model` from option 60, when it matched.
+    ///
+    /// A client whose option 60 names no Cisco phone and that is not yet
+    /// known is not tracked: the PCs and printers on the segment would each
+    /// become a "phone" that never asks for a config (and cost memory per
+    /// lease). Its address is remembered, so a phone's file it asks for
+    /// later still makes it one.
     pub fn on_dhcp(&mut self, now: Instant, mac: Mac, ip: IpAddr, model: Option<Model>) {
         self.last_now = Some(now);
+        if model.is_none() && !self.phones.contains_key(&mac) {
+            self.by_ip.insert(ip, mac);
+            return;
+        }
         self.bind(mac, ip);
         let deadline = now.checked_add(self.policy.no_tftp_after);
         let phone = self.phone_mut(mac);
@@ -744,6 +754,11 @@ impl Fleet {
         let base = base_name(name);
         let file = RequestedFile::parse(base);
         let mac = self.attribute(ip, base, &file)?;
+        // A client known only by its lease becomes a phone here, at its
+        // leased address.
+        if !self.phones.contains_key(&mac) && self.by_ip.get(&ip) == Some(&mac) {
+            self.phone_mut(mac).ip = Some(ip);
+        }
         Some((mac, base, file))
     }
 

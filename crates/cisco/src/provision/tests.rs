@@ -658,6 +658,23 @@ fn model_from_requested_names_and_option_60_wins() {
 }
 
 #[test]
+fn a_lease_without_a_cisco_option_60_is_not_a_phone_until_it_asks_for_one_s_file() {
+    let mut rig = Rig::new(&["SIP41.8-5-2S", "SIP41.9-4-2SR3-1S"], sip);
+    let pc = Mac([0x52, 0x54, 0, 0, 0, 9]);
+    let ip: IpAddr = "192.168.1.70".parse().expect("ip");
+    rig.dhcp(pc, ip, None);
+    rig.advance(3600);
+    assert!(rig.fleet.phone(pc).is_none(), "a PC became a phone");
+    assert_eq!(rig.fleet.mac_for_ip(ip), Some(pc));
+    // The same lease, then a phone's request from that address: a phone.
+    rig.get(ip, "term61.default.loads", true);
+    assert_eq!(rig.fleet.phone(pc).expect("a phone now").ip, Some(ip));
+    // Known now, a renewal without option 60 keeps it.
+    rig.dhcp(pc, ip, None);
+    assert!(rig.fleet.phone(pc).is_some());
+}
+
+#[test]
 fn beliefs_survive_a_restart() {
     let mut rig = Rig::new(&P0X3, sip);
     let mut phone = SimPhone::new(11, Model::Cp7960, "P00303010102");
