@@ -8,7 +8,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -62,9 +61,6 @@ pub struct EventLog {
     /// emit order.
     follow: Mutex<(u64, HashMap<IpAddr, [u8; 6]>)>,
     live: broadcast::Sender<Entry>,
-    /// Events the log missed. It records synchronously now, so it never
-    /// lags; kept for the API and metrics that report it.
-    pub lagged: AtomicU64,
     pub metrics: Metrics,
 }
 
@@ -96,6 +92,25 @@ fn unix_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// The phone behind a download from `client`: the MAC in a per-phone file
+/// name, which also ties the address to that phone for its other requests
+/// (XMLDefault, firmware), as a lease does; else the address's phone.
+fn transfer_mac(
+    leased: &mut HashMap<IpAddr, [u8; 6]>,
+    client: std::net::SocketAddr,
+    file: &str,
+) -> Option<[u8; 6]> {
+    if let Some(m) = mac_in_file_name(file) {
+        // Bounded: a flood of made-up names from many addresses must not
+        // grow it without end.
+        if leased.len() >= 65_536 {
+            leased.clear();
+        }
+        leased.insert(client.ip(), m);
+    }
+    leased.get(&client.ip()).copied()
+}
+
 /// The MAC in a Cisco per-phone file name (`SEP001122334455.cnf.xml`,
 /// `CTLSEP…tlv`, `SIP…cnf`), as the provisioning engine reads it.
 pub fn mac_in_file_name(file: &str) -> Option<[u8; 6]> {
@@ -110,7 +125,6 @@ impl EventLog {
             ring: Mutex::new(VecDeque::with_capacity(CAPACITY)),
             follow: Mutex::new((0, HashMap::new())),
             live: broadcast::channel(STREAM_BACKLOG).0,
-            lagged: AtomicU64::new(0),
             metrics: Metrics::default(),
         }
     }
@@ -131,63 +145,24 @@ impl EventLog {
     }
 
     fn record(&self, seq: u64, ev: &Arc<Event>, leased: &mut HashMap<IpAddr, [u8; 6]>) {
-        let mut mac = None;
-        let mut push = |m: [u8; 6]| mac = Some(m);
-        match &**ev {
+        let mac = match &**ev {
             Event::Dhcp(d) => {
-                if let Some(m) = d.mac {
-                    push(m.0);
-                    if let (Some(ip), dhcp::EventKind::Ack) = (d.ip, d.kind) {
-                        leased.insert(IpAddr::V4(ip), m.0);
-                    }
+                if let (Some(m), Some(ip), dhcp::EventKind::Ack) = (d.mac, d.ip, d.kind) {
+                    leased.insert(IpAddr::V4(ip), m.0);
                 }
+                d.mac.map(|m| m.0)
             }
-            Event::Phone(p) => {
-                push(p.mac.0);
-            }
-            Event::Syslog(m) => {
-                if let Some(m) = m.mac {
-                    push(m.0);
-                }
-            }
-            Event::SccpRegister(r) => {
-                if let Some(m) = r.mac {
-                    push(m.0);
-                }
-            }
-            Event::SccpSession(r) => {
-                if let Some(m) = r.mac {
-                    push(m.0);
-                }
-            }
-            Event::SccpReset(r) => push(r.mac.0),
-            Event::SipNotify(n) => push(n.mac.0),
-            _ => {
-                let client_file = match &**ev {
-                    Event::TftpTransfer(t) => Some((t.client, t.file.as_str())),
-                    Event::HttpTransfer(h) => Some((h.client, h.file.as_str())),
-                    Event::TransferStarted(t) => Some((t.client, t.file.as_str())),
-                    Event::TftpRefused(r) => Some((r.client, "")),
-                    _ => None,
-                };
-                if let Some((client, file)) = client_file {
-                    // A MAC-bearing name (CTLSEP…, SEP…) ties the address to
-                    // the phone for its other requests too (XMLDefault,
-                    // firmware), as a lease does.
-                    if let Some(m) = mac_in_file_name(file) {
-                        // Bounded: a flood of made-up names from many
-                        // addresses must not grow it without end.
-                        if leased.len() >= 65_536 {
-                            leased.clear();
-                        }
-                        leased.insert(client.ip(), m);
-                    }
-                    if let Some(m) = leased.get(&client.ip()) {
-                        push(*m);
-                    }
-                }
-            }
-        }
+            Event::Phone(p) => Some(p.mac.0),
+            Event::Syslog(m) => m.mac.map(|m| m.0),
+            Event::SccpRegister(r) => r.mac.map(|m| m.0),
+            Event::SccpSession(r) => r.mac.map(|m| m.0),
+            Event::SccpReset(r) => Some(r.mac.0),
+            Event::SipNotify(n) => Some(n.mac.0),
+            Event::TftpTransfer(t) => transfer_mac(leased, t.client, &t.file),
+            Event::HttpTransfer(h) => transfer_mac(leased, h.client, &h.file),
+            Event::TransferStarted(t) => transfer_mac(leased, t.client, &t.file),
+            Event::TftpRefused(r) => transfer_mac(leased, r.client, ""),
+        };
         self.metrics.observe(ev);
         let time_unix_ms = unix_ms();
         let entry = Entry {

@@ -71,7 +71,6 @@ pub struct Gauges {
     pub transfers_active: BTreeMap<&'static str, usize>,
     pub loads_complete: usize,
     pub loads_incomplete: usize,
-    pub events_lagged: u64,
     /// Phones the provisioning engine knows, by stage.
     pub phones_by_stage: BTreeMap<&'static str, usize>,
     /// Phones registered with phoneboot over SCCP.
@@ -265,13 +264,6 @@ impl Metrics {
             "phoneboot_firmware_loads{{complete=\"false\"}} {}",
             g.loads_incomplete
         );
-        head(
-            &mut out,
-            "phoneboot_events_lagged_total",
-            "counter",
-            "Events the API missed because it fell behind.",
-        );
-        let _ = writeln!(out, "phoneboot_events_lagged_total {}", g.events_lagged);
         head(
             &mut out,
             "phoneboot_dhcp_reply_seconds",

@@ -23,7 +23,6 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -426,12 +425,6 @@ async fn status(
             "the firmware library has no complete load; import one with `phoneboot firmware import`".into(),
         );
     }
-    let lagged = s.log.lagged.load(Ordering::Relaxed);
-    if lagged > 0 {
-        problems.push(format!(
-            "{lagged} events were missed by the API (too many at once)"
-        ));
-    }
     for (kind, n) in &errors {
         problems.push(format!(
             "{n} × {kind} since start (see `phoneboot events --type …`)"
@@ -626,7 +619,6 @@ async fn metrics(State(s): State<Shared>) -> Result<Response, ApiError> {
         transfers_active: s.transfers.live_counts(),
         loads_complete: loads.iter().filter(|l| l.complete).count(),
         loads_incomplete: loads.iter().filter(|l| !l.complete).count(),
-        events_lagged: s.log.lagged.load(Ordering::Relaxed),
         phones_by_stage: crate::provision::engine::words::by_stage(&s.engine.phones()),
         sccp_sessions: s.engine.sccp_sessions(),
     };

@@ -95,7 +95,7 @@ mod tests {
         let mut buf = [0u8; 16];
         let (n, from, dst) = super::recv(rx.as_raw_fd(), &mut buf).unwrap();
         assert_eq!(&buf[..n], b"hello");
-        assert_eq!(from, tx.local_addr().unwrap().to_string().parse().unwrap());
+        assert_eq!(std::net::SocketAddr::V4(from), tx.local_addr().unwrap());
         assert_eq!(dst, Some(Ipv4Addr::LOCALHOST));
     }
 }
