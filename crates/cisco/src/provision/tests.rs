@@ -962,18 +962,24 @@ fn a_phone_that_reports_its_old_load_after_a_full_download_did_not_take_it() {
     assert_eq!(rig.reboots(phone.mac).len(), 1);
 }
 
-#[test]
-fn resets_are_bounded_per_hop_then_diagnosed() {
-    let mut rig = Rig::new(&P0X3, sip);
-    let phone = SimPhone::new(4, Model::Cp7960, "P00305000500");
+/// A 7960 on 5.x, told its next hop, that re-registers after every Reset
+/// without rebooting, five times, 5 s apart.
+fn ignoring_resets(rig: &mut Rig, n: u8) -> SimPhone {
+    let phone = SimPhone::new(n, Model::Cp7960, "P00305000500");
     rig.fleet.set_model(phone.mac, phone.model);
-    phone.power_on(&mut rig);
-    // A phone that re-registers after every Reset without rebooting.
-    phone.read_config(&mut rig);
+    phone.power_on(rig);
+    phone.read_config(rig);
     for _ in 0..5 {
         rig.register(&phone, None);
         rig.now += Duration::from_secs(5);
     }
+    phone
+}
+
+#[test]
+fn resets_are_bounded_per_hop_then_diagnosed() {
+    let mut rig = Rig::new(&P0X3, sip);
+    let phone = ignoring_resets(&mut rig, 4);
     let max = Policy::default().max_resets as usize;
     assert_eq!(rig.reboots(phone.mac).len(), max);
     assert!(
@@ -1303,14 +1309,7 @@ fn retry_hop_clears_a_refused_image_and_counts_again_from_zero() {
 #[test]
 fn retry_hop_after_ignored_resets_sends_a_fresh_reboot() {
     let mut rig = Rig::new(&P0X3, sip);
-    let phone = SimPhone::new(21, Model::Cp7960, "P00305000500");
-    rig.fleet.set_model(phone.mac, phone.model);
-    phone.power_on(&mut rig);
-    phone.read_config(&mut rig);
-    for _ in 0..5 {
-        rig.register(&phone, None);
-        rig.now += Duration::from_secs(5);
-    }
+    let phone = ignoring_resets(&mut rig, 21);
     let max = Policy::default().max_resets as usize;
     assert_eq!(rig.reboots(phone.mac).len(), max);
     assert_eq!(rig.stage(phone.mac), Stage::Stalled);
