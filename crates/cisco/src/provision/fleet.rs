@@ -668,7 +668,12 @@ impl Fleet {
     /// timer was cleared or not set after all; the call then does nothing).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        debug_assert!(
+        // Checked against a full scan in this crate's tests and fuzzing
+        // only: in a debug server that scan ran per DHCP ACK, and with
+        // thousands of phones it, not the server, set the pace of the
+        // integration tests.
+        #[cfg(any(test, feature = "fuzzing"))]
+        assert!(
             self.earliest_timer()
                 .is_none_or(|t| self.next_timer.is_some_and(|n| n <= t)),
             "a timer was set without lowering next_timer"

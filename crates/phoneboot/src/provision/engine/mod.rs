@@ -56,6 +56,8 @@ pub type LeaseHolder = Arc<dyn Fn(IpAddr) -> Option<Mac> + Send + Sync>;
 /// How long the timer task lets fleet changes pile up before it looks for
 /// the next deadline again.
 const WAKE_COALESCE: Duration = Duration::from_millis(20);
+/// `phones.json` is written at most this often while beliefs change.
+const SAVE_COALESCE: Duration = Duration::from_secs(1);
 
 pub struct Engine {
     fleet: Mutex<Fleet>,
@@ -75,6 +77,9 @@ pub struct Engine {
     lease_holder: Option<LeaseHolder>,
     /// The fleet's next timer moved earlier: wake the timer task.
     wake: tokio::sync::Notify,
+    /// A belief changed: `phones.json` is behind (a permit waits until the
+    /// saver takes it).
+    unsaved: tokio::sync::Notify,
     /// The deadline the timer task sleeps until (`None`: no timer). Read
     /// and written with the fleet locked: a change that leaves the next
     /// timer where it was wakes nobody (issue #15: one wake-up per ACK).
@@ -169,6 +174,7 @@ impl Engine {
             state_file,
             lease_holder: cfg.lease_holder,
             wake: tokio::sync::Notify::new(),
+            unsaved: tokio::sync::Notify::new(),
             sleeps_until: Mutex::new(None),
             control: RwLock::new(Arc::new(NoControl)),
             own_sccp: cfg.own_sccp,
@@ -245,7 +251,6 @@ impl Engine {
                 .and_then(|v| v.ip);
             out.extend(phone_event(&e, ip));
         }
-        let records = changed.then(|| fleet.snapshot());
         let earlier = fleet.poll_timeout().is_some_and(|next| {
             let sleeps = self.sleeps_until.lock().unwrap_or_else(|p| p.into_inner());
             sleeps.is_none_or(|s| next < s)
@@ -254,14 +259,53 @@ impl Engine {
         if earlier {
             self.wake.notify_one();
         }
+        if changed {
+            self.unsaved.notify_one();
+        }
         for e in out {
             self.bus.emit(Event::Phone(e));
         }
         for (mac, channel, cause, resets) in reboots {
             self.send_reboot(mac, channel, &cause, resets);
         }
-        if let Some(records) = records {
-            if let Err(e) = save_records(&self.state_file, &records) {
+    }
+
+    /// Runs the fleet's timers and saves the phones' state until shutdown,
+    /// then saves it once more. A timer may fire up to [`WAKE_COALESCE`]
+    /// late.
+    pub async fn run_timers(self: Arc<Engine>, shutdown: CancellationToken) {
+        tokio::join!(self.fire_timers(&shutdown), self.save_changes(&shutdown));
+        // Both loops have ended: no save is in flight to land after this one.
+        let records = self.fleet().snapshot();
+        if let Err(e) = save_records(&self.state_file, &records) {
+            tracing::warn!(
+                "cannot save phone state to {}: {e:#}",
+                self.state_file.display()
+            );
+        }
+    }
+
+    /// Writes `phones.json` after belief changes, at most once per
+    /// [`SAVE_COALESCE`] and off the thread that made them. Saving inside
+    /// `drain` wrote the whole fleet on the DHCP thread for every phone's
+    /// first ACK (its model learned from option 60): O(phones) and a file
+    /// write per new phone, which slowed a server taking over a thousand
+    /// phones a second. A crash loses at most the last second of beliefs;
+    /// the phones' next requests tell them again.
+    async fn save_changes(&self, shutdown: &CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.unsaved.notified() => {}
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(SAVE_COALESCE) => {}
+            }
+            let records = self.fleet().snapshot();
+            let path = self.state_file.clone();
+            let saved = tokio::task::spawn_blocking(move || save_records(&path, &records)).await;
+            if let Ok(Err(e)) = saved {
                 tracing::warn!(
                     "cannot save phone state to {}: {e:#}",
                     self.state_file.display()
@@ -270,9 +314,7 @@ impl Engine {
         }
     }
 
-    /// Runs the fleet's timers until shutdown; saves state at the end. A
-    /// timer may fire up to [`WAKE_COALESCE`] late.
-    pub async fn run_timers(self: Arc<Engine>, shutdown: CancellationToken) {
+    async fn fire_timers(&self, shutdown: &CancellationToken) {
         loop {
             let next = {
                 let fleet = self.fleet();
@@ -301,13 +343,6 @@ impl Engine {
                     self.drain(fleet);
                 }
             }
-        }
-        let records = self.fleet().snapshot();
-        if let Err(e) = save_records(&self.state_file, &records) {
-            tracing::warn!(
-                "cannot save phone state to {}: {e:#}",
-                self.state_file.display()
-            );
         }
     }
 
